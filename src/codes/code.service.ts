@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import type { RequestContext } from '../context';
+import type { Database } from '../db/database';
+import { refKey } from '../db/transformers';
+import { BadUserInputError } from '../errors';
+import type { ImageStore } from '../images/image.store';
+import type { PageService } from '../pages/page.service';
+import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
+import { Code, CodeType } from './code.entity';
+import { validateImageSize, validateLabel, validateRef, DEFAULT_IMAGE_SIZE } from './code.validation';
+import type { CodeImage, CodeImageProvider } from './providers/code-image-provider';
+
+export enum CodeOrderBy {
+  CREATED_AT_DESC = 'CREATED_AT_DESC',
+  CREATED_AT_ASC = 'CREATED_AT_ASC',
+  SCAN_COUNT_DESC = 'SCAN_COUNT_DESC',
+  LAST_SCANNED_AT_DESC = 'LAST_SCANNED_AT_DESC',
+}
+
+export interface GenerateCodeRequest {
+  pageId?: string | null;
+  type?: CodeType | null;
+  imageSize?: number | null;
+  /** undefined/null for the page's static code */
+  ref?: string | null;
+  label?: string | null;
+}
+
+export interface ListCodesRequest {
+  pageId?: string | null;
+  ref?: string | null;
+  first?: number | null;
+  after?: string | null;
+  orderBy?: CodeOrderBy | null;
+}
+
+export interface CodePage {
+  codes: Code[];
+  cursors: string[];
+  hasNextPage: boolean;
+  /** Counted only when asked for: it is the one part of a page that grows with the table. */
+  totalCount: () => Promise<number>;
+}
+
+/**
+ * Each ordering is a keyset over (sort column, created_at, id), which the indexes of
+ * the code table serve directly. Direction applies to all three columns.
+ */
+const ORDERINGS: Record<CodeOrderBy, { column: 'scanCount' | 'lastScannedAt' | null; descending: boolean }> = {
+  [CodeOrderBy.CREATED_AT_DESC]: { column: null, descending: true },
+  [CodeOrderBy.CREATED_AT_ASC]: { column: null, descending: false },
+  [CodeOrderBy.SCAN_COUNT_DESC]: { column: 'scanCount', descending: true },
+  [CodeOrderBy.LAST_SCANNED_AT_DESC]: { column: 'lastScannedAt', descending: true },
+};
+
+function sortKeyOf(code: Code, orderBy: CodeOrderBy): (string | number)[] {
+  const tail = [code.createdAt.getTime(), code.id];
+  switch (orderBy) {
+    case CodeOrderBy.SCAN_COUNT_DESC:
+      return [code.scanCount, ...tail];
+    case CodeOrderBy.LAST_SCANNED_AT_DESC:
+      return [code.lastScannedAt?.getTime() ?? 0, ...tail];
+    default:
+      return tail;
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+    || /UNIQUE constraint failed/.test(message ?? '');
+}
+
+export class CodeService {
+  constructor(
+    private readonly db: Database,
+    private readonly pages: PageService,
+    private readonly provider: CodeImageProvider,
+    private readonly images: ImageStore,
+  ) {}
+
+  /**
+   * Returns the code of (page, ref), creating it if needed, with an image of the
+   * requested size. The provider runs outside any transaction; the code row and its
+   * image are then written in one transaction, so a failure stores nothing.
+   */
+  async generate(context: RequestContext, request: GenerateCodeRequest): Promise<Code> {
+    const imageSize = validateImageSize(request.imageSize ?? DEFAULT_IMAGE_SIZE);
+    const ref = request.ref == null ? null : validateRef(request.ref);
+    const label = validateLabel(request.label);
+    if (request.type != null && request.type !== CodeType.STANDARD) {
+      throw new BadUserInputError('type', 'type must be STANDARD');
+    }
+    const page = this.pages.require(context, request.pageId);
+
+    const existing = await this.db.manager.findOneBy(Code, { pageId: page.id, ref: refKey(ref) });
+    if (existing) {
+      const stored = await this.images.findForCode(this.db.manager, existing.id, imageSize);
+      if (stored) return this.db.transaction((manager) => this.pointAt(manager, existing.id, stored.id, stored.size, stored.provider, label));
+    }
+
+    const image = await this.provider.obtain({ pageId: page.id, ref, imageSize, pageAccessToken: page.accessToken });
+    const store = () => this.db.transaction((manager) => this.store(manager, page.id, ref, label, imageSize, image));
+    try {
+      return await store();
+    } catch (error) {
+      // Another request created the same (page, ref) or image size meanwhile; the
+      // second attempt finds its rows and adds to them.
+      if (!isUniqueViolation(error)) throw error;
+      return store();
+    }
+  }
+
+  private async store(
+    manager: EntityManager,
+    pageId: string,
+    ref: string | null,
+    label: string | null | undefined,
+    imageSize: number,
+    image: CodeImage,
+  ): Promise<Code> {
+    const now = new Date();
+    let code = await manager.findOneBy(Code, { pageId, ref: refKey(ref) });
+    if (code) {
+      const stored = await this.images.findForCode(manager, code.id, imageSize);
+      if (stored) return this.pointAt(manager, code.id, stored.id, stored.size, stored.provider, label);
+    }
+    const imageId = randomUUID();
+    if (!code) {
+      const counts = await this.claimCounter(manager, pageId, ref);
+      code = manager.create(Code, {
+        id: randomUUID(),
+        pageId,
+        ref,
+        type: CodeType.STANDARD,
+        label: label ?? null,
+        provider: this.provider.kind,
+        imageSize,
+        imageId,
+        createdAt: now,
+        scanCount: counts.scanCount,
+        lastScannedAt: counts.lastScannedAt,
+      });
+      await manager.insert(Code, code);
+    }
+    await this.images.insert(manager, { id: imageId, codeId: code.id, provider: this.provider.kind, createdAt: now }, image);
+    return this.pointAt(manager, code.id, imageId, imageSize, this.provider.kind, label);
+  }
+
+  /** Makes an image the code's current one (and updates the label when one was given). */
+  private async pointAt(
+    manager: EntityManager,
+    codeId: string,
+    imageId: string,
+    imageSize: number,
+    provider: Code['provider'],
+    label: string | null | undefined,
+  ): Promise<Code> {
+    await manager.update(Code, { id: codeId }, { imageId, imageSize, provider, ...(label !== undefined ? { label } : {}) });
+    return manager.findOneByOrFail(Code, { id: codeId });
+  }
+
+  /**
+   * Reads the scans already counted for (page, ref) and locks that counter row until
+   * commit (PostgreSQL), so a webhook counting the same ref waits and then updates the new code.
+   */
+  private async claimCounter(
+    manager: EntityManager,
+    pageId: string,
+    ref: string | null,
+  ): Promise<{ scanCount: number; lastScannedAt: Date | null }> {
+    const p = (n: number) => this.db.param(n);
+    const rows: { scan_count: number | string; last_scanned_at: number | string }[] = await manager.query(
+      `INSERT INTO ref_counter (page_id, ref, scan_count, last_scanned_at) VALUES (${p(1)}, ${p(2)}, 0, 0)
+       ON CONFLICT (page_id, ref) DO UPDATE SET scan_count = ref_counter.scan_count
+       RETURNING scan_count, last_scanned_at`,
+      [pageId, refKey(ref)],
+    );
+    const lastScannedAt = Number(rows[0].last_scanned_at);
+    return { scanCount: Number(rows[0].scan_count), lastScannedAt: lastScannedAt === 0 ? null : new Date(lastScannedAt) };
+  }
+
+  findById(_context: RequestContext, id: string): Promise<Code | null> {
+    return this.db.manager.findOneBy(Code, { id });
+  }
+
+  imageUrl(code: Code): string {
+    return this.images.urlOf(code.imageId);
+  }
+
+  async list(_context: RequestContext, request: ListCodesRequest): Promise<CodePage> {
+    const first = pageSize(request.first);
+    const orderBy = request.orderBy ?? CodeOrderBy.CREATED_AT_DESC;
+    const ordering = ORDERINGS[orderBy];
+    const direction = ordering.descending ? 'DESC' : 'ASC';
+    const keyColumns = [...(ordering.column ? [ordering.column] : []), 'createdAt', 'id'].map((column) => `code.${column}`);
+    const ref = request.ref == null ? null : validateRef(request.ref, 'ref');
+
+    const filtered = () => {
+      const query = this.db.manager.createQueryBuilder(Code, 'code');
+      if (request.pageId != null) query.andWhere('code.pageId = :pageId', { pageId: request.pageId });
+      if (ref != null) query.andWhere('code.ref = :ref', { ref });
+      return query;
+    };
+
+    const query = filtered();
+    if (request.after != null) {
+      const shape = keyColumns.map((column) => (column === 'code.id' ? 'string' : 'number') as 'string' | 'number');
+      const key = decodeCursor(request.after, orderBy, shape);
+      const placeholders = key.map((_, index) => `:k${index}`).join(', ');
+      const parameters = Object.fromEntries(key.map((value, index) => [`k${index}`, value]));
+      // A row-value comparison walks the composite index from the cursor on.
+      query.andWhere(`(${keyColumns.join(', ')}) ${ordering.descending ? '<' : '>'} (${placeholders})`, parameters);
+    }
+    for (const column of keyColumns) query.addOrderBy(column, direction);
+    const rows = await query.limit(first + 1).getMany();
+
+    const codes = rows.slice(0, first);
+    return {
+      codes,
+      cursors: codes.map((code) => encodeCursor(orderBy, sortKeyOf(code, orderBy))),
+      hasNextPage: rows.length > first,
+      totalCount: () => filtered().getCount(),
+    };
+  }
+}

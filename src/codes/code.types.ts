@@ -1,0 +1,78 @@
+import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { PageInfo } from '../pagination/connection.types';
+import { Code, CodeType } from './code.entity';
+import { CodeOrderBy } from './code.service';
+import { DEFAULT_IMAGE_SIZE } from './code.validation';
+
+registerEnumType(CodeOrderBy, { name: 'CodeOrderBy' });
+
+@ObjectType()
+export class CodeEdge {
+  @Field(() => String)
+  cursor!: string;
+
+  @Field(() => Code)
+  node!: Code;
+}
+
+@ObjectType()
+export class CodeConnection {
+  @Field(() => [CodeEdge])
+  edges!: CodeEdge[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+
+  /** Resolved only when selected. */
+  countTotal!: () => Promise<number>;
+
+  @Field(() => Int)
+  totalCount(): Promise<number> {
+    return this.countTotal();
+  }
+}
+
+@InputType()
+export class CodeDataInput {
+  @Field(() => String, { description: 'at most 250 of a-z A-Z 0-9 + / = - . : _' })
+  ref!: string;
+}
+
+@InputType()
+export class GenerateCodeInput {
+  @Field(() => ID, { nullable: true, description: 'defaults to PAGE_ID' })
+  pageId?: string | null;
+
+  @Field(() => CodeType, { nullable: true, defaultValue: CodeType.STANDARD })
+  type?: CodeType | null;
+
+  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_IMAGE_SIZE, description: '100 to 2000' })
+  imageSize?: number | null;
+
+  @Field(() => CodeDataInput, {
+    nullable: true,
+    description: 'omit for the static code; ref: at most 250 of a-z A-Z 0-9 + / = - . : _',
+  })
+  data?: CodeDataInput | null;
+
+  @Field(() => String, { nullable: true })
+  label?: string | null;
+}
+
+@ArgsType()
+export class CodesArgs {
+  @Field(() => ID, { nullable: true })
+  pageId?: string | null;
+
+  @Field(() => String, { nullable: true })
+  ref?: string | null;
+
+  @Field(() => Int, { nullable: true, defaultValue: 20 })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true })
+  after?: string | null;
+
+  @Field(() => CodeOrderBy, { nullable: true, defaultValue: CodeOrderBy.CREATED_AT_DESC })
+  orderBy?: CodeOrderBy | null;
+}

@@ -1,0 +1,161 @@
+/**
+ * The only reader of process.env. Everything is parsed and validated before the
+ * server listens; a bad value becomes one ConfigError line naming the variable.
+ */
+
+export type DatabaseConfig =
+  | { kind: 'sqlite'; path: string /* a file path or ':memory:' */ }
+  | { kind: 'postgres'; url: string; /** from `?schema=`; tables live there instead of public */ schema?: string };
+
+export type CodeProviderName = 'local' | 'facebook';
+
+export interface GatewayConfig {
+  port: number;
+  host: string;
+  /** From PUBLIC_URL; when unset, http://localhost:<the port actually bound>. */
+  publicUrl: string | undefined;
+  production: boolean;
+  database: DatabaseConfig;
+  redisUrl: string | undefined;
+  codeProvider: CodeProviderName;
+  graphApiUrl: string;
+  graphApiVersion: string;
+  graphApiTimeoutMs: number;
+  graphApiMaxAttempts: number;
+  /** Page used when a request names none; the demo page when PAGE_ID is unset. */
+  defaultPageId: string;
+  pageAccessToken: string | undefined;
+  appSecret: string | undefined;
+  webhookVerifyToken: string | undefined;
+  codeImageHosts: string[];
+  adminApiKey: string | undefined;
+  introspection: boolean;
+}
+
+/** Shown when PAGE_ID is unset, so a fresh install works without a Facebook page. */
+export const DEMO_PAGE_ID = '100000000000000';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function httpUrl(name: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(name, `must be an http(s) URL, got "${raw}"`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function parseDatabase(raw: string): DatabaseConfig {
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length);
+    if (path === '') throw new ConfigError('DATABASE_URL', 'needs a path after "sqlite:" (or sqlite::memory:)');
+    return { kind: 'sqlite', path };
+  }
+  if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'is not a valid postgres:// URL');
+    }
+    const schema = url.searchParams.get('schema') ?? undefined;
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new ConfigError('DATABASE_URL', `has an invalid schema name "${schema}"`);
+    }
+    url.searchParams.delete('schema');
+    return { kind: 'postgres', url: url.toString(), ...(schema ? { schema } : {}) };
+  }
+  throw new ConfigError('DATABASE_URL', `must start with sqlite: or postgres://, got "${raw.split(':')[0]}:…"`);
+}
+
+function parseHostList(name: string, raw: string): string[] {
+  const hosts = raw
+    .split(',')
+    .map((host) => host.trim().toLowerCase().replace(/^\.+/, ''))
+    .filter((host) => host !== '');
+  for (const host of hosts) {
+    if (!/^[a-z0-9.-]+$/.test(host)) throw new ConfigError(name, `has an invalid host name "${host}"`);
+  }
+  return hosts;
+}
+
+export function loadConfig(env: Env = process.env): GatewayConfig {
+  const port = integer(env, 'PORT', 4000, 0, 65535);
+  const codeProviderRaw = (optional(env, 'CODE_PROVIDER') ?? 'local').toLowerCase();
+  if (codeProviderRaw !== 'local' && codeProviderRaw !== 'facebook') {
+    throw new ConfigError('CODE_PROVIDER', `must be "local" or "facebook", got "${codeProviderRaw}"`);
+  }
+  const pageAccessToken = optional(env, 'PAGE_ACCESS_TOKEN');
+  if (codeProviderRaw === 'facebook' && pageAccessToken === undefined) {
+    throw new ConfigError('PAGE_ACCESS_TOKEN', 'is required when CODE_PROVIDER=facebook');
+  }
+  const pageId = optional(env, 'PAGE_ID');
+  if (pageId !== undefined && !/^\d{1,32}$/.test(pageId)) {
+    throw new ConfigError('PAGE_ID', `must be the numeric id of a Facebook page, got "${pageId}"`);
+  }
+  if (codeProviderRaw === 'facebook' && pageId === undefined) {
+    throw new ConfigError('PAGE_ID', 'is required when CODE_PROVIDER=facebook (the page of PAGE_ACCESS_TOKEN)');
+  }
+  const graphApiVersion = optional(env, 'GRAPH_API_VERSION') ?? 'v2.6';
+  if (!/^v\d+\.\d+$/.test(graphApiVersion)) {
+    throw new ConfigError('GRAPH_API_VERSION', `must look like v2.6, got "${graphApiVersion}"`);
+  }
+
+  return {
+    port,
+    host: optional(env, 'HOST') ?? '0.0.0.0',
+    publicUrl: optional(env, 'PUBLIC_URL') === undefined ? undefined : httpUrl('PUBLIC_URL', optional(env, 'PUBLIC_URL') as string),
+    production: env.NODE_ENV === 'production',
+    database: parseDatabase(optional(env, 'DATABASE_URL') ?? 'sqlite:./data/gateway.sqlite'),
+    redisUrl: optional(env, 'REDIS_URL'),
+    codeProvider: codeProviderRaw,
+    graphApiUrl: httpUrl('GRAPH_API_URL', optional(env, 'GRAPH_API_URL') ?? 'https://graph.facebook.com'),
+    graphApiVersion,
+    graphApiTimeoutMs: integer(env, 'GRAPH_API_TIMEOUT_MS', 10_000, 100, 120_000),
+    graphApiMaxAttempts: integer(env, 'GRAPH_API_MAX_ATTEMPTS', 3, 1, 10),
+    defaultPageId: pageId ?? DEMO_PAGE_ID,
+    pageAccessToken,
+    appSecret: optional(env, 'APP_SECRET'),
+    webhookVerifyToken: optional(env, 'WEBHOOK_VERIFY_TOKEN'),
+    codeImageHosts: parseHostList('CODE_IMAGE_HOSTS', optional(env, 'CODE_IMAGE_HOSTS') ?? 'fbcdn.net,facebook.com'),
+    adminApiKey: optional(env, 'ADMIN_API_KEY'),
+    introspection: boolean(env, 'GRAPHQL_INTROSPECTION', true),
+  };
+}

@@ -1,0 +1,48 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DataSource } from 'typeorm';
+import type { DatabaseConfig } from '../config';
+import { Code } from '../codes/code.entity';
+import { CodeImageRow } from '../images/code-image.entity';
+import { CodesAndImages1764050000000 } from './migrations/1764050000000-CodesAndImages';
+
+export const ENTITIES = [Code, CodeImageRow];
+export const MIGRATIONS = [CodesAndImages1764050000000];
+
+/** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */
+export function createDataSource(database: DatabaseConfig): DataSource {
+  const common = {
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    logging: false,
+  } as const;
+  if (database.kind === 'postgres') {
+    return new DataSource({
+      ...common,
+      type: 'postgres',
+      url: database.url,
+      ...(database.schema ? { schema: database.schema } : {}),
+      extra: {
+        max: 20,
+        // Unqualified names in migrations and queries resolve to the configured schema.
+        ...(database.schema ? { options: `-c search_path=${database.schema}` } : {}),
+      },
+    });
+  }
+  if (database.path !== ':memory:') mkdirSync(dirname(resolve(database.path)), { recursive: true });
+  return new DataSource({
+    ...common,
+    type: 'better-sqlite3',
+    database: database.path,
+    // WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL at every
+    // commit, so an acknowledged write survives a power loss, not only a process crash.
+    enableWAL: true,
+    prepareDatabase: (db: { pragma(source: string): unknown }) => {
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+    },
+  });
+}

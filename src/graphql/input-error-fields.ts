@@ -1,0 +1,48 @@
+import { GraphQLError, Kind, parse, visit, type ASTNode } from 'graphql';
+
+/**
+ * GraphQL itself rejects some bad arguments before any resolver runs (100.5 for an
+ * Int, a string for an enum). Those errors name the problem but not the argument in
+ * a machine-readable way; this finds the argument path, e.g. `imageSize` or
+ * `data.ref`, so that every bad input carries `extensions.field`.
+ */
+export function inputFieldOf(error: GraphQLError): string | undefined {
+  const variableMatch = /^Variable "\$(\w+)" got invalid value .*?(?: at "([^"]+)")?;/s.exec(error.message);
+  if (variableMatch) {
+    const [, variable, path] = variableMatch;
+    if (!path) return variable;
+    // The path starts with the variable's name; list indexes are not part of a field name.
+    const segments = path.replace(/\[\d+\]/g, '').split('.').slice(1);
+    return segments.length > 0 ? segments.join('.') : variable;
+  }
+  const valueNode = error.nodes?.[0];
+  if (!valueNode?.loc || !error.source || !isValueNode(valueNode)) return undefined;
+  return argumentPathAt(error.source.body, valueNode.loc.start);
+}
+
+function isValueNode(node: ASTNode): boolean {
+  return [Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOLEAN, Kind.ENUM, Kind.NULL, Kind.LIST, Kind.OBJECT].includes(
+    node.kind as Kind,
+  );
+}
+
+/** The argument/input-field path of the value starting at `offset` in the document. */
+function argumentPathAt(document: string, offset: number): string | undefined {
+  const path: string[] = [];
+  let found: string | undefined;
+  visit(parse(document), {
+    enter(node) {
+      if (node.kind === Kind.ARGUMENT || node.kind === Kind.OBJECT_FIELD) {
+        path.push(node.name.value);
+        if (node.value.loc?.start === offset) {
+          // `input` of generateCode(input: …) is the wrapper, not the field.
+          found = (path.length > 1 ? path.slice(1) : path).join('.');
+        }
+      }
+    },
+    leave(node) {
+      if (node.kind === Kind.ARGUMENT || node.kind === Kind.OBJECT_FIELD) path.pop();
+    },
+  });
+  return found;
+}

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import type { Database } from '../db/database';
+import type { CodeImage } from '../codes/providers/code-image-provider';
+import { CodeProviderKind } from '../codes/providers/code-image-provider';
+import { CodeImageRow } from './code-image.entity';
+
+export interface StoredImage {
+  bytes: Buffer;
+  contentType: string;
+  sha256: string;
+}
+
+/**
+ * Code images live in the database beside their code rows, so that a code and its
+ * image are committed (or rolled back) together and every instance serves them.
+ */
+export class ImageStore {
+  constructor(
+    private readonly db: Database,
+    /** Known only once the server has bound its port when PUBLIC_URL is unset. */
+    private readonly publicUrl: () => string,
+  ) {}
+
+  urlOf(imageId: string): string {
+    return `${this.publicUrl()}/images/${imageId}`;
+  }
+
+  findForCode(manager: EntityManager, codeId: string, size: number): Promise<CodeImageRow | null> {
+    return manager.findOneBy(CodeImageRow, { codeId, size });
+  }
+
+  async insert(
+    manager: EntityManager,
+    row: { id: string; codeId: string; provider: CodeProviderKind; createdAt: Date },
+    image: CodeImage,
+  ): Promise<void> {
+    const p = (n: number) => this.db.param(n);
+    await manager.query(
+      `INSERT INTO code_image (id, code_id, size, content_type, provider, sha256, byte_length, bytes, created_at)
+       VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)})`,
+      [
+        row.id,
+        row.codeId,
+        image.width,
+        image.contentType,
+        row.provider,
+        createHash('sha256').update(image.bytes).digest('hex'),
+        image.bytes.length,
+        image.bytes,
+        row.createdAt.getTime(),
+      ],
+    );
+  }
+
+  async read(imageId: string): Promise<StoredImage | null> {
+    const rows: { bytes: Buffer | Uint8Array; content_type: string; sha256: string }[] = await this.db.dataSource.query(
+      `SELECT bytes, content_type, sha256 FROM code_image WHERE id = ${this.db.param(1)}`,
+      [imageId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return { bytes: Buffer.from(row.bytes), contentType: row.content_type, sha256: row.sha256 };
+  }
+}

@@ -1,0 +1,155 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { GatewayConfig } from './config';
+import type { RequestContext } from './context';
+import { CodeService } from './codes/code.service';
+import type { CodeImageProvider } from './codes/providers/code-image-provider';
+import { FacebookCodeImageProvider } from './codes/providers/facebook.provider';
+import { LocalCodeImageProvider } from './codes/providers/local.provider';
+import { Database } from './db/database';
+import { createErrorFormatter } from './graphql/format-error';
+import type { GraphQLContext, Services } from './graphql/graphql-context';
+import { gatewaySchema } from './graphql/schema';
+import { imageRouter } from './images/image.route';
+import { ImageStore } from './images/image.store';
+import { logger } from './logger';
+import { PageService } from './pages/page.service';
+
+/** Largest image a Graph API download may return. */
+const MAX_UPSTREAM_IMAGE_BYTES = 5 * 1024 * 1024;
+
+export interface Gateway {
+  /** Base URL the server listens on, e.g. http://127.0.0.1:4000 */
+  url: string;
+  /** Base of the absolute URLs handed out (PUBLIC_URL, or http://localhost:<port>). */
+  publicUrl: string;
+  httpServer: Server;
+  db: Database;
+  services: Services;
+  /** Stops accepting, drains requests and sockets, closes the database. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function createProvider(config: GatewayConfig): CodeImageProvider {
+  if (config.codeProvider === 'local') return new LocalCodeImageProvider();
+  return new FacebookCodeImageProvider({
+    graphApiUrl: config.graphApiUrl,
+    graphApiVersion: config.graphApiVersion,
+    allowedImageHosts: config.codeImageHosts,
+    requestTimeoutMs: config.graphApiTimeoutMs,
+    maxAttempts: config.graphApiMaxAttempts,
+    retryBaseDelayMs: 200,
+    maxImageBytes: MAX_UPSTREAM_IMAGE_BYTES,
+  });
+}
+
+function requestContext(requestId: string | undefined): RequestContext {
+  const valid = requestId !== undefined && /^[\w.-]{1,100}$/.test(requestId);
+  return { requestId: valid ? requestId : randomUUID() };
+}
+
+export async function startGateway(config: GatewayConfig): Promise<Gateway> {
+  const db = await Database.open(config.database);
+  let publicUrl = config.publicUrl ?? '';
+  const images = new ImageStore(db, () => publicUrl);
+  const pages = new PageService(config.defaultPageId, config.pageAccessToken);
+  const services: Services = {
+    codes: new CodeService(db, pages, createProvider(config), images),
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = createServer(app);
+  const schema = gatewaySchema();
+
+  const webSocketServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const webSocketCleanup = useServer<Record<string, unknown>, { context?: GraphQLContext }>(
+    {
+      schema,
+      context: (): GraphQLContext => ({ request: requestContext(undefined), services }),
+    },
+    webSocketServer,
+  );
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    introspection: config.introspection,
+    formatError: createErrorFormatter(config.production),
+    // Internal errors are logged with their stack; clients only ever need the message and code.
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      // Leaves time to close the database inside the 10 s a supervisor usually grants.
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: 7000 }),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await webSocketCleanup.dispose();
+            },
+          };
+        },
+      },
+      // Browsers get the self-hosted GraphiQL (an express route), never a CDN page.
+      ApolloServerPluginLandingPageDisabled(),
+    ],
+  });
+  await apollo.start();
+
+  app.get('/healthz', (_request, response) => {
+    response.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_request, response) => {
+    try {
+      await db.ping();
+      response.json({ status: 'ready', database: 'ok' });
+    } catch (error) {
+      logger.warn('readiness check failed', { error: (error as Error).message });
+      response.status(503).json({ status: 'unavailable', database: 'unreachable' });
+    }
+  });
+  app.use(imageRouter(images));
+  app.use(
+    '/graphql',
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }): Promise<GraphQLContext> => ({ request: requestContext(req.get('x-request-id')), services }),
+    }),
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  publicUrl = config.publicUrl ?? `http://localhost:${port}`;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    publicUrl,
+    httpServer,
+    db,
+    services,
+    stop: () => {
+      stopping ??= (async () => {
+        await apollo.stop();
+        webSocketServer.close();
+        await db.close();
+      })();
+      return stopping;
+    },
+  };
+}
