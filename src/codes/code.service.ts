@@ -144,7 +144,7 @@ export class CodeService {
       });
       await manager.insert(Code, code);
     }
-    await this.images.insert(manager, { id: imageId, codeId: code.id, provider: this.provider.kind, createdAt: now }, image);
+    await this.images.insert(manager, { id: imageId, codeId: code.id, size: imageSize, provider: this.provider.kind, createdAt: now }, image);
     return this.pointAt(manager, code.id, imageId, imageSize, this.provider.kind, label);
   }
 

@@ -15,7 +15,8 @@ const REQUEST_ERROR_CODES = new Set([
 ]);
 
 /** Validation messages that are about an argument's value rather than the query's shape. */
-const BAD_VALUE_MESSAGE = /cannot represent|^Expected value of type|is not defined by type|^Variable "\$\w+" got invalid value/;
+const BAD_VALUE_MESSAGE =
+  /cannot represent|^Expected value of type|is not defined by type|does not exist in "\w+" enum|^Variable "\$\w+" got invalid value/;
 
 /**
  * Keeps the errors of src/errors.ts and of request validation as they are, gives

@@ -32,7 +32,7 @@ export class ImageStore {
 
   async insert(
     manager: EntityManager,
-    row: { id: string; codeId: string; provider: CodeProviderKind; createdAt: Date },
+    row: { id: string; codeId: string; size: number; provider: CodeProviderKind; createdAt: Date },
     image: CodeImage,
   ): Promise<void> {
     const p = (n: number) => this.db.param(n);
@@ -42,7 +42,7 @@ export class ImageStore {
       [
         row.id,
         row.codeId,
-        image.width,
+        row.size,
         image.contentType,
         row.provider,
         createHash('sha256').update(image.bytes).digest('hex'),

@@ -1,0 +1,173 @@
+// Browser entry of the self-hosted GraphiQL served at GET /graphql.
+// Bundled by scripts/build-graphiql.mjs; type-checked by esbuild only (see tsconfig "exclude").
+import { createGraphiQLFetcher, type Fetcher, type FetcherOpts, type FetcherParams } from '@graphiql/toolkit';
+import { GraphiQL } from 'graphiql';
+import { getOperationAST } from 'graphql';
+import { createClient, type Client, type ExecutionResult, type FormattedExecutionResult } from 'graphql-ws';
+import { createRoot } from 'react-dom/client';
+import 'graphiql/style.css';
+import './app.css';
+
+/** Hashed worker URLs, injected by the build (see `define` in scripts/build-graphiql.mjs). */
+declare const GRAPHIQL_WORKER_URLS: Readonly<Record<'editor' | 'json' | 'graphql', string>>;
+
+interface MonacoEnvironment {
+  getWorker(workerId: string, label: string): Worker;
+}
+
+// Monaco asks for a worker per language label. The default GraphiQL setups
+// either rely on a bundler's `?worker` import or fetch from esm.sh, so the
+// mapping is done here against our own, separately bundled worker files.
+(globalThis as typeof globalThis & { MonacoEnvironment?: MonacoEnvironment }).MonacoEnvironment = {
+  getWorker(_workerId, label) {
+    switch (label) {
+      case 'json':
+        return new Worker(GRAPHIQL_WORKER_URLS.json, { name: 'json' });
+      case 'graphql':
+        return new Worker(GRAPHIQL_WORKER_URLS.graphql, { name: 'graphql' });
+      default:
+        return new Worker(GRAPHIQL_WORKER_URLS.editor, { name: label });
+    }
+  },
+};
+
+// The page is served by the GraphQL endpoint itself, so the endpoint is this
+// page's URL; deriving it keeps http/https and ws/wss in step behind TLS proxies.
+const endpoint = new URL(window.location.href);
+endpoint.search = '';
+endpoint.hash = '';
+endpoint.pathname = endpoint.pathname.replace(/\/+$/, '') || '/graphql';
+const httpUrl = endpoint.href;
+const wsEndpoint = new URL(endpoint.href);
+wsEndpoint.protocol = endpoint.protocol === 'https:' ? 'wss:' : 'ws:';
+const wsUrl = wsEndpoint.href;
+
+const DEFAULT_QUERY = `# Messenger Code gateway
+#
+# Run: Ctrl-Enter / Cmd-Enter. Schema docs: side bar.
+#
+# Authentication: open "Headers" below and enter
+#   { "Authorization": "Bearer <key>" }
+# Queries and mutations send it as an HTTP header;
+# subscriptions send it in the WebSocket
+# connection_init payload.
+
+query Codes {
+  codes(first: 10) {
+    edges {
+      node {
+        id
+        ref
+        scanCount
+        imageUrl
+      }
+    }
+  }
+}
+
+# Live scans, pushed over WebSocket:
+#
+# subscription Scans {
+#   scanned {
+#     id
+#     ref
+#     kind
+#     code {
+#       scanCount
+#     }
+#   }
+# }
+`;
+
+/** Header names are case-insensitive, and the headers editor accepts any JSON value. */
+function authorizationFrom(headers: FetcherOpts['headers']): string | undefined {
+  if (!headers) return undefined;
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() === 'authorization' && typeof value === 'string' && value.trim() !== '') {
+      return value;
+    }
+  }
+  return undefined;
+}
+
+/** Protocol-level closes (key refused, bad request, ...) will not heal by reconnecting. */
+function isRetryable(errOrCloseEvent: unknown): boolean {
+  if (errOrCloseEvent instanceof CloseEvent) return errOrCloseEvent.code < 4000 || errOrCloseEvent.code > 4999;
+  return false;
+}
+
+/** GraphiQL prints `message`; a bare CloseEvent would show up as `{}`. */
+function describeSocketError(error: unknown): unknown {
+  if (!(error instanceof CloseEvent)) return error;
+  const hint = error.code === 4403 ? ' - check "Authorization" in the request headers' : '';
+  return new Error(`WebSocket closed: ${error.code} ${error.reason}`.trim() + hint);
+}
+
+type SocketResult = FormattedExecutionResult<Record<string, unknown>, unknown>;
+
+/**
+ * Not the toolkit's WebSocket fetcher: it rejects an unobserved promise on
+ * every subscription error (an "Uncaught (in promise)" per refused key).
+ * graphql-ws' own iterator is passed through (only its errors are translated),
+ * so GraphiQL's stop button reaches its return(), which completes the
+ * subscription at once instead of at the next pushed value.
+ */
+function subscribeOver(client: Client, params: FetcherParams): AsyncIterableIterator<SocketResult> {
+  const results = client.iterate({
+    query: params.query,
+    operationName: params.operationName,
+    variables: params.variables as Record<string, unknown> | undefined,
+  });
+  const iterator: AsyncIterableIterator<SocketResult> = {
+    next: () =>
+      results.next().catch((error: unknown) => {
+        throw describeSocketError(error);
+      }),
+    return: () => results.return?.() ?? Promise.resolve({ done: true, value: undefined }),
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
+
+// Queries and mutations: the toolkit's plain POST, which also forwards every
+// header typed in the headers editor, Authorization included.
+const httpFetcher = createGraphiQLFetcher({
+  url: httpUrl,
+  // graphql 16 has no @defer/@stream, so multipart responses never happen.
+  enableIncrementalDelivery: false,
+});
+
+let socket: { readonly authorization: string | undefined; readonly client: Client } | undefined;
+
+/**
+ * The server checks the key once per socket, in connection_init, so a key typed
+ * into the headers editor only takes effect on a new socket: one client per key,
+ * replacing (and closing) the previous one when the key changes.
+ */
+function socketFor(authorization: string | undefined): Client {
+  if (socket && socket.authorization === authorization) return socket.client;
+  void socket?.client.dispose();
+  const client = createClient({
+    url: wsUrl,
+    // Connect on the first subscription, disconnect after the last one.
+    lazy: true,
+    connectionParams: () => (authorization === undefined ? {} : { authorization }),
+    shouldRetry: isRetryable,
+  });
+  socket = { authorization, client };
+  return client;
+}
+
+const fetcher: Fetcher = (params, opts) => {
+  const operation = opts?.documentAST && getOperationAST(opts.documentAST, params.operationName ?? undefined);
+  if (operation?.operation === 'subscription') {
+    // The toolkit's result type claims graphql-js GraphQLError instances; what
+    // arrives over any wire is the formatted (plain JSON) shape, which is all GraphiQL prints.
+    return subscribeOver(socketFor(authorizationFrom(opts?.headers)), params) as AsyncIterable<ExecutionResult>;
+  }
+  return httpFetcher(params, opts);
+};
+
+const container = document.getElementById('graphiql');
+if (!container) throw new Error('GraphiQL container #graphiql is missing from index.html');
+createRoot(container).render(<GraphiQL fetcher={fetcher} defaultQuery={DEFAULT_QUERY} />);
