@@ -16,6 +16,7 @@ import type { CodeImageProvider } from './codes/providers/code-image-provider';
 import { FacebookCodeImageProvider } from './codes/providers/facebook.provider';
 import { LocalCodeImageProvider } from './codes/providers/local.provider';
 import { Database } from './db/database';
+import { graphiqlRouter } from './graphiql/graphiql.route';
 import { createErrorFormatter } from './graphql/format-error';
 import type { GraphQLContext, Services } from './graphql/graphql-context';
 import { gatewaySchema } from './graphql/schema';
@@ -117,6 +118,8 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     }
   });
   app.use(imageRouter(images));
+  // Before Apollo: a browser navigating to /graphql gets GraphiQL, every other request falls through.
+  app.use(graphiqlRouter());
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),

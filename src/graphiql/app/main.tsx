@@ -2,7 +2,7 @@
 // Bundled by scripts/build-graphiql.mjs; type-checked by esbuild only (see tsconfig "exclude").
 import { createGraphiQLFetcher, type Fetcher, type FetcherOpts, type FetcherParams } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
-import { getOperationAST } from 'graphql';
+import { getOperationAST, type GraphQLFormattedError } from 'graphql';
 import { createClient, type Client, type ExecutionResult, type FormattedExecutionResult } from 'graphql-ws';
 import { createRoot } from 'react-dom/client';
 import 'graphiql/style.css';
@@ -96,11 +96,17 @@ function isRetryable(errOrCloseEvent: unknown): boolean {
   return false;
 }
 
-/** GraphiQL prints `message`; a bare CloseEvent would show up as `{}`. */
+/**
+ * A bare CloseEvent would print as `{}`, and an Error with its bundle stack
+ * trace; a formatted GraphQL error prints like the server's own errors.
+ */
 function describeSocketError(error: unknown): unknown {
   if (!(error instanceof CloseEvent)) return error;
   const hint = error.code === 4403 ? ' - check "Authorization" in the request headers' : '';
-  return new Error(`WebSocket closed: ${error.code} ${error.reason}`.trim() + hint);
+  const described: GraphQLFormattedError = {
+    message: `WebSocket closed: ${error.code} ${error.reason}`.trim() + hint,
+  };
+  return described;
 }
 
 type SocketResult = FormattedExecutionResult<Record<string, unknown>, unknown>;
