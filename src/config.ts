@@ -26,10 +26,19 @@ export interface GatewayConfig {
   defaultPageId: string;
   pageAccessToken: string | undefined;
   appSecret: string | undefined;
+  /**
+   * Key of the hash that replaces PSIDs (PSID_HASH_KEY; derived from APP_SECRET when
+   * unset). It must stay stable: redeliveries and unique people are recognised by it.
+   */
+  psidHashKey: string | undefined;
   webhookVerifyToken: string | undefined;
   codeImageHosts: string[];
   adminApiKey: string | undefined;
   introspection: boolean;
+  /** Largest webhook body accepted (WEBHOOK_MAX_BYTES); Meta batches up to 1000 events. */
+  webhookMaxBytes: number;
+  /** Messages queued for one subscriber before it is disconnected as too slow (SUBSCRIBER_MAX_BACKLOG). */
+  subscriberMaxBacklog: number;
 }
 
 /** Shown when PAGE_ID is unset, so a fresh install works without a Facebook page. */
@@ -153,9 +162,12 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     defaultPageId: pageId ?? DEMO_PAGE_ID,
     pageAccessToken,
     appSecret: optional(env, 'APP_SECRET'),
+    psidHashKey: optional(env, 'PSID_HASH_KEY'),
     webhookVerifyToken: optional(env, 'WEBHOOK_VERIFY_TOKEN'),
     codeImageHosts: parseHostList('CODE_IMAGE_HOSTS', optional(env, 'CODE_IMAGE_HOSTS') ?? 'fbcdn.net,facebook.com'),
     adminApiKey: optional(env, 'ADMIN_API_KEY'),
     introspection: boolean(env, 'GRAPHQL_INTROSPECTION', true),
+    webhookMaxBytes: integer(env, 'WEBHOOK_MAX_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    subscriberMaxBacklog: integer(env, 'SUBSCRIBER_MAX_BACKLOG', 1000, 1, 1_000_000),
   };
 }

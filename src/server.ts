@@ -6,7 +6,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
-import express from 'express';
+import express, { type ErrorRequestHandler } from 'express';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { GatewayConfig } from './config';
@@ -18,12 +18,17 @@ import { LocalCodeImageProvider } from './codes/providers/local.provider';
 import { Database } from './db/database';
 import { graphiqlRouter } from './graphiql/graphiql.route';
 import { createErrorFormatter } from './graphql/format-error';
-import type { GraphQLContext, Services } from './graphql/graphql-context';
+import { createLoaders, type GraphQLContext, type Services } from './graphql/graphql-context';
 import { gatewaySchema } from './graphql/schema';
 import { imageRouter } from './images/image.route';
 import { ImageStore } from './images/image.store';
 import { logger } from './logger';
 import { PageService } from './pages/page.service';
+import { ScanFeed } from './pubsub';
+import { PsidHasher } from './scans/psid-hash';
+import { RefCounterStore } from './scans/ref-counter.store';
+import { ScanService } from './scans/scan.service';
+import { webhookRouter } from './webhook/webhook.route';
 
 /** Largest image a Graph API download may return. */
 const MAX_UPSTREAM_IMAGE_BYTES = 5 * 1024 * 1024;
@@ -63,9 +68,19 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   let publicUrl = config.publicUrl ?? '';
   const images = new ImageStore(db, () => publicUrl);
   const pages = new PageService(config.defaultPageId, config.pageAccessToken);
+  const counters = new RefCounterStore(db);
+  const feed = new ScanFeed({ maxBacklog: config.subscriberMaxBacklog, redisUrl: config.redisUrl });
   const services: Services = {
-    codes: new CodeService(db, pages, createProvider(config), images),
+    codes: new CodeService(db, pages, createProvider(config), images, counters),
+    scans: new ScanService(db, feed, new PsidHasher(config), counters),
+    feed,
   };
+  const contextFor = (requestId: string | undefined, dropConnection?: (reason: string) => void): GraphQLContext => ({
+    request: requestContext(requestId),
+    services,
+    loaders: createLoaders(services),
+    ...(dropConnection ? { dropConnection } : {}),
+  });
 
   const app = express();
   app.disable('x-powered-by');
@@ -73,10 +88,15 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const schema = gatewaySchema();
 
   const webSocketServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const webSocketCleanup = useServer<Record<string, unknown>, { context?: GraphQLContext }>(
+  const webSocketCleanup = useServer<Record<string, unknown>>(
     {
       schema,
-      context: (): GraphQLContext => ({ request: requestContext(undefined), services }),
+      context: ({ extra }) =>
+        contextFor(undefined, (reason) => {
+          logger.warn('dropping a WebSocket connection', { reason });
+          // terminate, not close: a client that stopped reading would never read a close frame.
+          extra.socket.terminate();
+        }),
     },
     webSocketServer,
   );
@@ -109,14 +129,25 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     response.json({ status: 'ok' });
   });
   app.get('/readyz', async (_request, response) => {
-    try {
-      await db.ping();
-      response.json({ status: 'ready', database: 'ok' });
-    } catch (error) {
-      logger.warn('readiness check failed', { error: (error as Error).message });
-      response.status(503).json({ status: 'unavailable', database: 'unreachable' });
-    }
+    const database = await db.ping().then(
+      () => 'ok',
+      (error: Error) => {
+        logger.warn('readiness check: database unreachable', { error: error.message });
+        return 'unreachable';
+      },
+    );
+    const redis = await feed.redisReady();
+    const checks = { database, ...(redis === undefined ? {} : { redis: redis ? 'ok' : 'unreachable' }) };
+    const ready = database === 'ok' && redis !== false;
+    response.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', ...checks });
   });
+  app.use(
+    webhookRouter(services.scans, {
+      appSecret: config.appSecret,
+      verifyToken: config.webhookVerifyToken,
+      maxBytes: config.webhookMaxBytes,
+    }),
+  );
   app.use(imageRouter(images));
   // Before Apollo: a browser navigating to /graphql gets GraphiQL, every other request falls through.
   app.use(graphiqlRouter());
@@ -124,9 +155,14 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     '/graphql',
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }): Promise<GraphQLContext> => ({ request: requestContext(req.get('x-request-id')), services }),
+      context: async ({ req }) => contextFor(req.get('x-request-id')),
     }),
   );
+  const unexpected: ErrorRequestHandler = (error: Error, _request, response, _next) => {
+    logger.error('unexpected error in an HTTP route', { error: error.message, stack: error.stack });
+    if (!response.headersSent) response.status(500).type('text/plain').send('Internal server error.\n');
+  };
+  app.use(unexpected);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -150,6 +186,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       stopping ??= (async () => {
         await apollo.stop();
         webSocketServer.close();
+        await feed.close();
         await db.close();
       })();
       return stopping;

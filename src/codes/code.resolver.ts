@@ -1,5 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../graphql/graphql-context';
+import type { Connection } from '../pagination/connection.types';
 import { Code } from './code.entity';
 import { CodeConnection, CodesArgs, GenerateCodeInput } from './code.types';
 
@@ -17,13 +18,8 @@ export class CodeResolver {
   }
 
   @Query(() => CodeConnection)
-  async codes(@Args(() => CodesArgs) args: CodesArgs, @Ctx() { request, services }: GraphQLContext): Promise<CodeConnection> {
-    const page = await services.codes.list(request, args);
-    return Object.assign(new CodeConnection(), {
-      edges: page.codes.map((node, index) => ({ node, cursor: page.cursors[index] })),
-      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.cursors.at(-1) ?? null },
-      countTotal: page.totalCount,
-    });
+  async codes(@Args(() => CodesArgs) args: CodesArgs, @Ctx() { request, services }: GraphQLContext): Promise<Connection<Code>> {
+    return CodeConnection.of(await services.codes.list(request, args));
   }
 
   @Query(() => Code, { nullable: true })

@@ -3,9 +3,11 @@ import type { EntityManager } from 'typeorm';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
 import { refKey } from '../db/transformers';
-import { BadUserInputError } from '../errors';
+import { BadUserInputError, NotFoundError } from '../errors';
 import type { ImageStore } from '../images/image.store';
 import type { PageService } from '../pages/page.service';
+import type { RefCounterStore } from '../scans/ref-counter.store';
+import type { ListPage } from '../pagination/connection.types';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
 import { Code, CodeType } from './code.entity';
 import { validateImageSize, validateLabel, validateRef, DEFAULT_IMAGE_SIZE } from './code.validation';
@@ -33,14 +35,6 @@ export interface ListCodesRequest {
   first?: number | null;
   after?: string | null;
   orderBy?: CodeOrderBy | null;
-}
-
-export interface CodePage {
-  codes: Code[];
-  cursors: string[];
-  hasNextPage: boolean;
-  /** Counted only when asked for: it is the one part of a page that grows with the table. */
-  totalCount: () => Promise<number>;
 }
 
 /**
@@ -78,6 +72,7 @@ export class CodeService {
     private readonly pages: PageService,
     private readonly provider: CodeImageProvider,
     private readonly images: ImageStore,
+    private readonly counters: RefCounterStore,
   ) {}
 
   /**
@@ -128,7 +123,7 @@ export class CodeService {
     }
     const imageId = randomUUID();
     if (!code) {
-      const counts = await this.claimCounter(manager, pageId, ref);
+      const counted = await this.counters.claim(manager, pageId, ref);
       code = manager.create(Code, {
         id: randomUUID(),
         pageId,
@@ -139,8 +134,8 @@ export class CodeService {
         imageSize,
         imageId,
         createdAt: now,
-        scanCount: counts.scanCount,
-        lastScannedAt: counts.lastScannedAt,
+        scanCount: counted.scanCount,
+        lastScannedAt: counted.lastScannedAt === 0 ? null : new Date(counted.lastScannedAt),
       });
       await manager.insert(Code, code);
     }
@@ -161,35 +156,22 @@ export class CodeService {
     return manager.findOneByOrFail(Code, { id: codeId });
   }
 
-  /**
-   * Reads the scans already counted for (page, ref) and locks that counter row until
-   * commit (PostgreSQL), so a webhook counting the same ref waits and then updates the new code.
-   */
-  private async claimCounter(
-    manager: EntityManager,
-    pageId: string,
-    ref: string | null,
-  ): Promise<{ scanCount: number; lastScannedAt: Date | null }> {
-    const p = (n: number) => this.db.param(n);
-    const rows: { scan_count: number | string; last_scanned_at: number | string }[] = await manager.query(
-      `INSERT INTO ref_counter (page_id, ref, scan_count, last_scanned_at) VALUES (${p(1)}, ${p(2)}, 0, 0)
-       ON CONFLICT (page_id, ref) DO UPDATE SET scan_count = ref_counter.scan_count
-       RETURNING scan_count, last_scanned_at`,
-      [pageId, refKey(ref)],
-    );
-    const lastScannedAt = Number(rows[0].last_scanned_at);
-    return { scanCount: Number(rows[0].scan_count), lastScannedAt: lastScannedAt === 0 ? null : new Date(lastScannedAt) };
-  }
-
   findById(_context: RequestContext, id: string): Promise<Code | null> {
     return this.db.manager.findOneBy(Code, { id });
+  }
+
+  /** For arguments that must name an existing code: NOT_FOUND on `field` otherwise. */
+  async requireById(context: RequestContext, id: string, field: string): Promise<Code> {
+    const code = await this.findById(context, id);
+    if (!code) throw new NotFoundError(field, `Unknown code "${id}".`);
+    return code;
   }
 
   imageUrl(code: Code): string {
     return this.images.urlOf(code.imageId);
   }
 
-  async list(_context: RequestContext, request: ListCodesRequest): Promise<CodePage> {
+  async list(_context: RequestContext, request: ListCodesRequest): Promise<ListPage<Code>> {
     const first = pageSize(request.first);
     const orderBy = request.orderBy ?? CodeOrderBy.CREATED_AT_DESC;
     const ordering = ORDERINGS[orderBy];
@@ -218,7 +200,7 @@ export class CodeService {
 
     const codes = rows.slice(0, first);
     return {
-      codes,
+      items: codes,
       cursors: codes.map((code) => encodeCursor(orderBy, sortKeyOf(code, orderBy))),
       hasNextPage: rows.length > first,
       totalCount: () => filtered().getCount(),

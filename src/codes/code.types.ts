@@ -1,36 +1,12 @@
-import { ArgsType, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { PageInfo } from '../pagination/connection.types';
+import { ArgsType, Field, ID, InputType, Int, registerEnumType } from 'type-graphql';
+import { connectionType } from '../pagination/connection.types';
 import { Code, CodeType } from './code.entity';
 import { CodeOrderBy } from './code.service';
 import { DEFAULT_IMAGE_SIZE } from './code.validation';
 
 registerEnumType(CodeOrderBy, { name: 'CodeOrderBy' });
 
-@ObjectType()
-export class CodeEdge {
-  @Field(() => String)
-  cursor!: string;
-
-  @Field(() => Code)
-  node!: Code;
-}
-
-@ObjectType()
-export class CodeConnection {
-  @Field(() => [CodeEdge])
-  edges!: CodeEdge[];
-
-  @Field(() => PageInfo)
-  pageInfo!: PageInfo;
-
-  /** Resolved only when selected. */
-  countTotal!: () => Promise<number>;
-
-  @Field(() => Int)
-  totalCount(): Promise<number> {
-    return this.countTotal();
-  }
-}
+export const CodeConnection = connectionType(Code, 'Code');
 
 @InputType()
 export class CodeDataInput {

@@ -4,10 +4,12 @@ import { DataSource } from 'typeorm';
 import type { DatabaseConfig } from '../config';
 import { Code } from '../codes/code.entity';
 import { CodeImageRow } from '../images/code-image.entity';
+import { Scan } from '../scans/scan.entity';
 import { CodesAndImages1764050000000 } from './migrations/1764050000000-CodesAndImages';
+import { Scans1764060000000 } from './migrations/1764060000000-Scans';
 
-export const ENTITIES = [Code, CodeImageRow];
-export const MIGRATIONS = [CodesAndImages1764050000000];
+export const ENTITIES = [Code, CodeImageRow, Scan];
+export const MIGRATIONS = [CodesAndImages1764050000000, Scans1764060000000];
 
 /** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */
 export function createDataSource(database: DatabaseConfig): DataSource {

@@ -1,6 +1,7 @@
 import { printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchemaSync } from 'type-graphql';
 import { CodeResolver } from '../codes/code.resolver';
+import { CodeScansResolver, ScanResolver } from '../scans/scan.resolver';
 import { DateTimeScalar } from './date-time.scalar';
 
 let built: GraphQLSchema | undefined;
@@ -8,10 +9,20 @@ let built: GraphQLSchema | undefined;
 /** The schema is the same for every gateway in the process: built once. */
 export function gatewaySchema(): GraphQLSchema {
   built ??= buildSchemaSync({
-    resolvers: [CodeResolver],
+    resolvers: [CodeResolver, ScanResolver, CodeScansResolver],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     // Validation is the services' job: they know the fields and the error codes.
     validate: false,
+    // Each gateway has its own feed, reached through the context by every
+    // subscription's own `subscribe`; type-graphql's topic-based PubSub is never used.
+    pubSub: {
+      publish() {
+        throw new Error('topic-based publishing is not used: publish through ScanFeed');
+      },
+      subscribe() {
+        throw new Error('topic-based subscriptions are not used: subscribe through ScanFeed');
+      },
+    },
   });
   return built;
 }

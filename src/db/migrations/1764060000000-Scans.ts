@@ -1,0 +1,30 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/** Scans received through the Messenger webhook, deduplicated by event. */
+export class Scans1764060000000 implements MigrationInterface {
+  name = 'Scans1764060000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
+      CREATE TABLE scan (
+        id varchar(36) PRIMARY KEY,
+        page_id varchar(64) NOT NULL,
+        ref varchar(250) NOT NULL,
+        kind varchar(16) NOT NULL,
+        source varchar(64),
+        sender_hash varchar(64) NOT NULL,
+        occurred_at bigint NOT NULL,
+        received_at bigint NOT NULL,
+        event_key varchar(64) NOT NULL,
+        CONSTRAINT uq_scan_event UNIQUE (event_key)
+      )`);
+    // Listings are newest first within a (page, ref), a page, or everything.
+    await queryRunner.query(`CREATE INDEX ix_scan_page_ref_occurred ON scan (page_id, ref, occurred_at, id)`);
+    await queryRunner.query(`CREATE INDEX ix_scan_page_occurred ON scan (page_id, occurred_at, id)`);
+    await queryRunner.query(`CREATE INDEX ix_scan_occurred ON scan (occurred_at, id)`);
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`DROP TABLE scan`);
+  }
+}

@@ -1,0 +1,83 @@
+import { ScanKind } from '../scans/scan.entity';
+
+/** A scan as the webhook reports it, before it is stored. Holds the PSID: never log it. */
+export interface IncomingScan {
+  pageId: string;
+  senderPsid: string;
+  kind: ScanKind;
+  /** null for the page's static code (no ref in the event) */
+  ref: string | null;
+  source: string | null;
+  occurredAt: Date;
+}
+
+export interface ParsedWebhook {
+  scans: IncomingScan[];
+  /** messaging items that were not scans (messages, deliveries, reads, plain postbacks…) */
+  ignored: number;
+  /** scans that could not be used (no sender, no timestamp, a ref longer than Messenger allows) */
+  malformed: number;
+}
+
+export class WebhookPayloadError extends Error {}
+
+const MAX_REF_LENGTH = 250;
+const MAX_SOURCE_LENGTH = 64;
+
+type JsonObject = Record<string, unknown>;
+const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+const idOf = (value: unknown): string | undefined => {
+  const id = isObject(value) ? value.id : undefined;
+  return typeof id === 'string' && id !== '' ? id : typeof id === 'number' ? String(id) : undefined;
+};
+
+/**
+ * Reads every entry and every messaging item of a page webhook: a `referral` is a
+ * REFERRAL scan, a `postback` carrying `referral` a POSTBACK scan (a person's first
+ * time). Everything else is counted as ignored, never an error.
+ */
+export function parseWebhook(body: unknown): ParsedWebhook {
+  if (!isObject(body) || body.object !== 'page' || !Array.isArray(body.entry)) {
+    throw new WebhookPayloadError('not a page webhook: expected {"object":"page","entry":[…]}');
+  }
+  const parsed: ParsedWebhook = { scans: [], ignored: 0, malformed: 0 };
+  for (const entry of body.entry) {
+    if (!isObject(entry) || !Array.isArray(entry.messaging)) continue;
+    for (const item of entry.messaging) {
+      const scan = isObject(item) ? scanOf(item, entry) : undefined;
+      if (scan === undefined) parsed.ignored++;
+      else if (scan === null) parsed.malformed++;
+      else parsed.scans.push(scan);
+    }
+  }
+  return parsed;
+}
+
+/** undefined: not a scan; null: a scan that cannot be stored. */
+function scanOf(item: JsonObject, entry: JsonObject): IncomingScan | null | undefined {
+  let referral: unknown;
+  let kind: ScanKind;
+  if (isObject(item.referral)) {
+    referral = item.referral;
+    kind = ScanKind.REFERRAL;
+  } else if (isObject(item.postback) && isObject(item.postback.referral)) {
+    referral = item.postback.referral;
+    kind = ScanKind.POSTBACK;
+  } else {
+    return undefined;
+  }
+  const { ref, source } = referral as JsonObject;
+  const pageId = idOf(item.recipient) ?? idOf(entry);
+  const senderPsid = idOf(item.sender);
+  const timestamp = typeof item.timestamp === 'number' ? item.timestamp : typeof entry.time === 'number' ? entry.time : NaN;
+  if (!pageId || !senderPsid || !Number.isFinite(timestamp) || timestamp <= 0) return null;
+  if (ref !== undefined && ref !== null && (typeof ref !== 'string' || ref.length > MAX_REF_LENGTH)) return null;
+  return {
+    pageId,
+    senderPsid,
+    kind,
+    ref: typeof ref === 'string' && ref !== '' ? ref : null,
+    source: typeof source === 'string' && source !== '' ? source.slice(0, MAX_SOURCE_LENGTH) : null,
+    occurredAt: new Date(timestamp),
+  };
+}
