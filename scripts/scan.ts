@@ -16,6 +16,7 @@ const usage = `Simulates scans: signs and posts a webhook exactly as Messenger w
   --source      referral source (default SHORTLINK, what a QR code of an m.me link sends); "none" omits it
   --count       number of scans, by different people, in one batched webhook (default 1)
   --sender      PSID of the person (default a new random one per scan)
+  --timestamp   event time in epoch milliseconds (default now); with --sender, repeats an event
   --url         gateway base URL (default PUBLIC_URL or http://localhost:$PORT)
 
 Uses APP_SECRET from the environment, like the gateway.`;
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
       source: { type: 'string', default: 'SHORTLINK' },
       count: { type: 'string', default: '1' },
       sender: { type: 'string' },
+      timestamp: { type: 'string' },
       url: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -42,7 +44,8 @@ async function main(): Promise<void> {
   const count = Number(values.count);
   if (!Number.isInteger(count) || count < 1 || count > 1000) throw new Error('--count must be a whole number from 1 to 1000');
 
-  const now = Date.now();
+  const now = values.timestamp === undefined ? Date.now() : Number(values.timestamp);
+  if (!Number.isInteger(now) || now <= 0) throw new Error('--timestamp must be epoch milliseconds');
   const scans: SimulatedScan[] = Array.from({ length: count }, (_, index) => ({
     pageId: values.page ?? config.defaultPageId,
     ref: values.ref ?? null,
