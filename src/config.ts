@@ -37,6 +37,11 @@ export interface GatewayConfig {
   introspection: boolean;
   /** Largest webhook body accepted (WEBHOOK_MAX_BYTES); Meta batches up to 1000 events. */
   webhookMaxBytes: number;
+  /**
+   * BENCHMARK_ROUTES: mounts POST /bench/plain, a route that reads a body and answers
+   * 200 without doing anything, the floor `npm run bench` compares the webhook with.
+   */
+  benchmarkRoutes: boolean;
   /** Messages queued for one subscriber before it is disconnected as too slow (SUBSCRIBER_MAX_BACKLOG). */
   subscriberMaxBacklog: number;
 }
@@ -168,6 +173,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     adminApiKey: optional(env, 'ADMIN_API_KEY'),
     introspection: boolean(env, 'GRAPHQL_INTROSPECTION', true),
     webhookMaxBytes: integer(env, 'WEBHOOK_MAX_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    benchmarkRoutes: boolean(env, 'BENCHMARK_ROUTES', false),
     subscriberMaxBacklog: integer(env, 'SUBSCRIBER_MAX_BACKLOG', 1000, 1, 1_000_000),
   };
 }

@@ -141,6 +141,11 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     const ready = database === 'ok' && redis !== false;
     response.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', ...checks });
   });
+  if (config.benchmarkRoutes) {
+    app.post('/bench/plain', express.raw({ type: () => true, limit: config.webhookMaxBytes }), (_request, response) => {
+      response.status(200).type('text/plain').send('EVENT_RECEIVED');
+    });
+  }
   app.use(
     webhookRouter(services.scans, {
       appSecret: config.appSecret,
