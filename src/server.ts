@@ -28,6 +28,7 @@ import { ScanFeed } from './pubsub';
 import { PsidHasher } from './scans/psid-hash';
 import { RefCounterStore } from './scans/ref-counter.store';
 import { ScanService } from './scans/scan.service';
+import { ScanWriter } from './scans/scan.store';
 import { webhookRouter } from './webhook/webhook.route';
 
 /** Largest image a Graph API download may return. */
@@ -72,7 +73,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const feed = new ScanFeed({ maxBacklog: config.subscriberMaxBacklog, redisUrl: config.redisUrl });
   const services: Services = {
     codes: new CodeService(db, pages, createProvider(config), images, counters),
-    scans: new ScanService(db, feed, new PsidHasher(config), counters),
+    scans: new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db)),
     feed,
   };
   const contextFor = (requestId: string | undefined, dropConnection?: (reason: string) => void): GraphQLContext => ({

@@ -1,3 +1,4 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { DatabaseConfig } from '../config';
 import { createDataSource } from './data-source';
@@ -45,9 +46,24 @@ export class Database {
    */
   transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     if (this.kind === 'postgres') return this.dataSource.transaction(work);
-    const run = this.sqliteWriteQueue.then(() => this.dataSource.transaction(work));
+    return this.exclusive(() => this.dataSource.transaction(work));
+  }
+
+  /**
+   * SQLite only: runs `work` alone on the connection, after every write queued
+   * before it. Writes that bypass TypeORM (prepared statements on the driver) go
+   * through here so they never interleave with a TypeORM transaction.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.sqliteWriteQueue.then(work);
     this.sqliteWriteQueue = run.catch(() => undefined);
     return run;
+  }
+
+  /** The better-sqlite3 connection under TypeORM, for prepared statements on hot paths; undefined on PostgreSQL. */
+  sqliteHandle(): BetterSqlite3.Database | undefined {
+    if (this.kind !== 'sqlite') return undefined;
+    return (this.dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
   }
 
   async ping(): Promise<void> {

@@ -8,33 +8,33 @@ export interface RefCount {
   lastScannedAt: number;
 }
 
+type Placeholder = (n: number) => string;
+
 /**
- * Scan totals per (page, ref), kept whether or not a code exists for the ref, so a
+ * Scan totals live per (page, ref), whether or not a code exists for the ref, so a
  * code generated later starts with the scans already received. Both writers (the
  * scan ingest and code creation) claim the row first, which on PostgreSQL locks it
  * until commit: whichever comes second sees the other's committed values.
  */
+export const CLAIM_COUNTER_SQL = (p: Placeholder) =>
+  `INSERT INTO ref_counter (page_id, ref, scan_count, last_scanned_at) VALUES (${p(1)}, ${p(2)}, 0, 0)
+   ON CONFLICT (page_id, ref) DO UPDATE SET scan_count = ref_counter.scan_count
+   RETURNING scan_count, last_scanned_at`;
+
+export const SET_COUNTER_SQL = (p: Placeholder) =>
+  `UPDATE ref_counter SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}`;
+
+export const refCountOf = (row: { scan_count: number | string; last_scanned_at: number | string }): RefCount => ({
+  scanCount: Number(row.scan_count),
+  lastScannedAt: Number(row.last_scanned_at),
+});
+
+/** Claims counters inside a TypeORM transaction (code creation). */
 export class RefCounterStore {
   constructor(private readonly db: Database) {}
 
   async claim(manager: EntityManager, pageId: string, ref: string | null): Promise<RefCount> {
-    const p = (n: number) => this.db.param(n);
-    const rows: { scan_count: number | string; last_scanned_at: number | string }[] = await manager.query(
-      `INSERT INTO ref_counter (page_id, ref, scan_count, last_scanned_at) VALUES (${p(1)}, ${p(2)}, 0, 0)
-       ON CONFLICT (page_id, ref) DO UPDATE SET scan_count = ref_counter.scan_count
-       RETURNING scan_count, last_scanned_at`,
-      [pageId, refKey(ref)],
-    );
-    return { scanCount: Number(rows[0].scan_count), lastScannedAt: Number(rows[0].last_scanned_at) };
-  }
-
-  async set(manager: EntityManager, pageId: string, ref: string | null, count: RefCount): Promise<void> {
-    const p = (n: number) => this.db.param(n);
-    await manager.query(`UPDATE ref_counter SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}`, [
-      count.scanCount,
-      count.lastScannedAt,
-      pageId,
-      refKey(ref),
-    ]);
+    const [row] = await manager.query(CLAIM_COUNTER_SQL((n) => this.db.param(n)), [pageId, refKey(ref)]);
+    return refCountOf(row);
   }
 }

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
 import { Code } from '../codes/code.entity';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
@@ -10,8 +9,8 @@ import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
 import type { ScanEvent, ScanFeed } from '../pubsub';
 import type { IncomingScan } from '../webhook/webhook-payload';
 import type { PsidHasher } from './psid-hash';
-import type { RefCounterStore } from './ref-counter.store';
 import { Scan } from './scan.entity';
+import type { ScanWriter } from './scan.store';
 
 export interface IngestResult {
   /** scans stored by this call */
@@ -29,12 +28,6 @@ export interface ListScansRequest {
 
 const SCAN_ORDERING = 'OCCURRED_AT_DESC';
 
-interface ScanRow {
-  scan: Scan;
-  /** position in the request, to publish in Messenger's order */
-  position: number;
-}
-
 const pageRefKey = (pageId: string, ref: string | null) => `${pageId}\u0000${refKey(ref)}`;
 
 export class ScanService {
@@ -42,32 +35,22 @@ export class ScanService {
     private readonly db: Database,
     private readonly feed: ScanFeed,
     private readonly psids: PsidHasher,
-    private readonly counters: RefCounterStore,
+    private readonly writer: ScanWriter,
   ) {}
 
   /**
-   * Stores each scan once and counts it for its (page, ref), all in one transaction,
-   * then publishes the new ones. Resolves only after the commit, so the webhook's
-   * 200 means durably stored.
+   * Stores each scan once and counts it for its (page, ref), then publishes the new
+   * ones in the order Messenger sent them. Resolves only after the commit, so the
+   * webhook's 200 means durably stored.
    */
   async ingest(_context: RequestContext, incoming: IncomingScan[]): Promise<IngestResult> {
     const receivedAt = new Date();
-    const unique = new Map<string, ScanRow>();
-    incoming.forEach((event, position) => {
+    const unique = new Map<string, Scan>();
+    for (const event of incoming) {
       const scan = this.toScan(event, receivedAt);
-      if (!unique.has(scan.eventKey)) unique.set(scan.eventKey, { scan, position });
-    });
-    // One order for every transaction's locks (unique index, counters), so two
-    // concurrent deliveries never wait on each other in a cycle.
-    const rows = [...unique.values()].sort((a, b) => (a.scan.eventKey < b.scan.eventKey ? -1 : 1));
-
-    const events = await this.db.transaction(async (manager) => {
-      const inserted: ScanRow[] = [];
-      for (const row of rows) {
-        if (await this.insertScan(manager, row.scan)) inserted.push(row);
-      }
-      return this.count(manager, inserted);
-    });
+      if (!unique.has(scan.eventKey)) unique.set(scan.eventKey, scan);
+    }
+    const events = await this.writer.write([...unique.values()]);
     this.feed.publish(events);
     return { stored: events.length, duplicates: incoming.length - events.length };
   }
@@ -89,66 +72,6 @@ export class ScanService {
       receivedAt,
       eventKey,
     });
-  }
-
-  private async insertScan(manager: EntityManager, scan: Scan): Promise<boolean> {
-    const p = (n: number) => this.db.param(n);
-    const returned: unknown[] = await manager.query(
-      `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at, event_key)
-       VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)})
-       ON CONFLICT (event_key) DO NOTHING RETURNING id`,
-      [
-        scan.id,
-        scan.pageId,
-        refKey(scan.ref),
-        scan.kind,
-        scan.source,
-        scan.senderHash,
-        scan.occurredAt.getTime(),
-        scan.receivedAt.getTime(),
-        scan.eventKey,
-      ],
-    );
-    return returned.length === 1;
-  }
-
-  /**
-   * Adds the new scans to their (page, ref) counters and copies the totals onto the
-   * codes, then builds one event per scan carrying the code as it was right after
-   * that scan (running count), so clients applying events in order stay exact.
-   */
-  private async count(manager: EntityManager, inserted: ScanRow[]): Promise<ScanEvent[]> {
-    const groups = new Map<string, ScanRow[]>();
-    for (const row of inserted) {
-      const key = pageRefKey(row.scan.pageId, row.scan.ref);
-      groups.set(key, [...(groups.get(key) ?? []), row]);
-    }
-    const events: { position: number; event: ScanEvent }[] = [];
-    for (const key of [...groups.keys()].sort()) {
-      const group = (groups.get(key) as ScanRow[]).sort((a, b) => a.position - b.position);
-      const { pageId, ref } = group[0].scan;
-      const before = await this.counters.claim(manager, pageId, ref);
-      // Running values: what the code showed right after each scan of the group.
-      let running = before;
-      const after = group.map((row) => {
-        running = {
-          scanCount: running.scanCount + 1,
-          lastScannedAt: Math.max(running.lastScannedAt, row.scan.occurredAt.getTime()),
-        };
-        return running;
-      });
-      await this.counters.set(manager, pageId, ref, running);
-      await manager.update(Code, { pageId, ref: refKey(ref) }, {
-        scanCount: running.scanCount,
-        lastScannedAt: new Date(running.lastScannedAt),
-      });
-      const code = await manager.findOneBy(Code, { pageId, ref: refKey(ref) });
-      group.forEach((row, index) => {
-        const snapshot = code && { ...code, scanCount: after[index].scanCount, lastScannedAt: new Date(after[index].lastScannedAt) };
-        events.push({ position: row.position, event: toScanEvent(row.scan, snapshot) });
-      });
-    }
-    return events.sort((a, b) => a.position - b.position).map(({ event }) => event);
   }
 
   async list(_context: RequestContext, request: ListScansRequest & { ref?: string | null }): Promise<ListPage<Scan>> {
@@ -201,33 +124,6 @@ export class ScanService {
   codeKey(scan: Pick<Scan, 'pageId' | 'ref'>): string {
     return pageRefKey(scan.pageId, scan.ref);
   }
-}
-
-export function toScanEvent(scan: Scan, code: Code | null): ScanEvent {
-  return {
-    scan: {
-      id: scan.id,
-      pageId: scan.pageId,
-      ref: scan.ref,
-      kind: scan.kind,
-      source: scan.source,
-      occurredAt: scan.occurredAt.getTime(),
-      receivedAt: scan.receivedAt.getTime(),
-    },
-    code: code && {
-      id: code.id,
-      pageId: code.pageId,
-      type: code.type,
-      ref: code.ref,
-      label: code.label,
-      provider: code.provider,
-      imageSize: code.imageSize,
-      imageId: code.imageId,
-      createdAt: code.createdAt.getTime(),
-      scanCount: code.scanCount,
-      lastScannedAt: code.lastScannedAt?.getTime() ?? null,
-    },
-  };
 }
 
 /** The Scan (with the code as it was after it) that a `scanned` subscriber resolves. */

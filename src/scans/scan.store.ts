@@ -1,0 +1,270 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { EntityManager } from 'typeorm';
+import type { Database } from '../db/database';
+import { refKey } from '../db/transformers';
+import type { ScanEvent } from '../pubsub';
+import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from './ref-counter.store';
+import type { Scan } from './scan.entity';
+
+/** The statements storing scans needs; one implementation per database. */
+interface ScanStatements {
+  /** false when the event is already stored (a redelivery) */
+  insertScan(scan: Scan): Promise<boolean> | boolean;
+  /** the (page, ref) counter, created at zero when absent; on PostgreSQL it stays locked until commit */
+  claimCounter(pageId: string, ref: string | null): Promise<RefCount> | RefCount;
+  /** writes the counter and copies it onto the code of (page, ref), returning that code */
+  setCounter(pageId: string, ref: string | null, count: RefCount): Promise<CodeRow | undefined> | CodeRow | undefined;
+}
+
+interface CodeRow {
+  id: string;
+  page_id: string;
+  type: string;
+  ref: string;
+  label: string | null;
+  provider: string;
+  image_size: number | string;
+  image_id: string;
+  created_at: number | string;
+  scan_count: number | string;
+  last_scanned_at: number | string;
+}
+
+const pageRef = (pageId: string, ref: string | null) => `${pageId}\u0000${refKey(ref)}`;
+
+/**
+ * Stores the scans of several webhook requests in the current transaction: each
+ * event once, each new scan counted on its (page, ref) and copied onto its code.
+ * Returns, per request, one event per new scan carrying the code as it was right
+ * after that scan (running totals), so subscribers applying events in order are exact.
+ */
+async function storeScans(statements: ScanStatements, requests: Scan[][]): Promise<ScanEvent[][]> {
+  const inserted: Scan[][] = [];
+  for (const scans of requests) {
+    // Inserted in event-key order, one order for every transaction's unique-index
+    // locks, so that concurrent deliveries never wait on each other in a cycle.
+    const stored = new Set<Scan>();
+    for (const scan of [...scans].sort((a, b) => (a.eventKey < b.eventKey ? -1 : 1))) {
+      if (await statements.insertScan(scan)) stored.add(scan);
+    }
+    inserted.push(scans.filter((scan) => stored.has(scan)));
+  }
+
+  // Running totals per (page, ref), in the order the scans arrived.
+  const totals = new Map<string, { pageId: string; ref: string | null; count: RefCount }>();
+  const after = new Map<Scan, RefCount>();
+  const keysInLockOrder = [...new Set(inserted.flat().map((scan) => pageRef(scan.pageId, scan.ref)))].sort();
+  const firstScanOf = new Map(inserted.flat().map((scan) => [pageRef(scan.pageId, scan.ref), scan] as const));
+  // Claimed in one sorted order so that concurrent transactions never deadlock.
+  for (const key of keysInLockOrder) {
+    const { pageId, ref } = firstScanOf.get(key) as Scan;
+    totals.set(key, { pageId, ref, count: await statements.claimCounter(pageId, ref) });
+  }
+  for (const scan of inserted.flat()) {
+    const total = totals.get(pageRef(scan.pageId, scan.ref)) as { count: RefCount };
+    total.count = {
+      scanCount: total.count.scanCount + 1,
+      lastScannedAt: Math.max(total.count.lastScannedAt, scan.occurredAt.getTime()),
+    };
+    after.set(scan, total.count);
+  }
+  const codes = new Map<string, CodeRow | undefined>();
+  for (const key of keysInLockOrder) {
+    const { pageId, ref, count } = totals.get(key) as { pageId: string; ref: string | null; count: RefCount };
+    codes.set(key, await statements.setCounter(pageId, ref, count));
+  }
+
+  return inserted.map((scans) =>
+    scans.map((scan) => eventOf(scan, codes.get(pageRef(scan.pageId, scan.ref)), after.get(scan) as RefCount)),
+  );
+}
+
+function eventOf(scan: Scan, code: CodeRow | undefined, countAfterScan: RefCount): ScanEvent {
+  return {
+    scan: {
+      id: scan.id,
+      pageId: scan.pageId,
+      ref: scan.ref,
+      kind: scan.kind,
+      source: scan.source,
+      occurredAt: scan.occurredAt.getTime(),
+      receivedAt: scan.receivedAt.getTime(),
+    },
+    code: code
+      ? {
+          id: code.id,
+          pageId: code.page_id,
+          type: code.type,
+          ref: code.ref === '' ? null : code.ref,
+          label: code.label,
+          provider: code.provider,
+          imageSize: Number(code.image_size),
+          imageId: code.image_id,
+          createdAt: Number(code.created_at),
+          scanCount: countAfterScan.scanCount,
+          lastScannedAt: countAfterScan.lastScannedAt === 0 ? null : countAfterScan.lastScannedAt,
+        }
+      : null,
+  };
+}
+
+function scanValues(scan: Scan): (string | number | null)[] {
+  return [
+    scan.id,
+    scan.pageId,
+    refKey(scan.ref),
+    scan.kind,
+    scan.source,
+    scan.senderHash,
+    scan.occurredAt.getTime(),
+    scan.receivedAt.getTime(),
+    scan.eventKey,
+  ];
+}
+
+const INSERT_SCAN = (p: (n: number) => string) =>
+  `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at, event_key)
+   VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map(p).join(', ')})
+   ON CONFLICT (event_key) DO NOTHING RETURNING id`;
+const SET_CODE_COUNT = (p: (n: number) => string) =>
+  `UPDATE code SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}`;
+const SELECT_CODE = (p: (n: number) => string) =>
+  `SELECT id, page_id, type, ref, label, provider, image_size, image_id, created_at, scan_count, last_scanned_at
+   FROM code WHERE page_id = ${p(1)} AND ref = ${p(2)}`;
+
+/** Through TypeORM's connection of the current transaction (PostgreSQL, and SQLite in tests of the generic path). */
+class ManagerStatements implements ScanStatements {
+  private readonly p: (n: number) => string;
+
+  constructor(
+    private readonly manager: EntityManager,
+    db: Database,
+  ) {
+    this.p = (n) => db.param(n);
+  }
+
+  async insertScan(scan: Scan): Promise<boolean> {
+    const returned: unknown[] = await this.manager.query(INSERT_SCAN(this.p), scanValues(scan));
+    return returned.length === 1;
+  }
+
+  async claimCounter(pageId: string, ref: string | null): Promise<RefCount> {
+    const [row] = await this.manager.query(CLAIM_COUNTER_SQL(this.p), [pageId, refKey(ref)]);
+    return refCountOf(row);
+  }
+
+  async setCounter(pageId: string, ref: string | null, count: RefCount): Promise<CodeRow | undefined> {
+    const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
+    await this.manager.query(SET_COUNTER_SQL(this.p), values);
+    await this.manager.query(SET_CODE_COUNT(this.p), values);
+    const [code]: CodeRow[] = await this.manager.query(SELECT_CODE(this.p), [pageId, refKey(ref)]);
+    return code;
+  }
+}
+
+/**
+ * Prepared statements on better-sqlite3 itself: the ORM's per-query overhead is most
+ * of the cost of a scan otherwise.
+ */
+class SqliteStatements implements ScanStatements {
+  private readonly insert: BetterSqlite3.Statement;
+  private readonly claim: BetterSqlite3.Statement;
+  private readonly setRefCounter: BetterSqlite3.Statement;
+  private readonly setCodeCount: BetterSqlite3.Statement;
+  private readonly selectCode: BetterSqlite3.Statement;
+
+  constructor(handle: BetterSqlite3.Database) {
+    const p = () => '?';
+    this.insert = handle.prepare(INSERT_SCAN(p));
+    this.claim = handle.prepare(CLAIM_COUNTER_SQL(p));
+    this.setRefCounter = handle.prepare(SET_COUNTER_SQL(p));
+    this.setCodeCount = handle.prepare(SET_CODE_COUNT(p));
+    this.selectCode = handle.prepare(SELECT_CODE(p));
+  }
+
+  insertScan(scan: Scan): boolean {
+    return this.insert.get(...scanValues(scan)) !== undefined;
+  }
+
+  claimCounter(pageId: string, ref: string | null): RefCount {
+    return refCountOf(this.claim.get(pageId, refKey(ref)) as { scan_count: number; last_scanned_at: number });
+  }
+
+  setCounter(pageId: string, ref: string | null, count: RefCount): CodeRow | undefined {
+    const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
+    this.setRefCounter.run(...values);
+    this.setCodeCount.run(...values);
+    return this.selectCode.get(pageId, refKey(ref)) as CodeRow | undefined;
+  }
+}
+
+/** Caps one group commit, so a flood of requests still commits in bounded steps. */
+const MAX_SCANS_PER_COMMIT = 20_000;
+
+/**
+ * Writes scans durably and resolves each request only after its commit.
+ *
+ * On SQLite (one writer, fsync per commit) requests arriving together share one
+ * transaction — group commit — so the fsync is paid once per group, not per request.
+ * On PostgreSQL each request has its own transaction on the pool.
+ */
+export class ScanWriter {
+  private readonly sqliteStatements?: SqliteStatements;
+  private pending: { scans: Scan[]; resolve: (events: ScanEvent[]) => void; reject: (error: unknown) => void }[] = [];
+  private flushScheduled = false;
+
+  constructor(private readonly db: Database) {
+    const handle = db.sqliteHandle();
+    if (handle) this.sqliteStatements = new SqliteStatements(handle);
+  }
+
+  write(scans: Scan[]): Promise<ScanEvent[]> {
+    if (!this.sqliteStatements) {
+      return this.db.transaction(async (manager) => (await storeScans(new ManagerStatements(manager, this.db), [scans]))[0]);
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ scans, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // Let every request already received join this commit.
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const group: typeof this.pending = [];
+    let size = 0;
+    while (this.pending.length > 0 && (group.length === 0 || size + this.pending[0].scans.length <= MAX_SCANS_PER_COMMIT)) {
+      const request = this.pending.shift() as (typeof this.pending)[number];
+      size += request.scans.length;
+      group.push(request);
+    }
+    if (this.pending.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    }
+    const statements = this.sqliteStatements as SqliteStatements;
+    try {
+      const events = await this.db.exclusive(async () => {
+        const handle = this.db.sqliteHandle() as BetterSqlite3.Database;
+        handle.exec('BEGIN IMMEDIATE');
+        try {
+          const stored = await storeScans(
+            statements,
+            group.map((request) => request.scans),
+          );
+          handle.exec('COMMIT');
+          return stored;
+        } catch (error) {
+          if (handle.inTransaction) handle.exec('ROLLBACK');
+          throw error;
+        }
+      });
+      group.forEach((request, index) => request.resolve(events[index]));
+    } catch (error) {
+      for (const request of group) request.reject(error);
+    }
+  }
+}
