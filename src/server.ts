@@ -11,6 +11,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { GatewayConfig } from './config';
 import type { RequestContext } from './context';
+import { ApiKeys } from './auth/api-keys';
 import { CodeService } from './codes/code.service';
 import type { CodeImageProvider } from './codes/providers/code-image-provider';
 import { FacebookCodeImageProvider } from './codes/providers/facebook.provider';
@@ -89,9 +90,12 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const schema = gatewaySchema();
 
   const webSocketServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const apiKeys = new ApiKeys(config.adminApiKey);
   const webSocketCleanup = useServer<Record<string, unknown>>(
     {
       schema,
+      // Returning false closes the socket with 4403 Forbidden, as the contract says.
+      onConnect: ({ connectionParams }) => !apiKeys.required || apiKeys.authenticate(connectionParams?.authorization) !== undefined,
       context: ({ extra }) =>
         contextFor(undefined, (reason) => {
           logger.warn('dropping a WebSocket connection', { reason });
@@ -159,6 +163,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   app.use(graphiqlRouter());
   app.use(
     '/graphql',
+    apiKeys.httpGuard(),
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ req }) => contextFor(req.get('x-request-id')),

@@ -97,14 +97,17 @@ export function decodeBilevelPng(png: Buffer): BilevelImage {
   const pixels = Buffer.alloc(stride * height);
   for (let y = 0; y < height; y++) {
     const filter = filtered[y * (stride + 1)];
+    if (filter > 4) throw new Error(`unknown PNG filter ${filter}`);
     const row = y * stride;
     for (let i = 0; i < stride; i++) {
       const value = filtered[y * (stride + 1) + 1 + i];
       const left = i > 0 ? pixels[row + i - 1] : 0;
       const up = y > 0 ? pixels[row - stride + i] : 0;
-      const upLeft = i > 0 && y > 0 ? pixels[row - stride + i - 1] : 0;
-      const predictor = [0, left, up, (left + up) >> 1, paeth(left, up, upLeft)][filter];
-      if (predictor === undefined) throw new Error(`unknown PNG filter ${filter}`);
+      let predictor = 0;
+      if (filter === 1) predictor = left;
+      else if (filter === 2) predictor = up;
+      else if (filter === 3) predictor = (left + up) >> 1;
+      else if (filter === 4) predictor = paeth(left, up, i > 0 && y > 0 ? pixels[row - stride + i - 1] : 0);
       pixels[row + i] = (value + predictor) & 0xff;
     }
   }
