@@ -109,6 +109,8 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: config.introspection,
+    // main.ts owns the signals: Apollo re-raising them would kill the process mid-stop.
+    stopOnTerminationSignals: false,
     formatError: createErrorFormatter(config.production),
     // Internal errors are logged with their stack; clients only ever need the message and code.
     includeStacktraceInErrorResponses: false,
@@ -169,9 +171,16 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       context: async ({ req }) => contextFor(req.get('x-request-id')),
     }),
   );
-  const unexpected: ErrorRequestHandler = (error: Error, _request, response, _next) => {
+  const unexpected: ErrorRequestHandler = (error: Error & { status?: number; expose?: boolean }, _request, response, _next) => {
+    if (response.headersSent) return;
+    // Body parsers flag the client's mistakes (malformed JSON 400, too large 413, charset 415).
+    if (error.status !== undefined && error.status >= 400 && error.status < 500) {
+      const message = error.expose ? error.message : 'Bad request';
+      response.status(error.status).json({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
+      return;
+    }
     logger.error('unexpected error in an HTTP route', { error: error.message, stack: error.stack });
-    if (!response.headersSent) response.status(500).type('text/plain').send('Internal server error.\n');
+    response.status(500).type('text/plain').send('Internal server error.\n');
   };
   app.use(unexpected);
 

@@ -1,0 +1,179 @@
+import { ConfigError, DEMO_PAGE_ID, loadConfig } from '../src/config';
+
+/** The ConfigError a bad environment raises; fails the test when loadConfig accepts it. */
+function configErrorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+const FACEBOOK = { CODE_PROVIDER: 'facebook', PAGE_ID: '1234567890', PAGE_ACCESS_TOKEN: 'test-token-config' };
+
+describe('loadConfig', () => {
+  it('starts with the embedded defaults on an empty environment', () => {
+    // toMatchObject: new variables may add fields; these must keep their defaults.
+    expect(loadConfig({})).toMatchObject({
+      port: 4000,
+      host: '0.0.0.0',
+      publicUrl: undefined,
+      production: false,
+      database: { kind: 'sqlite', path: './data/gateway.sqlite' },
+      redisUrl: undefined,
+      codeProvider: 'local',
+      graphApiUrl: 'https://graph.facebook.com',
+      graphApiVersion: 'v2.6',
+      graphApiTimeoutMs: 10_000,
+      graphApiMaxAttempts: 3,
+      defaultPageId: DEMO_PAGE_ID,
+      pageAccessToken: undefined,
+      appSecret: undefined,
+      webhookVerifyToken: undefined,
+      codeImageHosts: ['fbcdn.net', 'facebook.com'],
+      adminApiKey: undefined,
+      introspection: true,
+    });
+  });
+
+  it('treats empty and blank values as unset', () => {
+    const config = loadConfig({ PORT: '', HOST: '  ', DATABASE_URL: '', CODE_PROVIDER: ' ', GRAPHQL_INTROSPECTION: '' });
+    expect(config).toMatchObject({
+      port: 4000,
+      host: '0.0.0.0',
+      database: { kind: 'sqlite', path: './data/gateway.sqlite' },
+      codeProvider: 'local',
+      introspection: true,
+    });
+  });
+
+  it('reads every variable it is given', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '127.0.0.1',
+      PUBLIC_URL: 'https://codes.example.com/',
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://gateway:secret@db.example.com:5432/gateway?schema=codes_1&sslmode=require',
+      REDIS_URL: 'redis://cache:6379',
+      ...FACEBOOK,
+      CODE_PROVIDER: 'FACEBOOK',
+      GRAPH_API_URL: 'http://127.0.0.1:9999/',
+      GRAPH_API_VERSION: 'v3.3',
+      GRAPH_API_TIMEOUT_MS: '300',
+      GRAPH_API_MAX_ATTEMPTS: '5',
+      APP_SECRET: 'app-secret',
+      WEBHOOK_VERIFY_TOKEN: 'verify-me',
+      CODE_IMAGE_HOSTS: ' CDN.Example.com , .fbcdn.net,,',
+      ADMIN_API_KEY: 'admin-key',
+      GRAPHQL_INTROSPECTION: 'false',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      publicUrl: 'https://codes.example.com',
+      production: true,
+      database: {
+        kind: 'postgres',
+        url: 'postgres://gateway:secret@db.example.com:5432/gateway?sslmode=require',
+        schema: 'codes_1',
+      },
+      redisUrl: 'redis://cache:6379',
+      codeProvider: 'facebook',
+      graphApiUrl: 'http://127.0.0.1:9999',
+      graphApiVersion: 'v3.3',
+      graphApiTimeoutMs: 300,
+      graphApiMaxAttempts: 5,
+      defaultPageId: '1234567890',
+      pageAccessToken: 'test-token-config',
+      appSecret: 'app-secret',
+      webhookVerifyToken: 'verify-me',
+      codeImageHosts: ['cdn.example.com', 'fbcdn.net'],
+      adminApiKey: 'admin-key',
+      introspection: false,
+    });
+  });
+
+  it.each([
+    ['sqlite::memory:', { kind: 'sqlite', path: ':memory:' }],
+    ['sqlite:/var/lib/gateway/codes.sqlite', { kind: 'sqlite', path: '/var/lib/gateway/codes.sqlite' }],
+    ['postgres://u@h/db', { kind: 'postgres', url: 'postgres://u@h/db' }],
+    ['postgresql://u@h:5433/db?schema=_private', { kind: 'postgres', url: 'postgresql://u@h:5433/db', schema: '_private' }],
+  ])('reads DATABASE_URL %s', (url, database) => {
+    expect(loadConfig({ DATABASE_URL: url }).database).toStrictEqual(database);
+  });
+
+  it.each([
+    ['true', true],
+    ['TRUE', true],
+    ['1', true],
+    ['yes', true],
+    ['on', true],
+    ['false', false],
+    ['0', false],
+    ['no', false],
+    ['Off', false],
+  ])('reads GRAPHQL_INTROSPECTION %s as %s', (raw, expected) => {
+    expect(loadConfig({ GRAPHQL_INTROSPECTION: raw }).introspection).toBe(expected);
+  });
+
+  it('keeps introspection on in production unless told otherwise', () => {
+    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ production: true, introspection: true });
+  });
+
+  it.each(['0', '1', '65535'])('accepts PORT %s', (port) => {
+    expect(loadConfig({ PORT: port }).port).toBe(Number(port));
+  });
+
+  const bad: { name: string; env: Record<string, string>; variable: string }[] = [
+    { name: 'PORT not a number', env: { PORT: 'abc' }, variable: 'PORT' },
+    { name: 'PORT above 65535', env: { PORT: '70000' }, variable: 'PORT' },
+    { name: 'PORT negative', env: { PORT: '-1' }, variable: 'PORT' },
+    { name: 'PORT with a fraction', env: { PORT: '4000.5' }, variable: 'PORT' },
+    { name: 'PORT with a unit', env: { PORT: '4000px' }, variable: 'PORT' },
+    { name: 'an unknown CODE_PROVIDER', env: { CODE_PROVIDER: 'magic' }, variable: 'CODE_PROVIDER' },
+    { name: 'facebook without PAGE_ACCESS_TOKEN', env: { CODE_PROVIDER: 'facebook', PAGE_ID: '1234567890' }, variable: 'PAGE_ACCESS_TOKEN' },
+    {
+      name: 'facebook with a blank PAGE_ACCESS_TOKEN',
+      env: { CODE_PROVIDER: 'facebook', PAGE_ID: '1234567890', PAGE_ACCESS_TOKEN: '   ' },
+      variable: 'PAGE_ACCESS_TOKEN',
+    },
+    { name: 'DATABASE_URL of another database', env: { DATABASE_URL: 'mysql://x' }, variable: 'DATABASE_URL' },
+    { name: 'DATABASE_URL of a bare path', env: { DATABASE_URL: './data/gateway.sqlite' }, variable: 'DATABASE_URL' },
+    { name: 'DATABASE_URL sqlite without a path', env: { DATABASE_URL: 'sqlite:' }, variable: 'DATABASE_URL' },
+    { name: 'DATABASE_URL postgres with an upper-case schema', env: { DATABASE_URL: 'postgres://u@h/db?schema=Codes' }, variable: 'DATABASE_URL' },
+    {
+      name: 'DATABASE_URL postgres with an injected schema',
+      env: { DATABASE_URL: 'postgres://u@h/db?schema=public;drop%20table%20code' },
+      variable: 'DATABASE_URL',
+    },
+    { name: 'DATABASE_URL postgres with a schema starting with a digit', env: { DATABASE_URL: 'postgres://u@h/db?schema=1abc' }, variable: 'DATABASE_URL' },
+    { name: 'PUBLIC_URL not a URL', env: { PUBLIC_URL: 'not a url' }, variable: 'PUBLIC_URL' },
+    { name: 'PUBLIC_URL not http(s)', env: { PUBLIC_URL: 'ftp://codes.example.com' }, variable: 'PUBLIC_URL' },
+    { name: 'GRAPH_API_URL not a URL', env: { GRAPH_API_URL: 'graph.facebook.com' }, variable: 'GRAPH_API_URL' },
+    { name: 'GRAPHQL_INTROSPECTION neither true nor false', env: { GRAPHQL_INTROSPECTION: 'maybe' }, variable: 'GRAPHQL_INTROSPECTION' },
+    { name: 'GRAPH_API_VERSION without its v', env: { GRAPH_API_VERSION: '2.6' }, variable: 'GRAPH_API_VERSION' },
+    { name: 'GRAPH_API_VERSION with a path', env: { GRAPH_API_VERSION: 'v2.6/../x' }, variable: 'GRAPH_API_VERSION' },
+    { name: 'GRAPH_API_TIMEOUT_MS not a number', env: { GRAPH_API_TIMEOUT_MS: 'soon' }, variable: 'GRAPH_API_TIMEOUT_MS' },
+    { name: 'GRAPH_API_MAX_ATTEMPTS of 0', env: { GRAPH_API_MAX_ATTEMPTS: '0' }, variable: 'GRAPH_API_MAX_ATTEMPTS' },
+    { name: 'PAGE_ID not numeric', env: { PAGE_ID: 'abc' }, variable: 'PAGE_ID' },
+    { name: 'PAGE_ID with a path', env: { PAGE_ID: '123/feed' }, variable: 'PAGE_ID' },
+    { name: 'CODE_IMAGE_HOSTS with a space in a host', env: { CODE_IMAGE_HOSTS: 'fbcdn.net,evil host.com' }, variable: 'CODE_IMAGE_HOSTS' },
+    { name: 'CODE_IMAGE_HOSTS with a URL instead of a host', env: { CODE_IMAGE_HOSTS: 'https://cdn.example.com' }, variable: 'CODE_IMAGE_HOSTS' },
+    { name: 'CODE_IMAGE_HOSTS with a wildcard', env: { CODE_IMAGE_HOSTS: '*.fbcdn.net' }, variable: 'CODE_IMAGE_HOSTS' },
+  ];
+
+  it.each(bad)('refuses $name with one line naming $variable', ({ env, variable }) => {
+    const error = configErrorOf(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(variable);
+    expect(error.message).not.toContain('\n');
+    expect(error.message.length).toBeLessThan(300);
+  });
+
+  it('does not echo the token of a refused configuration', () => {
+    const error = configErrorOf({ CODE_PROVIDER: 'magic', PAGE_ACCESS_TOKEN: 'test-token-secret' });
+    expect(error.message).not.toContain('test-token-secret');
+  });
+});
