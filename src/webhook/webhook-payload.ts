@@ -15,7 +15,10 @@ export interface ParsedWebhook {
   scans: IncomingScan[];
   /** messaging items that were not scans (messages, deliveries, reads, plain postbacks…) */
   ignored: number;
-  /** scans that could not be used (no sender, no timestamp, a ref longer than Messenger allows) */
+  /**
+   * scans that cannot be stored: no page or sender, no valid timestamp (the item's,
+   * else the entry's), an id or ref longer than Messenger's, a NUL character
+   */
   malformed: number;
 }
 
@@ -23,6 +26,9 @@ export class WebhookPayloadError extends Error {}
 
 const MAX_REF_LENGTH = 250;
 const MAX_SOURCE_LENGTH = 64;
+const MAX_ID_LENGTH = 64;
+/** The largest instant a Date can hold (±8.64e15 ms). */
+const MAX_TIMESTAMP = 8.64e15;
 
 type JsonObject = Record<string, unknown>;
 const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -70,14 +76,18 @@ function scanOf(item: JsonObject, entry: JsonObject): IncomingScan | null | unde
   const pageId = idOf(item.recipient) ?? idOf(entry);
   const senderPsid = idOf(item.sender);
   const timestamp = typeof item.timestamp === 'number' ? item.timestamp : typeof entry.time === 'number' ? entry.time : NaN;
-  if (!pageId || !senderPsid || !Number.isFinite(timestamp) || timestamp <= 0) return null;
-  if (ref !== undefined && ref !== null && (typeof ref !== 'string' || ref.length > MAX_REF_LENGTH)) return null;
+  if (!pageId || pageId.length > MAX_ID_LENGTH || !senderPsid) return null;
+  if (!Number.isFinite(timestamp) || timestamp <= 0 || timestamp > MAX_TIMESTAMP) return null;
+  if (ref !== undefined && ref !== null && (typeof ref !== 'string' || ref.length > MAX_REF_LENGTH || ref.includes('\u0000'))) {
+    return null;
+  }
   return {
     pageId,
     senderPsid,
     kind,
     ref: typeof ref === 'string' && ref !== '' ? ref : null,
-    source: typeof source === 'string' && source !== '' ? source.slice(0, MAX_SOURCE_LENGTH) : null,
-    occurredAt: new Date(timestamp),
+    // PostgreSQL text cannot hold NUL; a source is informative, so it is cleaned rather than refused.
+    source: typeof source === 'string' && source !== '' ? source.replace(/\u0000/g, '').slice(0, MAX_SOURCE_LENGTH) || null : null,
+    occurredAt: new Date(Math.floor(timestamp)),
   };
 }
