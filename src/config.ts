@@ -174,6 +174,6 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     introspection: boolean(env, 'GRAPHQL_INTROSPECTION', true),
     webhookMaxBytes: integer(env, 'WEBHOOK_MAX_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     benchmarkRoutes: boolean(env, 'BENCHMARK_ROUTES', false),
-    subscriberMaxBacklog: integer(env, 'SUBSCRIBER_MAX_BACKLOG', 1000, 1, 1_000_000),
+    subscriberMaxBacklog: integer(env, 'SUBSCRIBER_MAX_BACKLOG', 10_000, 1, 1_000_000),
   };
 }

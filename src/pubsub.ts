@@ -48,7 +48,8 @@ function matches(filter: ScanFilter, event: ScanEvent): boolean {
 
 interface Subscriber {
   filter: ScanFilter;
-  push(event: ScanEvent): void;
+  /** the events of one published batch that match the filter */
+  pushBatch(events: ScanEvent[]): void;
 }
 
 export interface ScanSubscription extends AsyncIterableIterator<ScanEvent> {
@@ -62,7 +63,8 @@ const REDIS_CHANNEL = 'messenger-code-gateway:scans';
  *
  * Each subscriber has a bounded queue: a subscriber whose connection stops taking
  * messages is cut off (`onOverflow`) once the bound is reached, instead of growing
- * this process's memory or slowing the others, whose queues are independent.
+ * this process's memory or slowing the others, whose queues are independent. Queues
+ * hold references to events shared by all subscribers, so a generous bound is cheap.
  *
  * With Redis, every batch is also published once on a channel that every instance
  * subscribes to; an instance delivers its own batches directly, so its subscribers
@@ -85,7 +87,9 @@ export class ScanFeed {
         lazyConnect: false,
       };
       this.publisher = new Redis(options.redisUrl, redisOptions);
-      this.listener = new Redis(options.redisUrl, { ...redisOptions, enableOfflineQueue: true });
+      // The listener's SUBSCRIBE must wait for Redis however long it takes (ioredis then
+      // resubscribes by itself after every reconnection).
+      this.listener = new Redis(options.redisUrl, { ...redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null });
       for (const client of [this.publisher, this.listener]) {
         client.on('error', (error: Error) => logger.warn('redis error', { error: error.message }));
       }
@@ -124,9 +128,8 @@ export class ScanFeed {
 
   private deliver(events: ScanEvent[]): void {
     for (const subscriber of this.subscribers) {
-      for (const event of events) {
-        if (matches(subscriber.filter, event)) subscriber.push(event);
-      }
+      const matching = events.filter((event) => matches(subscriber.filter, event));
+      if (matching.length > 0) subscriber.pushBatch(matching);
     }
   }
 
@@ -145,20 +148,21 @@ export class ScanFeed {
     };
     const subscriber: Subscriber = {
       filter,
-      push: (event) => {
+      pushBatch: (events) => {
         if (finished) return;
-        if (waiting) {
-          const resolve = waiting;
-          waiting = undefined;
-          resolve({ value: event, done: false });
-          return;
-        }
+        // Judged before this batch: a subscriber is slow when earlier events still wait,
+        // not because one webhook carried many scans at once.
         if (queue.length >= this.options.maxBacklog) {
           finish();
           onOverflow();
           return;
         }
-        queue.push(event);
+        queue.push(...events);
+        if (waiting) {
+          const resolve = waiting;
+          waiting = undefined;
+          resolve({ value: queue.shift() as ScanEvent, done: false });
+        }
       },
     };
     this.subscribers.add(subscriber);
