@@ -19,6 +19,11 @@ export function refKey(ref: string | null | undefined): string {
   return ref ?? STATIC_REF_KEY;
 }
 
+/** One string per (page, ref), for maps keyed by the identity scans are counted under. */
+export function pageRefKey(pageId: string, ref: string | null): string {
+  return `${pageId}\u0000${refKey(ref)}`;
+}
+
 export const nullableRef: ValueTransformer = {
   to: (value: string | null | undefined) => refKey(value),
   from: (value: string) => (value === STATIC_REF_KEY ? null : value),

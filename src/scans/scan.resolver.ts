@@ -2,7 +2,6 @@ import { Args, Ctx, FieldResolver, Query, Resolver, Root, Subscription } from 't
 import { Code } from '../codes/code.entity';
 import type { GraphQLContext } from '../graphql/graphql-context';
 import type { Connection } from '../pagination/connection.types';
-import { pageSize } from '../pagination/cursor';
 import type { ScanEvent } from '../pubsub';
 import { Scan } from './scan.entity';
 import { scanFromEvent } from './scan.service';
@@ -39,7 +38,6 @@ export class ScanResolver {
 export class CodeScansResolver {
   @FieldResolver(() => ScanConnection, { description: 'scans of this code, newest first' })
   async scans(@Root() code: Code, @Args(() => CodeScansArgs) args: CodeScansArgs, @Ctx() { request, services }: GraphQLContext): Promise<Connection<Scan>> {
-    pageSize(args.first);
     const page = await services.scans.list(request, { pageId: code.pageId, ref: code.ref, first: args.first, after: args.after });
     // Every scan of (page, ref) is counted on the code: no COUNT(*) needed.
     return ScanConnection.of({ ...page, totalCount: async () => code.scanCount });

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Code } from '../codes/code.entity';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
-import { refKey, STATIC_REF_KEY } from '../db/transformers';
+import { pageRefKey, refKey, STATIC_REF_KEY } from '../db/transformers';
 import { NotFoundError } from '../errors';
 import { emptyListPage, type ListPage } from '../pagination/connection.types';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
@@ -27,8 +27,6 @@ export interface ListScansRequest {
 }
 
 const SCAN_ORDERING = 'OCCURRED_AT_DESC';
-
-const pageRefKey = (pageId: string, ref: string | null) => `${pageId}\u0000${refKey(ref)}`;
 
 export class ScanService {
   constructor(

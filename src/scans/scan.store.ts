@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database';
-import { refKey } from '../db/transformers';
+import { pageRefKey, refKey } from '../db/transformers';
 import type { ScanEvent } from '../pubsub';
 import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from './ref-counter.store';
 import type { Scan } from './scan.entity';
@@ -30,8 +30,6 @@ interface CodeRow {
   last_scanned_at: number | string;
 }
 
-const pageRef = (pageId: string, ref: string | null) => `${pageId}\u0000${refKey(ref)}`;
-
 /**
  * Stores the scans of several webhook requests in the current transaction: each
  * event once, each new scan counted on its (page, ref) and copied onto its code.
@@ -53,15 +51,15 @@ async function storeScans(statements: ScanStatements, requests: Scan[][]): Promi
   // Running totals per (page, ref), in the order the scans arrived.
   const totals = new Map<string, { pageId: string; ref: string | null; count: RefCount }>();
   const after = new Map<Scan, RefCount>();
-  const keysInLockOrder = [...new Set(inserted.flat().map((scan) => pageRef(scan.pageId, scan.ref)))].sort();
-  const firstScanOf = new Map(inserted.flat().map((scan) => [pageRef(scan.pageId, scan.ref), scan] as const));
+  const keysInLockOrder = [...new Set(inserted.flat().map((scan) => pageRefKey(scan.pageId, scan.ref)))].sort();
+  const firstScanOf = new Map(inserted.flat().map((scan) => [pageRefKey(scan.pageId, scan.ref), scan] as const));
   // Claimed in one sorted order so that concurrent transactions never deadlock.
   for (const key of keysInLockOrder) {
     const { pageId, ref } = firstScanOf.get(key) as Scan;
     totals.set(key, { pageId, ref, count: await statements.claimCounter(pageId, ref) });
   }
   for (const scan of inserted.flat()) {
-    const total = totals.get(pageRef(scan.pageId, scan.ref)) as { count: RefCount };
+    const total = totals.get(pageRefKey(scan.pageId, scan.ref)) as { count: RefCount };
     total.count = {
       scanCount: total.count.scanCount + 1,
       lastScannedAt: Math.max(total.count.lastScannedAt, scan.occurredAt.getTime()),
@@ -75,7 +73,7 @@ async function storeScans(statements: ScanStatements, requests: Scan[][]): Promi
   }
 
   return inserted.map((scans) =>
-    scans.map((scan) => eventOf(scan, codes.get(pageRef(scan.pageId, scan.ref)), after.get(scan) as RefCount)),
+    scans.map((scan) => eventOf(scan, codes.get(pageRefKey(scan.pageId, scan.ref)), after.get(scan) as RefCount)),
   );
 }
 
