@@ -16,6 +16,7 @@ registerEnumType(ScanKind, {
 @ObjectType({ description: 'One scan of a code (or of an m.me link with a ref), as the webhook reported it.' })
 @Entity({ name: 'scan' })
 export class Scan {
+  /** Derived from the event (see scanIdOf): the same event always has the same id. */
   @Field(() => ID)
   @PrimaryColumn({ type: 'varchar', length: 36 })
   id!: string;
@@ -50,10 +51,6 @@ export class Scan {
   @Field(() => Date)
   @Column({ name: 'received_at', type: 'bigint', transformer: epochMillis })
   receivedAt!: Date;
-
-  /** Identity of the Messenger event, unique: a redelivery is stored once. */
-  @Column({ name: 'event_key', type: 'varchar', length: 64 })
-  eventKey!: string;
 
   /**
    * Set on scans that are being published: the code as it was right after this scan

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Code } from '../codes/code.entity';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
@@ -46,7 +46,7 @@ export class ScanService {
     const unique = new Map<string, Scan>();
     for (const event of incoming) {
       const scan = this.toScan(event, receivedAt);
-      if (!unique.has(scan.eventKey)) unique.set(scan.eventKey, scan);
+      if (!unique.has(scan.id)) unique.set(scan.id, scan);
     }
     const events = await this.writer.write([...unique.values()]);
     this.feed.publish(events);
@@ -55,12 +55,8 @@ export class ScanService {
 
   private toScan(event: IncomingScan, receivedAt: Date): Scan {
     const senderHash = this.psids.hash(event.senderPsid);
-    const occurredAt = event.occurredAt.getTime();
-    const eventKey = createHash('sha256')
-      .update([event.pageId, senderHash, occurredAt, event.kind, refKey(event.ref)].join('\u0000'))
-      .digest('hex');
     return Object.assign(new Scan(), {
-      id: randomUUID(),
+      id: scanIdOf(event, senderHash),
       pageId: event.pageId,
       ref: event.ref,
       kind: event.kind,
@@ -68,7 +64,6 @@ export class ScanService {
       senderHash,
       occurredAt: event.occurredAt,
       receivedAt,
-      eventKey,
     });
   }
 
@@ -125,6 +120,19 @@ export class ScanService {
 }
 
 /** The Scan (with the code as it was after it) that a `scanned` subscriber resolves. */
+/**
+ * The id of a Messenger event: what Meta's redeliveries have in common (page,
+ * person, timestamp, kind, ref), hashed, behind the event time so that ids sort by
+ * time. Shaped like a UUID (version 8, "custom").
+ */
+export function scanIdOf(event: IncomingScan, senderHash: string): string {
+  const time = event.occurredAt.getTime().toString(16).padStart(12, '0');
+  const identity = createHash('sha256')
+    .update([event.pageId, senderHash, event.occurredAt.getTime(), event.kind, refKey(event.ref)].join('\u0000'))
+    .digest('hex');
+  return `${time.slice(0, 8)}-${time.slice(8)}-8${identity.slice(0, 3)}-${identity.slice(3, 7)}-${identity.slice(7, 19)}`;
+}
+
 export function scanFromEvent(event: ScanEvent): Scan {
   const { scan, code } = event;
   return Object.assign(new Scan(), {

@@ -39,10 +39,10 @@ interface CodeRow {
 async function storeScans(statements: ScanStatements, requests: Scan[][]): Promise<ScanEvent[][]> {
   const inserted: Scan[][] = [];
   for (const scans of requests) {
-    // Inserted in event-key order, one order for every transaction's unique-index
-    // locks, so that concurrent deliveries never wait on each other in a cycle.
+    // Inserted in id order, one order for every transaction's primary-key locks, so
+    // that concurrent deliveries never wait on each other in a cycle.
     const stored = new Set<Scan>();
-    for (const scan of [...scans].sort((a, b) => (a.eventKey < b.eventKey ? -1 : 1))) {
+    for (const scan of [...scans].sort((a, b) => (a.id < b.id ? -1 : 1))) {
       if (await statements.insertScan(scan)) stored.add(scan);
     }
     inserted.push(scans.filter((scan) => stored.has(scan)));
@@ -116,14 +116,13 @@ function scanValues(scan: Scan): (string | number | null)[] {
     scan.senderHash,
     scan.occurredAt.getTime(),
     scan.receivedAt.getTime(),
-    scan.eventKey,
   ];
 }
 
 const INSERT_SCAN = (p: (n: number) => string) =>
-  `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at, event_key)
-   VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map(p).join(', ')})
-   ON CONFLICT (event_key) DO NOTHING RETURNING id`;
+  `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at)
+   VALUES (${[1, 2, 3, 4, 5, 6, 7, 8].map(p).join(', ')})
+   ON CONFLICT (id) DO NOTHING RETURNING id`;
 const SET_CODE_COUNT = (p: (n: number) => string) =>
   `UPDATE code SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}`;
 const SELECT_CODE = (p: (n: number) => string) =>

@@ -1,10 +1,16 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** Scans received through the Messenger webhook, deduplicated by event. */
+/**
+ * Scans received through the Messenger webhook. The id is derived from the event
+ * (time first, then a hash of its identity), so the primary key is also what makes
+ * a redelivery count once, and new rows append at the end of every time-ordered index.
+ */
 export class Scans1764060000000 implements MigrationInterface {
   name = 'Scans1764060000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
+    // On SQLite the rows are stored in id order (no separate rowid tree to maintain).
+    const clustered = queryRunner.connection.driver.options.type === 'postgres' ? '' : ' WITHOUT ROWID';
     await queryRunner.query(`
       CREATE TABLE scan (
         id varchar(36) PRIMARY KEY,
@@ -14,10 +20,8 @@ export class Scans1764060000000 implements MigrationInterface {
         source varchar(64),
         sender_hash varchar(64) NOT NULL,
         occurred_at bigint NOT NULL,
-        received_at bigint NOT NULL,
-        event_key varchar(64) NOT NULL,
-        CONSTRAINT uq_scan_event UNIQUE (event_key)
-      )`);
+        received_at bigint NOT NULL
+      )${clustered}`);
     // Listings are newest first within a (page, ref), a page, or everything.
     await queryRunner.query(`CREATE INDEX ix_scan_page_ref_occurred ON scan (page_id, ref, occurred_at, id)`);
     await queryRunner.query(`CREATE INDEX ix_scan_page_occurred ON scan (page_id, occurred_at, id)`);
