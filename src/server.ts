@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
 import { useServer } from 'graphql-ws/use/ws';
@@ -128,6 +128,8 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       },
       // Browsers get the self-hosted GraphiQL (an express route), never a CDN page.
       ApolloServerPluginLandingPageDisabled(),
+      // No HTTP cache hints are used; the default plugin would wrap every field resolver.
+      ApolloServerPluginCacheControlDisabled(),
     ],
   });
   await apollo.start();

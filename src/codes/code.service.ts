@@ -10,6 +10,7 @@ import type { RefCounterStore } from '../scans/ref-counter.store';
 import type { ListPage } from '../pagination/connection.types';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
 import { Code, CodeType } from './code.entity';
+import { CODE_COLUMNS, codeFromRow, type CodeRow } from './code.row';
 import { validateImageSize, validateLabel, validateRef, DEFAULT_IMAGE_SIZE } from './code.validation';
 import type { CodeImage, CodeImageProvider } from './providers/code-image-provider';
 
@@ -41,11 +42,11 @@ export interface ListCodesRequest {
  * Each ordering is a keyset over (sort column, created_at, id), which the indexes of
  * the code table serve directly. Direction applies to all three columns.
  */
-const ORDERINGS: Record<CodeOrderBy, { column: 'scanCount' | 'lastScannedAt' | null; descending: boolean }> = {
+const ORDERINGS: Record<CodeOrderBy, { column: 'scan_count' | 'last_scanned_at' | null; descending: boolean }> = {
   [CodeOrderBy.CREATED_AT_DESC]: { column: null, descending: true },
   [CodeOrderBy.CREATED_AT_ASC]: { column: null, descending: false },
-  [CodeOrderBy.SCAN_COUNT_DESC]: { column: 'scanCount', descending: true },
-  [CodeOrderBy.LAST_SCANNED_AT_DESC]: { column: 'lastScannedAt', descending: true },
+  [CodeOrderBy.SCAN_COUNT_DESC]: { column: 'scan_count', descending: true },
+  [CodeOrderBy.LAST_SCANNED_AT_DESC]: { column: 'last_scanned_at', descending: true },
 };
 
 function sortKeyOf(code: Code, orderBy: CodeOrderBy): (string | number)[] {
@@ -175,35 +176,43 @@ export class CodeService {
     const first = pageSize(request.first);
     const orderBy = request.orderBy ?? CodeOrderBy.CREATED_AT_DESC;
     const ordering = ORDERINGS[orderBy];
-    const direction = ordering.descending ? 'DESC' : 'ASC';
-    const keyColumns = [...(ordering.column ? [ordering.column] : []), 'createdAt', 'id'].map((column) => `code.${column}`);
     const ref = request.ref == null ? null : validateRef(request.ref, 'ref');
 
-    const filtered = () => {
-      const query = this.db.manager.createQueryBuilder(Code, 'code');
-      if (request.pageId != null) query.andWhere('code.pageId = :pageId', { pageId: request.pageId });
-      if (ref != null) query.andWhere('code.ref = :ref', { ref });
-      return query;
+    const conditions: string[] = [];
+    const parameters: unknown[] = [];
+    const bind = (value: unknown) => {
+      parameters.push(value);
+      return this.db.param(parameters.length);
     };
+    if (request.pageId != null) conditions.push(`page_id = ${bind(request.pageId)}`);
+    if (ref != null) conditions.push(`ref = ${bind(ref)}`);
+    const filter = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
 
-    const query = filtered();
+    const keyColumns = [...(ordering.column ? [ordering.column] : []), 'created_at', 'id'];
+    const page = [...conditions];
     if (request.after != null) {
-      const shape = keyColumns.map((column) => (column === 'code.id' ? 'string' : 'number') as 'string' | 'number');
+      const shape = keyColumns.map((column) => (column === 'id' ? 'string' : 'number') as 'string' | 'number');
       const key = decodeCursor(request.after, orderBy, shape);
-      const placeholders = key.map((_, index) => `:k${index}`).join(', ');
-      const parameters = Object.fromEntries(key.map((value, index) => [`k${index}`, value]));
       // A row-value comparison walks the composite index from the cursor on.
-      query.andWhere(`(${keyColumns.join(', ')}) ${ordering.descending ? '<' : '>'} (${placeholders})`, parameters);
+      page.push(`(${keyColumns.join(', ')}) ${ordering.descending ? '<' : '>'} (${key.map(bind).join(', ')})`);
     }
-    for (const column of keyColumns) query.addOrderBy(column, direction);
-    const rows = await query.limit(first + 1).getMany();
+    const direction = ordering.descending ? 'DESC' : 'ASC';
+    const rows = await this.db.read<CodeRow>(
+      `SELECT ${CODE_COLUMNS} FROM code ${page.length > 0 ? `WHERE ${page.join(' AND ')}` : ''}
+       ORDER BY ${keyColumns.map((column) => `${column} ${direction}`).join(', ')} LIMIT ${bind(first + 1)}`,
+      parameters,
+    );
+    const filterParameters = parameters.slice(0, conditions.length);
 
-    const codes = rows.slice(0, first);
+    const codes = rows.slice(0, first).map(codeFromRow);
     return {
       items: codes,
       cursors: codes.map((code) => encodeCursor(orderBy, sortKeyOf(code, orderBy))),
       hasNextPage: rows.length > first,
-      totalCount: () => filtered().getCount(),
+      totalCount: async () => {
+        const [row] = await this.db.read<{ total: number | string }>(`SELECT COUNT(*) AS total FROM code ${filter}`, filterParameters);
+        return Number(row.total);
+      },
     };
   }
 }

@@ -12,6 +12,8 @@ export type DatabaseKind = DatabaseConfig['kind'];
 export class Database {
   readonly kind: DatabaseKind;
   private sqliteWriteQueue: Promise<unknown> = Promise.resolve();
+  /** Prepared once, run many times: TypeORM prepares every statement anew. */
+  private readonly sqliteStatements = new Map<string, BetterSqlite3.Statement>();
 
   private constructor(readonly dataSource: DataSource) {
     this.kind = dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
@@ -64,6 +66,21 @@ export class Database {
   sqliteHandle(): BetterSqlite3.Database | undefined {
     if (this.kind !== 'sqlite') return undefined;
     return (this.dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+  }
+
+  /**
+   * A read on a hot path, with numbered placeholders (param(n)). On SQLite through
+   * a cached prepared statement on the driver; on PostgreSQL through the pool.
+   */
+  async read<Row>(sql: string, parameters: unknown[] = []): Promise<Row[]> {
+    const handle = this.sqliteHandle();
+    if (!handle) return this.dataSource.query(sql, parameters);
+    let statement = this.sqliteStatements.get(sql);
+    if (!statement) {
+      statement = handle.prepare(sql);
+      this.sqliteStatements.set(sql, statement);
+    }
+    return statement.all(...parameters) as Row[];
   }
 
   async ping(): Promise<void> {

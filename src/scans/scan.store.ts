@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { EntityManager } from 'typeorm';
+import { CODE_COLUMNS, type CodeRow } from '../codes/code.row';
 import type { Database } from '../db/database';
 import { pageRefKey, refKey } from '../db/transformers';
 import type { ScanEvent } from '../pubsub';
@@ -14,20 +15,6 @@ interface ScanStatements {
   claimCounter(pageId: string, ref: string | null): Promise<RefCount> | RefCount;
   /** writes the counter and copies it onto the code of (page, ref), returning that code */
   setCounter(pageId: string, ref: string | null, count: RefCount): Promise<CodeRow | undefined> | CodeRow | undefined;
-}
-
-interface CodeRow {
-  id: string;
-  page_id: string;
-  type: string;
-  ref: string;
-  label: string | null;
-  provider: string;
-  image_size: number | string;
-  image_id: string;
-  created_at: number | string;
-  scan_count: number | string;
-  last_scanned_at: number | string;
 }
 
 /**
@@ -125,9 +112,7 @@ const INSERT_SCAN = (p: (n: number) => string) =>
    ON CONFLICT (id) DO NOTHING RETURNING id`;
 const SET_CODE_COUNT = (p: (n: number) => string) =>
   `UPDATE code SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}`;
-const SELECT_CODE = (p: (n: number) => string) =>
-  `SELECT id, page_id, type, ref, label, provider, image_size, image_id, created_at, scan_count, last_scanned_at
-   FROM code WHERE page_id = ${p(1)} AND ref = ${p(2)}`;
+const SELECT_CODE = (p: (n: number) => string) => `SELECT ${CODE_COLUMNS} FROM code WHERE page_id = ${p(1)} AND ref = ${p(2)}`;
 
 /** Through TypeORM's connection of the current transaction (PostgreSQL, and SQLite in tests of the generic path). */
 class ManagerStatements implements ScanStatements {
