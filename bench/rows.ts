@@ -40,7 +40,7 @@ export const FULL: Scale = {
   warmupMs: 2_000,
   webhookRefs: 50,
   singleScanSenders: 64,
-  batchSenders: 4,
+  batchSenders: 16,
   batchSize: 100,
   deliverySubscribers: 1_000,
   deliveryRate: 20,

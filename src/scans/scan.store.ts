@@ -9,8 +9,8 @@ import type { Scan } from './scan.entity';
 
 /** The statements storing scans needs; one implementation per database. */
 interface ScanStatements {
-  /** false when the event is already stored (a redelivery) */
-  insertScan(scan: Scan): Promise<boolean> | boolean;
+  /** inserts the scans not stored yet (others are redeliveries); returns the ids inserted */
+  insertScans(scans: Scan[]): Promise<Set<string>> | Set<string>;
   /** the (page, ref) counter, created at zero when absent; on PostgreSQL it stays locked until commit */
   claimCounter(pageId: string, ref: string | null): Promise<RefCount> | RefCount;
   /** writes the counter and copies it onto the code of (page, ref), returning that code */
@@ -28,11 +28,8 @@ async function storeScans(statements: ScanStatements, requests: Scan[][]): Promi
   for (const scans of requests) {
     // Inserted in id order, one order for every transaction's primary-key locks, so
     // that concurrent deliveries never wait on each other in a cycle.
-    const stored = new Set<Scan>();
-    for (const scan of [...scans].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-      if (await statements.insertScan(scan)) stored.add(scan);
-    }
-    inserted.push(scans.filter((scan) => stored.has(scan)));
+    const stored = await statements.insertScans([...scans].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    inserted.push(scans.filter((scan) => stored.has(scan.id)));
   }
 
   // Running totals per (page, ref), in the order the scans arrived.
@@ -106,13 +103,28 @@ function scanValues(scan: Scan): (string | number | null)[] {
   ];
 }
 
-const INSERT_SCAN = (p: (n: number) => string) =>
+const SCAN_VALUE_COUNT = 8;
+/** Multi-row inserts: one statement per chunk rather than per scan. */
+const INSERT_CHUNK_SIZES = [100, 20, 5, 1];
+
+const INSERT_SCANS = (p: (n: number) => string, rows: number) =>
   `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at)
-   VALUES (${[1, 2, 3, 4, 5, 6, 7, 8].map(p).join(', ')})
+   VALUES ${Array.from({ length: rows }, (_, row) => `(${Array.from({ length: SCAN_VALUE_COUNT }, (_, column) => p(row * SCAN_VALUE_COUNT + column + 1)).join(', ')})`).join(', ')}
    ON CONFLICT (id) DO NOTHING RETURNING id`;
 const SET_CODE_COUNT = (p: (n: number) => string) =>
-  `UPDATE code SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}`;
-const SELECT_CODE = (p: (n: number) => string) => `SELECT ${CODE_COLUMNS} FROM code WHERE page_id = ${p(1)} AND ref = ${p(2)}`;
+  `UPDATE code SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}
+   RETURNING ${CODE_COLUMNS}`;
+
+/** Splits scans into chunks of the prepared sizes, largest first. */
+function* chunksOf(scans: Scan[]): Generator<Scan[]> {
+  let offset = 0;
+  for (const size of INSERT_CHUNK_SIZES) {
+    while (scans.length - offset >= size) {
+      yield scans.slice(offset, offset + size);
+      offset += size;
+    }
+  }
+}
 
 /** Through TypeORM's connection of the current transaction (PostgreSQL, and SQLite in tests of the generic path). */
 class ManagerStatements implements ScanStatements {
@@ -120,14 +132,18 @@ class ManagerStatements implements ScanStatements {
 
   constructor(
     private readonly manager: EntityManager,
-    db: Database,
+    private readonly db: Database,
   ) {
     this.p = (n) => db.param(n);
   }
 
-  async insertScan(scan: Scan): Promise<boolean> {
-    const returned: unknown[] = await this.manager.query(INSERT_SCAN(this.p), scanValues(scan));
-    return returned.length === 1;
+  async insertScans(scans: Scan[]): Promise<Set<string>> {
+    const inserted = new Set<string>();
+    for (const chunk of chunksOf(scans)) {
+      const returned: { id: string }[] = await this.manager.query(INSERT_SCANS(this.p, chunk.length), chunk.flatMap(scanValues));
+      for (const { id } of returned) inserted.add(id);
+    }
+    return inserted;
   }
 
   async claimCounter(pageId: string, ref: string | null): Promise<RefCount> {
@@ -138,9 +154,10 @@ class ManagerStatements implements ScanStatements {
   async setCounter(pageId: string, ref: string | null, count: RefCount): Promise<CodeRow | undefined> {
     const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
     await this.manager.query(SET_COUNTER_SQL(this.p), values);
-    await this.manager.query(SET_CODE_COUNT(this.p), values);
-    const [code]: CodeRow[] = await this.manager.query(SELECT_CODE(this.p), [pageId, refKey(ref)]);
-    return code;
+    const updated: CodeRow[] | [CodeRow[], number] = await this.manager.query(SET_CODE_COUNT(this.p), values);
+    // TypeORM answers an UPDATE on PostgreSQL with [rows, count], on SQLite with rows.
+    const rows = this.db.kind === 'postgres' ? (updated as [CodeRow[], number])[0] : (updated as CodeRow[]);
+    return rows[0];
   }
 }
 
@@ -149,23 +166,26 @@ class ManagerStatements implements ScanStatements {
  * of the cost of a scan otherwise.
  */
 class SqliteStatements implements ScanStatements {
-  private readonly insert: BetterSqlite3.Statement;
+  private readonly inserts: Map<number, BetterSqlite3.Statement>;
   private readonly claim: BetterSqlite3.Statement;
   private readonly setRefCounter: BetterSqlite3.Statement;
   private readonly setCodeCount: BetterSqlite3.Statement;
-  private readonly selectCode: BetterSqlite3.Statement;
 
   constructor(handle: BetterSqlite3.Database) {
     const p = () => '?';
-    this.insert = handle.prepare(INSERT_SCAN(p));
+    this.inserts = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(INSERT_SCANS(p, size))]));
     this.claim = handle.prepare(CLAIM_COUNTER_SQL(p));
     this.setRefCounter = handle.prepare(SET_COUNTER_SQL(p));
     this.setCodeCount = handle.prepare(SET_CODE_COUNT(p));
-    this.selectCode = handle.prepare(SELECT_CODE(p));
   }
 
-  insertScan(scan: Scan): boolean {
-    return this.insert.get(...scanValues(scan)) !== undefined;
+  insertScans(scans: Scan[]): Set<string> {
+    const inserted = new Set<string>();
+    for (const chunk of chunksOf(scans)) {
+      const statement = this.inserts.get(chunk.length) as BetterSqlite3.Statement;
+      for (const { id } of statement.all(...chunk.flatMap(scanValues)) as { id: string }[]) inserted.add(id);
+    }
+    return inserted;
   }
 
   claimCounter(pageId: string, ref: string | null): RefCount {
@@ -175,8 +195,7 @@ class SqliteStatements implements ScanStatements {
   setCounter(pageId: string, ref: string | null, count: RefCount): CodeRow | undefined {
     const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
     this.setRefCounter.run(...values);
-    this.setCodeCount.run(...values);
-    return this.selectCode.get(pageId, refKey(ref)) as CodeRow | undefined;
+    return this.setCodeCount.get(...values) as CodeRow | undefined;
   }
 }
 
