@@ -26,7 +26,8 @@ export interface ListScansRequest {
   after?: string | null;
 }
 
-const SCAN_ORDERING = 'OCCURRED_AT_DESC';
+/** Newest first: ids begin with the event time (scanIdOf), so id order is time order. */
+const SCAN_ORDERING = 'ID_DESC';
 
 export class ScanService {
   constructor(
@@ -86,14 +87,14 @@ export class ScanService {
     };
     const query = filtered();
     if (request.after != null) {
-      const [occurredAt, id] = decodeCursor(request.after, SCAN_ORDERING, ['number', 'string']);
-      query.andWhere('(scan.occurredAt, scan.id) < (:occurredAt, :id)', { occurredAt, id });
+      const [id] = decodeCursor(request.after, SCAN_ORDERING, ['string']);
+      query.andWhere('scan.id < :id', { id });
     }
-    const rows = await query.orderBy('scan.occurredAt', 'DESC').addOrderBy('scan.id', 'DESC').limit(first + 1).getMany();
+    const rows = await query.orderBy('scan.id', 'DESC').limit(first + 1).getMany();
     const scans = rows.slice(0, first);
     return {
       items: scans,
-      cursors: scans.map((scan) => encodeCursor(SCAN_ORDERING, [scan.occurredAt.getTime(), scan.id])),
+      cursors: scans.map((scan) => encodeCursor(SCAN_ORDERING, [scan.id])),
       hasNextPage: rows.length > first,
       totalCount: () => filtered().getCount(),
     };
@@ -122,8 +123,8 @@ export class ScanService {
 /** The Scan (with the code as it was after it) that a `scanned` subscriber resolves. */
 /**
  * The id of a Messenger event: what Meta's redeliveries have in common (page,
- * person, timestamp, kind, ref), hashed, behind the event time so that ids sort by
- * time. Shaped like a UUID (version 8, "custom").
+ * person, timestamp, kind, ref), hashed, behind the event time as 12 hex digits, so
+ * that ids sort by event time (listings rely on it). Shaped like a UUID (version 8, "custom").
  */
 export function scanIdOf(event: IncomingScan, senderHash: string): string {
   const time = event.occurredAt.getTime().toString(16).padStart(12, '0');
