@@ -1,5 +1,4 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { logger } from '../src/logger';
 import type { Gateway } from '../src/server';
 import { serializeLikeMeta, webhookBodyOf, type SimulatedScan } from '../src/webhook/simulated-webhook';
@@ -7,8 +6,8 @@ import { ScanKind } from '../src/scans/scan.entity';
 import { CodeScansDocument, GenerateCodeDocument, ScansDocument, type ScanFieldsFragment } from './generated/graphql';
 import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
 import { countRows, startTestGateway, TEST_PAGE_ID, TEST_VERIFY_TOKEN } from './support/gateway';
-import { execute } from './support/graphql-client';
-import { postRawWebhook, postScans, scanOf, TEST_APP_SECRET, type WebhookAnswer } from './support/webhook';
+import { PrivacyWitness } from './support/privacy-witness';
+import { postRawWebhook, postScans, TEST_APP_SECRET, type WebhookAnswer } from './support/webhook';
 
 reportSkippedDatabases();
 
@@ -45,37 +44,13 @@ const envelope = (entries: unknown[]): Json => ({ object: 'page', entry: entries
 describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
   let database: TestDatabase;
   let gateway: Gateway;
-  /** Every PSID this suite sent, and every GraphQL and webhook answer it got, for the privacy check. */
-  const psids = new Set<string>();
-  const answers: string[] = [];
-
-  const scan = (pageId: string, overrides: Partial<SimulatedScan> = {}): SimulatedScan => {
-    const made = scanOf(pageId, overrides);
-    psids.add(made.senderPsid);
-    return made;
-  };
+  const witness = new PrivacyWitness(() => gateway);
+  const { psids, scan, query, post, postRaw } = witness;
   const newPsid = (): string => {
     const psid = `${Date.now()}${randomBytes(4).readUInt32BE(0)}`;
     psids.add(psid);
     return psid;
   };
-
-  async function query<TData, TVariables>(document: TypedDocumentNode<TData, TVariables>, variables?: TVariables): Promise<TData> {
-    const result = await execute(gateway.url, document, variables);
-    answers.push(JSON.stringify(result));
-    if (result.errors?.length || !result.data) throw new Error(`GraphQL errors (HTTP ${result.status}): ${JSON.stringify(result.errors)}`);
-    return result.data;
-  }
-  async function post(scans: SimulatedScan[]): Promise<WebhookAnswer> {
-    const answer = await postScans(gateway.url, scans);
-    answers.push(answer.text);
-    return answer;
-  }
-  async function postRaw(body: string, options: { secret?: string; signature?: string | null } = {}): Promise<WebhookAnswer> {
-    const answer = await postRawWebhook(gateway.url, body, options);
-    answers.push(answer.text);
-    return answer;
-  }
 
   /** Every scan of a page, newest first, through the public API. */
   async function scansOfPage(pageId: string): Promise<ScanFieldsFragment[]> {
@@ -173,7 +148,7 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
         name: 'only the SHA-1 X-Hub-Signature header (correct for the body)',
         send: async (body) => {
           const answer = await postWithHeaders(gateway, body, { 'x-hub-signature': `sha1=${hmac('sha1', body)}` });
-          answers.push(answer.text);
+          witness.remember(answer.text);
           return answer;
         },
       },
@@ -507,7 +482,7 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
       const body = serializeLikeMeta(webhookBodyOf([scan(TEST_PAGE_ID, { ref: 'no-secret' })]));
       for (const secret of [TEST_APP_SECRET, '', 'undefined']) {
         const answer = await postRawWebhook(bare.url, body, { secret });
-        answers.push(answer.text);
+        witness.remember(answer.text);
         expect(answer.status).toBe(401);
       }
       expect((await postRawWebhook(bare.url, body, { signature: null })).status).toBe(401);
@@ -603,17 +578,7 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
 
     it('never returns a PSID through the API nor stores one in any table', async () => {
       expect(psids.size).toBeGreaterThan(1000);
-      const tables: { name: string }[] =
-        kind === 'sqlite'
-          ? await gateway.db.dataSource.query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
-          : await gateway.db.dataSource.query(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`);
-      expect(tables.map((table) => table.name)).toEqual(expect.arrayContaining(['scan', 'ref_counter', 'code']));
-      let dump = '';
-      for (const { name } of tables) dump += JSON.stringify(await gateway.db.dataSource.query(`SELECT * FROM "${name}"`));
-      expect(dump.length).toBeGreaterThan(10_000);
-      const everything = `${dump}\n${answers.join('\n')}`;
-      const leaked = [...psids].filter((psid) => everything.includes(psid));
-      expect(leaked).toEqual([]);
+      expect(await witness.leakedPsids()).toEqual([]);
     });
   });
 });
