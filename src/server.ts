@@ -7,6 +7,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
+import type { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { GatewayConfig } from './config';
@@ -19,6 +20,7 @@ import { LocalCodeImageProvider } from './codes/providers/local.provider';
 import { Database } from './db/database';
 import { graphiqlRouter } from './graphiql/graphiql.route';
 import { createErrorFormatter } from './graphql/format-error';
+import { subscribeSharingResults } from './graphql/shared-subscription-execution';
 import { createLoaders, type GraphQLContext, type Services } from './graphql/graphql-context';
 import { gatewaySchema } from './graphql/schema';
 import { imageRouter } from './images/image.route';
@@ -91,9 +93,16 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
 
   const webSocketServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const apiKeys = new ApiKeys(config.adminApiKey);
+  const formatError = createErrorFormatter(config.production);
+  const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
   const webSocketCleanup = useServer<Record<string, unknown>>(
     {
       schema,
+      subscribe: subscribeSharingResults,
+      // The same masking and fields as over HTTP. Results are shared between subscribers,
+      // so errors are formatted into a copy.
+      onNext: (_context, _id, _payload, _args, result) => (result.errors ? { ...result, errors: formatErrors(result.errors) } : undefined),
+      onError: (_context, _id, _payload, errors) => formatErrors(errors),
       // Returning false closes the socket with 4403 Forbidden, as the contract says.
       onConnect: ({ connectionParams }) => !apiKeys.required || apiKeys.authenticate(connectionParams?.authorization) !== undefined,
       context: ({ extra }) =>
@@ -111,7 +120,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     introspection: config.introspection,
     // main.ts owns the signals: Apollo re-raising them would kill the process mid-stop.
     stopOnTerminationSignals: false,
-    formatError: createErrorFormatter(config.production),
+    formatError,
     // Internal errors are logged with their stack; clients only ever need the message and code.
     includeStacktraceInErrorResponses: false,
     plugins: [
