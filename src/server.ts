@@ -7,7 +7,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type ErrorRequestHandler } from 'express';
-import type { GraphQLError } from 'graphql';
+import type { DocumentNode, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { GatewayConfig } from './config';
@@ -19,6 +19,7 @@ import { FacebookCodeImageProvider } from './codes/providers/facebook.provider';
 import { LocalCodeImageProvider } from './codes/providers/local.provider';
 import { Database } from './db/database';
 import { graphiqlRouter } from './graphiql/graphiql.route';
+import { DocumentCache } from './graphql/document-cache';
 import { createErrorFormatter } from './graphql/format-error';
 import { subscribeSharingResults } from './graphql/shared-subscription-execution';
 import { createLoaders, type GraphQLContext, type Services } from './graphql/graphql-context';
@@ -94,11 +95,18 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const webSocketServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const apiKeys = new ApiKeys(config.adminApiKey);
   const formatError = createErrorFormatter(config.production);
+  const documents = new DocumentCache(schema);
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
   const webSocketCleanup = useServer<Record<string, unknown>>(
     {
       schema,
       subscribe: subscribeSharingResults,
+      onSubscribe: (_context, _id, payload) => {
+        const document = documents.get(payload.query);
+        if (Array.isArray(document)) return document as readonly GraphQLError[];
+        // Context and root value are filled in by graphql-ws from the options.
+        return { schema, document: document as DocumentNode, operationName: payload.operationName, variableValues: payload.variables };
+      },
       // The same masking and fields as over HTTP. Results are shared between subscribers,
       // so errors are formatted into a copy.
       onNext: (_context, _id, _payload, _args, result) => (result.errors ? { ...result, errors: formatErrors(result.errors) } : undefined),
