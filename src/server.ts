@@ -95,7 +95,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const webSocketServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const apiKeys = new ApiKeys(config.adminApiKey);
   const formatError = createErrorFormatter(config.production);
-  const documents = new DocumentCache(schema);
+  const documents = new DocumentCache(schema, { introspection: config.introspection });
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
   const webSocketCleanup = useServer<Record<string, unknown>>(
     {

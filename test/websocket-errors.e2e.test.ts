@@ -51,4 +51,20 @@ describe('errors over WebSocket', () => {
     const error = await firstError('subscription { scanned(codeId: "00000000-0000-0000-0000-000000000000") { id } }');
     expect(error.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'codeId' });
   });
+
+  it('refuses introspection when GRAPHQL_INTROSPECTION=false, as over HTTP', async () => {
+    const closedDatabase = await createTestDatabase('sqlite');
+    const closed = await startTestGateway(closedDatabase, { GRAPHQL_INTROSPECTION: 'false' });
+    try {
+      const subscriber = TestSubscriber.open(closed.url, '{ __schema { queryType { name } } }');
+      await subscriber.waitFor((s) => s.errors.length > 0, 5000, 'an error');
+      const [error] = (subscriber.errors as (GraphQLFormattedError | GraphQLFormattedError[])[]).flat();
+      expect(error.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(error.message).toMatch(/introspection/i);
+      await subscriber.close();
+    } finally {
+      await closed.stop();
+      await closedDatabase.dispose();
+    }
+  });
 });

@@ -1,4 +1,13 @@
-import { GraphQLError, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+  type ValidationRule,
+} from 'graphql';
 
 /** Most distinct operations kept parsed: clients send a handful, an attacker many. */
 const MAX_DOCUMENTS = 1000;
@@ -11,7 +20,15 @@ const MAX_DOCUMENTS = 1000;
 export class DocumentCache {
   private readonly documents = new Map<string, DocumentNode | readonly GraphQLError[]>();
 
-  constructor(private readonly schema: GraphQLSchema) {}
+  private readonly rules: readonly ValidationRule[];
+
+  /** Without introspection, __schema and __type are refused here as Apollo refuses them over HTTP. */
+  constructor(
+    private readonly schema: GraphQLSchema,
+    options: { introspection: boolean },
+  ) {
+    this.rules = options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
+  }
 
   /** The document, or the parse/validation errors of the text. */
   get(query: string): DocumentNode | readonly GraphQLError[] {
@@ -34,7 +51,7 @@ export class DocumentCache {
     } catch (error) {
       return [withCode(error instanceof GraphQLError ? error : new GraphQLError(String(error)), 'GRAPHQL_PARSE_FAILED')];
     }
-    const errors = validate(this.schema, document);
+    const errors = validate(this.schema, document, this.rules);
     return errors.length > 0 ? errors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')) : document;
   }
 }
