@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Code } from '../codes/code.entity';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
-import { pageRefKey, refKey, STATIC_REF_KEY } from '../db/transformers';
+import { pageRefKey, refKey } from '../db/transformers';
 import { NotFoundError } from '../errors';
 import { emptyListPage, type ListPage } from '../pagination/connection.types';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
@@ -77,7 +77,7 @@ export class ScanService {
       if (!code) throw new NotFoundError('codeId', `Unknown code "${request.codeId}".`);
       if (pageId != null && pageId !== code.pageId) return emptyListPage();
       pageId = code.pageId;
-      ref = code.ref ?? STATIC_REF_KEY;
+      ref = code.ref;
     }
     const filtered = () => {
       const query = this.db.manager.createQueryBuilder(Scan, 'scan');
