@@ -17,5 +17,6 @@ module.exports = {
     ],
   },
   setupFiles: ['reflect-metadata'],
+  globalSetup: '<rootDir>/test/support/announce-skipped.js',
   testTimeout: 30000,
 };
