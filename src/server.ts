@@ -75,9 +75,10 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const pages = new PageService(config.defaultPageId, config.pageAccessToken);
   const counters = new RefCounterStore(db);
   const feed = new ScanFeed({ maxBacklog: config.subscriberMaxBacklog, redisUrl: config.redisUrl });
+  const codes = new CodeService(db, pages, createProvider(config), images, counters);
   const services: Services = {
-    codes: new CodeService(db, pages, createProvider(config), images, counters),
-    scans: new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db)),
+    codes,
+    scans: new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db), codes),
     feed,
   };
   const contextFor = (requestId: string | undefined, dropConnection?: (reason: string) => void): GraphQLContext => ({

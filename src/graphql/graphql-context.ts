@@ -3,6 +3,7 @@ import type { CodeService } from '../codes/code.service';
 import type { RequestContext } from '../context';
 import type { ScanFeed } from '../pubsub';
 import type { ScanService } from '../scans/scan.service';
+import { pageRefKey } from '../db/transformers';
 import { BatchLoader } from './batch-loader';
 
 export interface Services {
@@ -28,7 +29,7 @@ export function createLoaders(services: Services): Loaders {
   return {
     codeOfScan: new BatchLoader(
       (keys) => services.scans.codesFor(keys),
-      (key) => services.scans.codeKey(key),
+      (key) => pageRefKey(key.pageId, key.ref),
     ),
   };
 }

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Code } from '../codes/code.entity';
+import type { CodeService } from '../codes/code.service';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
 import { pageRefKey, refKey } from '../db/transformers';
-import { NotFoundError } from '../errors';
 import { emptyListPage, type ListPage } from '../pagination/connection.types';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
 import type { ScanEvent, ScanFeed } from '../pubsub';
@@ -35,6 +35,7 @@ export class ScanService {
     private readonly feed: ScanFeed,
     private readonly psids: PsidHasher,
     private readonly writer: ScanWriter,
+    private readonly codes: CodeService,
   ) {}
 
   /**
@@ -68,13 +69,12 @@ export class ScanService {
     });
   }
 
-  async list(_context: RequestContext, request: ListScansRequest & { ref?: string | null }): Promise<ListPage<Scan>> {
+  async list(context: RequestContext, request: ListScansRequest & { ref?: string | null }): Promise<ListPage<Scan>> {
     const first = pageSize(request.first);
     let pageId = request.pageId;
     let ref: string | null | undefined = request.ref;
     if (request.codeId != null) {
-      const code = await this.db.manager.findOneBy(Code, { id: request.codeId });
-      if (!code) throw new NotFoundError('codeId', `Unknown code "${request.codeId}".`);
+      const code = await this.codes.requireById(context, request.codeId, 'codeId');
       if (pageId != null && pageId !== code.pageId) return emptyListPage();
       pageId = code.pageId;
       ref = code.ref;
@@ -114,13 +114,8 @@ export class ScanService {
     const codes = await query.getMany();
     return new Map(codes.map((code) => [pageRefKey(code.pageId, code.ref), code]));
   }
-
-  codeKey(scan: Pick<Scan, 'pageId' | 'ref'>): string {
-    return pageRefKey(scan.pageId, scan.ref);
-  }
 }
 
-/** The Scan (with the code as it was after it) that a `scanned` subscriber resolves. */
 /**
  * The id of a Messenger event: what Meta's redeliveries have in common (page,
  * person, timestamp, kind, ref), hashed, behind the event time as 12 hex digits, so
@@ -134,6 +129,7 @@ export function scanIdOf(event: IncomingScan, senderHash: string): string {
   return `${time.slice(0, 8)}-${time.slice(8)}-8${identity.slice(0, 3)}-${identity.slice(3, 7)}-${identity.slice(7, 19)}`;
 }
 
+/** The Scan (with the code as it was after it) that a `scanned` subscriber resolves. */
 export function scanFromEvent(event: ScanEvent): Scan {
   const { scan, code } = event;
   return Object.assign(new Scan(), {

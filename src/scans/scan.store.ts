@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { EntityManager } from 'typeorm';
 import { CODE_COLUMNS, type CodeRow } from '../codes/code.row';
 import type { Database } from '../db/database';
-import { pageRefKey, refKey } from '../db/transformers';
+import { nullableRef, pageRefKey, refKey } from '../db/transformers';
 import type { ScanEvent } from '../pubsub';
 import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from './ref-counter.store';
 import type { Scan } from './scan.entity';
@@ -77,7 +77,7 @@ function eventOf(scan: Scan, code: CodeRow | undefined, countAfterScan: RefCount
           id: code.id,
           pageId: code.page_id,
           type: code.type,
-          ref: code.ref === '' ? null : code.ref,
+          ref: nullableRef.from(code.ref) as string | null,
           label: code.label,
           provider: code.provider,
           imageSize: Number(code.image_size),
