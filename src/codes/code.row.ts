@@ -1,3 +1,4 @@
+import { epochMillis, epochMillisOrNever, nullableRef } from '../db/transformers';
 import { Code } from './code.entity';
 
 /** The code table's columns, in the order of CodeRow, for hand-written hot-path queries. */
@@ -19,20 +20,19 @@ export interface CodeRow {
   last_scanned_at: number | string;
 }
 
-/** The same mapping as the entity's transformers, without the ORM's per-row cost. */
+/** The entity's own transformers, without the ORM's per-row cost. */
 export function codeFromRow(row: CodeRow): Code {
-  const lastScannedAt = Number(row.last_scanned_at);
   return Object.assign(new Code(), {
     id: row.id,
     pageId: row.page_id,
     type: row.type as Code['type'],
-    ref: row.ref === '' ? null : row.ref,
+    ref: nullableRef.from(row.ref) as string | null,
     label: row.label,
     provider: row.provider as Code['provider'],
     imageSize: Number(row.image_size),
     imageId: row.image_id,
-    createdAt: new Date(Number(row.created_at)),
+    createdAt: epochMillis.from(row.created_at) as Date,
     scanCount: Number(row.scan_count),
-    lastScannedAt: lastScannedAt === 0 ? null : new Date(lastScannedAt),
+    lastScannedAt: epochMillisOrNever.from(row.last_scanned_at) as Date | null,
   });
 }

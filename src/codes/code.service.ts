@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
-import { refKey } from '../db/transformers';
+import { epochMillisOrNever, refKey } from '../db/transformers';
 import { BadUserInputError, NotFoundError } from '../errors';
+import type { CodeImageRow } from '../images/code-image.entity';
 import type { ImageStore } from '../images/image.store';
 import type { PageService } from '../pages/page.service';
 import type { RefCounterStore } from '../scans/ref-counter.store';
@@ -90,10 +91,11 @@ export class CodeService {
     }
     const page = this.pages.require(context, request.pageId);
 
-    const existing = await this.db.manager.findOneBy(Code, { pageId: page.id, ref: refKey(ref) });
-    if (existing) {
-      const stored = await this.images.findForCode(this.db.manager, existing.id, imageSize);
-      if (stored) return this.db.transaction((manager) => this.pointAt(manager, existing.id, stored.id, stored.size, stored.provider, label));
+    // An image of this size already stored needs no provider call.
+    const existing = await this.findWithImage(this.db.manager, page.id, ref, imageSize);
+    if (existing.code && existing.stored) {
+      const { code, stored } = existing;
+      return this.db.transaction((manager) => this.pointAt(manager, code.id, stored.id, stored.size, stored.provider, label));
     }
 
     const image = await this.provider.obtain({ pageId: page.id, ref, imageSize, pageAccessToken: page.accessToken });
@@ -117,11 +119,9 @@ export class CodeService {
     image: CodeImage,
   ): Promise<Code> {
     const now = new Date();
-    let code = await manager.findOneBy(Code, { pageId, ref: refKey(ref) });
-    if (code) {
-      const stored = await this.images.findForCode(manager, code.id, imageSize);
-      if (stored) return this.pointAt(manager, code.id, stored.id, stored.size, stored.provider, label);
-    }
+    const found = await this.findWithImage(manager, pageId, ref, imageSize);
+    let code = found.code;
+    if (code && found.stored) return this.pointAt(manager, code.id, found.stored.id, found.stored.size, found.stored.provider, label);
     const imageId = randomUUID();
     if (!code) {
       const counted = await this.counters.claim(manager, pageId, ref);
@@ -136,12 +136,23 @@ export class CodeService {
         imageId,
         createdAt: now,
         scanCount: counted.scanCount,
-        lastScannedAt: counted.lastScannedAt === 0 ? null : new Date(counted.lastScannedAt),
+        lastScannedAt: epochMillisOrNever.from(counted.lastScannedAt) as Date | null,
       });
       await manager.insert(Code, code);
     }
     await this.images.insert(manager, { id: imageId, codeId: code.id, size: imageSize, provider: this.provider.kind, createdAt: now }, image);
     return this.pointAt(manager, code.id, imageId, imageSize, this.provider.kind, label);
+  }
+
+  /** The code of (page, ref), if any, and its stored image of `imageSize`, if any. */
+  private async findWithImage(
+    manager: EntityManager,
+    pageId: string,
+    ref: string | null,
+    imageSize: number,
+  ): Promise<{ code: Code | null; stored: CodeImageRow | null }> {
+    const code = await manager.findOneBy(Code, { pageId, ref: refKey(ref) });
+    return { code, stored: code && (await this.images.findForCode(manager, code.id, imageSize)) };
   }
 
   /** Makes an image the code's current one (and updates the label when one was given). */

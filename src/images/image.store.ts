@@ -54,7 +54,7 @@ export class ImageStore {
   }
 
   async read(imageId: string): Promise<StoredImage | null> {
-    const rows: { bytes: Buffer | Uint8Array; content_type: string; sha256: string }[] = await this.db.dataSource.query(
+    const rows = await this.db.read<{ bytes: Buffer | Uint8Array; content_type: string; sha256: string }>(
       `SELECT bytes, content_type, sha256 FROM code_image WHERE id = ${this.db.param(1)}`,
       [imageId],
     );
