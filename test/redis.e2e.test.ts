@@ -3,7 +3,7 @@ import { print } from 'graphql';
 import type { Gateway } from '../src/server';
 import type { SimulatedScan } from '../src/webhook/simulated-webhook';
 import { CodeDocument, GenerateCodeDocument, ScannedDocument, type ScannedSubscription } from './generated/graphql';
-import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
+import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type DatabaseKind, type TestDatabase } from './support/databases';
 import { startTestGateway } from './support/gateway';
 import { executeOk } from './support/graphql-client';
 import { eventually, TestSubscriber, waitForSubscribers } from './support/subscriptions';
@@ -57,6 +57,30 @@ async function startPair(database: TestDatabase, pageId: string, redis: string):
   const a = await startTestGateway(database, env);
   const b = await startTestGateway(database, env);
   return [a, b];
+}
+
+/**
+ * Two gateways on one fresh database whose Redis connections go through a TCP proxy
+ * the test can cut and restore; `cutFirst` cuts it before they start.
+ */
+function useProxiedPair(kind: DatabaseKind, redisUrl: string, pageId: string, options: { cutFirst: boolean }) {
+  const pair = {} as { database: TestDatabase; proxy: TcpProxy; a: Gateway; b: Gateway };
+  beforeAll(async () => {
+    pair.database = await createTestDatabase(kind);
+    pair.proxy = await startTcpProxy(hostAndPort(redisUrl));
+    if (options.cutFirst) pair.proxy.cutAll();
+    const proxied = new URL(redisUrl);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(pair.proxy.port);
+    [pair.a, pair.b] = await startPair(pair.database, pageId, proxied.toString());
+  });
+  afterAll(async () => {
+    pair.proxy?.restore(); // lets the gateways say goodbye to Redis
+    await Promise.all([pair.a?.stop(), pair.b?.stop()]);
+    await pair.proxy?.close();
+    await pair.database?.dispose();
+  });
+  return pair;
 }
 
 describe('without REDIS_URL', () => {
@@ -144,28 +168,10 @@ if (!redisUrl) {
 
     describe('when Redis is away as the gateways start', () => {
       const pageId = uniquePageId();
-      let database: TestDatabase;
-      let proxy: TcpProxy;
-      let a: Gateway;
-      let b: Gateway;
-
-      beforeAll(async () => {
-        database = await createTestDatabase(kind);
-        proxy = await startTcpProxy(hostAndPort(redisUrl));
-        proxy.cutAll();
-        const proxied = new URL(redisUrl);
-        proxied.hostname = '127.0.0.1';
-        proxied.port = String(proxy.port);
-        [a, b] = await startPair(database, pageId, proxied.toString());
-      });
-      afterAll(async () => {
-        proxy?.restore();
-        await Promise.all([a?.stop(), b?.stop()]);
-        await proxy?.close();
-        await database?.dispose();
-      });
+      const pair = useProxiedPair(kind, redisUrl, pageId, { cutFirst: true });
 
       it('is not ready until Redis comes, then fans out without a restart', async () => {
+        const { a, b, proxy } = pair;
         // Long enough for the clients to give up any single command: the subscription must survive it.
         await eventually(() => proxy.refused >= 8, 10_000, 'the gateways to retry Redis');
         expect((await readiness(a)).status).toBe(503);
@@ -182,27 +188,10 @@ if (!redisUrl) {
 
     describe('when Redis goes away and comes back', () => {
       const pageId = uniquePageId();
-      let database: TestDatabase;
-      let proxy: TcpProxy;
-      let a: Gateway;
-      let b: Gateway;
-
-      beforeAll(async () => {
-        database = await createTestDatabase(kind);
-        proxy = await startTcpProxy(hostAndPort(redisUrl));
-        const proxied = new URL(redisUrl);
-        proxied.hostname = '127.0.0.1';
-        proxied.port = String(proxy.port);
-        [a, b] = await startPair(database, pageId, proxied.toString());
-      });
-      afterAll(async () => {
-        proxy?.restore(); // lets the gateways say goodbye to Redis
-        await Promise.all([a?.stop(), b?.stop()]);
-        await proxy?.close();
-        await database?.dispose();
-      });
+      const pair = useProxiedPair(kind, redisUrl, pageId, { cutFirst: false });
 
       it('keeps storing and delivering locally while Redis is away, and fans out again once it is back', async () => {
+        const { a, b, proxy } = pair;
         await waitUntilReady([a, b], true);
         const code = (await executeOk(a.url, GenerateCodeDocument, { input: { data: { ref: 'outage' }, imageSize: 100 } })).generateCode;
         const onA = subscribe(a, { pageId });
