@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { loadConfig } from './src/config';
-import { createDataSource } from './src/db/data-source';
+import { createDataSource } from './src/app/data-source';
 
 /**
  * The DataSource of the TypeORM CLI, built by the same factory as the gateway's:

@@ -21,10 +21,11 @@ import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import BetterSqlite3 from 'better-sqlite3';
 import { Database } from '../src/db/database';
+import { createDataSource } from '../src/app/data-source';
 
 /** Creates the gateway's schema in a new SQLite file by running the real migrations. */
 export async function createSchema(path: string): Promise<void> {
-  const database = await Database.open({ kind: 'sqlite', path });
+  const database = await Database.open(createDataSource({ kind: 'sqlite', path }));
   await database.close();
 }
 

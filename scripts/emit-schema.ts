@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { printGatewaySchema } from '../src/graphql/schema';
+import { printGatewaySchema } from '../src/app/schema';
 
 /** Writes schema/schema.graphql from the type-graphql code (run by `npm run build`). */
 const target = join(__dirname, '..', '..', 'schema', 'schema.graphql');

@@ -1,3 +1,5 @@
+import { LOG_LEVELS, type LogLevel } from './logging/logger';
+
 /**
  * The only reader of process.env. Everything is parsed and validated before the
  * server listens; a bad value becomes one ConfigError line naming the variable.
@@ -37,11 +39,10 @@ export interface GatewayConfig {
   introspection: boolean;
   /** Largest webhook body accepted (WEBHOOK_MAX_BYTES); Meta batches up to 1000 events. */
   webhookMaxBytes: number;
-  /**
-   * BENCHMARK_ROUTES: mounts POST /bench/plain, a route that reads a body and answers
-   * 200 without doing anything, the floor `npm run bench` compares the webhook with.
-   */
-  benchmarkRoutes: boolean;
+  /** LOG_LEVEL: debug, info, warn, error or silent. */
+  logLevel: LogLevel;
+  /** METRICS_TOKEN: a bearer token accepted by /metrics besides ADMIN_API_KEY. */
+  metricsToken: string | undefined;
   /** Messages queued for one subscriber before it is disconnected as too slow (SUBSCRIBER_MAX_BACKLOG). */
   subscriberMaxBacklog: number;
 }
@@ -81,6 +82,13 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   if (['true', '1', 'yes', 'on'].includes(raw)) return true;
   if (['false', '0', 'no', 'off'].includes(raw)) return false;
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = optional(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
 }
 
 function httpUrl(name: string, raw: string): string {
@@ -173,7 +181,8 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     adminApiKey: optional(env, 'ADMIN_API_KEY'),
     introspection: boolean(env, 'GRAPHQL_INTROSPECTION', true),
     webhookMaxBytes: integer(env, 'WEBHOOK_MAX_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
-    benchmarkRoutes: boolean(env, 'BENCHMARK_ROUTES', false),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    metricsToken: optional(env, 'METRICS_TOKEN'),
     subscriberMaxBacklog: integer(env, 'SUBSCRIBER_MAX_BACKLOG', 10_000, 1, 1_000_000),
   };
 }

@@ -1,40 +1,42 @@
 import { GraphQLError } from 'graphql';
 
 /**
- * Every error a client may see is one of these classes. Each carries its
- * `extensions.code`; anything else is an internal error and gets masked.
+ * The base of every error a client may see. Each subclass carries its
+ * `extensions.code`; any error that is not a PublicError is internal and gets masked.
  */
-export class BadUserInputError extends GraphQLError {
-  readonly httpStatus = 400;
+export abstract class PublicError extends GraphQLError {
+  protected constructor(message: string, code: string, extensions: Record<string, unknown> = {}) {
+    super(message, { extensions: { code, ...extensions } });
+  }
+}
+
+export class BadUserInputError extends PublicError {
   constructor(
     readonly field: string,
     message: string,
   ) {
-    super(message, { extensions: { code: 'BAD_USER_INPUT', field } });
+    super(message, 'BAD_USER_INPUT', { field });
   }
 }
 
-export class NotFoundError extends GraphQLError {
-  readonly httpStatus = 404;
+export class NotFoundError extends PublicError {
   constructor(
     readonly field: string,
     message: string,
   ) {
-    super(message, { extensions: { code: 'NOT_FOUND', field } });
+    super(message, 'NOT_FOUND', { field });
   }
 }
 
-export class UnauthenticatedError extends GraphQLError {
-  readonly httpStatus = 401;
+export class UnauthenticatedError extends PublicError {
   constructor(message = 'A valid API key is required: send "Authorization: Bearer <key>".') {
-    super(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+    super(message, 'UNAUTHENTICATED', { http: { status: 401 } });
   }
 }
 
-export class ForbiddenError extends GraphQLError {
-  readonly httpStatus = 403;
+export class ForbiddenError extends PublicError {
   constructor(message: string) {
-    super(message, { extensions: { code: 'FORBIDDEN' } });
+    super(message, 'FORBIDDEN');
   }
 }
 
@@ -47,27 +49,15 @@ export interface UpstreamDetails {
 }
 
 /** The Graph API refused, or what it handed back is unusable. Retrying will not help. */
-export class UpstreamError extends GraphQLError {
-  readonly httpStatus = 502;
+export class UpstreamError extends PublicError {
   constructor(message: string, upstream?: UpstreamDetails) {
-    super(message, { extensions: { code: 'UPSTREAM_ERROR', ...(upstream ? { upstream } : {}) } });
+    super(message, 'UPSTREAM_ERROR', upstream ? { upstream } : {});
   }
 }
 
 /** The Graph API or image host failed or timed out after retries; the client may retry later. */
-export class UpstreamUnavailableError extends GraphQLError {
-  readonly httpStatus = 503;
+export class UpstreamUnavailableError extends PublicError {
   constructor(message: string) {
-    super(message, { extensions: { code: 'UPSTREAM_UNAVAILABLE', retryable: true } });
+    super(message, 'UPSTREAM_UNAVAILABLE', { retryable: true });
   }
 }
-
-/** Codes of the errors above: only these reach a client unmasked in production. */
-export const PUBLIC_ERROR_CODES = new Set([
-  'BAD_USER_INPUT',
-  'NOT_FOUND',
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'UPSTREAM_ERROR',
-  'UPSTREAM_UNAVAILABLE',
-]);

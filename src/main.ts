@@ -1,10 +1,19 @@
 import 'reflect-metadata';
+import { startGateway } from './app/gateway';
 import { ConfigError, loadConfig, type GatewayConfig } from './config';
-import { logger } from './logger';
-import { startGateway } from './server';
+import { createLogger } from './logging/logger';
 
 /** Hard limit for a graceful stop; a supervisor sends SIGKILL soon after. */
 const SHUTDOWN_DEADLINE_MS = 9_500;
+
+/** One line a person can act on, for the failures a start usually meets. */
+function startFailure(error: unknown, config: GatewayConfig): string {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code === 'EADDRINUSE') return `Port ${config.port} on ${config.host} is already in use: stop what uses it or set PORT.`;
+  if (code === 'EACCES') return `Not allowed to listen on port ${config.port}: choose a port above 1023 with PORT.`;
+  if (code === 'EADDRNOTAVAIL') return `HOST ${config.host} is not an address of this machine.`;
+  return `The gateway failed to start: ${message ?? String(error)}`;
+}
 
 async function main(): Promise<void> {
   let config: GatewayConfig;
@@ -17,30 +26,42 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const logger = createLogger({ level: config.logLevel });
 
-  const gateway = await startGateway(config);
-  logger.info('gateway listening', {
-    url: gateway.url,
-    graphql: `${gateway.publicUrl}/graphql`,
-    database: config.database.kind,
-    codeProvider: config.codeProvider,
-    pageId: config.defaultPageId,
-  });
+  let gateway;
+  try {
+    gateway = await startGateway(config, { logger });
+  } catch (error) {
+    logger.flush();
+    process.stderr.write(`${startFailure(error, config)}\n`);
+    process.exit(1);
+  }
+  logger.info(
+    {
+      url: gateway.url,
+      graphql: `${gateway.publicUrl}/graphql`,
+      database: config.database.kind,
+      codeProvider: config.codeProvider,
+      pageId: config.defaultPageId,
+    },
+    'gateway listening',
+  );
 
+  const running = gateway;
   const shutdown = (signal: NodeJS.Signals) => {
-    logger.info('stopping', { signal });
+    logger.info({ signal }, 'stopping');
     const deadline = setTimeout(() => {
       logger.error('graceful stop exceeded its deadline; exiting');
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
-    gateway.stop().then(
+    running.stop().then(
       () => {
         logger.info('stopped');
         process.exit(0);
       },
       (error: unknown) => {
-        logger.error('error while stopping', { error: (error as Error).message });
+        logger.error({ err: error }, 'error while stopping');
         process.exit(1);
       },
     );
@@ -50,6 +71,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  logger.error('gateway failed to start', { error: error instanceof Error ? error.message : String(error) });
+  process.stderr.write(`The gateway failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

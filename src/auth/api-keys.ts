@@ -1,6 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
-import { UnauthenticatedError } from '../errors';
 
 export type Role = 'admin';
 
@@ -9,6 +7,17 @@ export interface Principal {
 }
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
+
+/** The key of an `Authorization: Bearer <key>` value, or undefined. */
+export function bearerToken(authorization: unknown): string | undefined {
+  if (typeof authorization !== 'string') return undefined;
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+}
+
+/** Compares digests, so the comparison takes the same time whatever the lengths. */
+export function sameSecret(presented: string, expected: string): boolean {
+  return timingSafeEqual(digest(presented), digest(expected));
+}
 
 /**
  * API keys. With none configured the API is open (a fresh install, a private
@@ -27,26 +36,9 @@ export class ApiKeys {
 
   /** The principal of an `Authorization: Bearer <key>` value; undefined when missing or unknown. */
   authenticate(authorization: unknown): Principal | undefined {
-    if (typeof authorization !== 'string') return undefined;
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!match) return undefined;
-    // Comparing digests keeps the comparison constant-time whatever the key lengths.
-    const presented = digest(match[1]);
-    return this.keys.find((key) => timingSafeEqual(key.digest, presented))?.principal;
-  }
-
-  /** Express guard for /graphql over HTTP: 401 with an UNAUTHENTICATED GraphQL error. */
-  httpGuard(): RequestHandler {
-    return (request, response, next) => {
-      if (!this.required || this.authenticate(request.get('authorization'))) {
-        next();
-        return;
-      }
-      const error = new UnauthenticatedError();
-      response
-        .status(401)
-        .set('WWW-Authenticate', 'Bearer')
-        .json({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] });
-    };
+    const key = bearerToken(authorization);
+    if (key === undefined) return undefined;
+    const presented = digest(key);
+    return this.keys.find((candidate) => timingSafeEqual(candidate.digest, presented))?.principal;
   }
 }

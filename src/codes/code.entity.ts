@@ -1,7 +1,7 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { epochMillis, epochMillisOrNever, nullableRef } from '../db/transformers';
-import { CodeProviderKind } from './providers/code-image-provider';
+import { CodeProviderKind } from '../images/image.types';
 
 export enum CodeType {
   STANDARD = 'STANDARD',

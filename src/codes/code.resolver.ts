@@ -1,13 +1,22 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import type { GraphQLContext } from '../graphql/graphql-context';
+import type { RequestContext } from '../context';
 import type { Connection } from '../pagination/connection.types';
+import { PageArgs } from '../pagination/page.args';
 import { Code } from './code.entity';
-import { CodeConnection, CodesArgs, GenerateCodeInput } from './code.types';
+import type { CodeService } from './code.service';
+import { CodeOrderBy } from './code.service';
+import { CodeConnection, CodeFilterArgs, GenerateCodeInput } from './code.types';
+
+/** What the code resolvers need of the GraphQL context. */
+export interface CodesContext {
+  request: RequestContext;
+  services: { codes: CodeService };
+}
 
 @Resolver(() => Code)
 export class CodeResolver {
   @Mutation(() => Code, { description: 'Returns the code of (page, ref), creating it or storing an image of a new size.' })
-  generateCode(@Arg('input', () => GenerateCodeInput) input: GenerateCodeInput, @Ctx() { request, services }: GraphQLContext): Promise<Code> {
+  generateCode(@Arg('input', () => GenerateCodeInput) input: GenerateCodeInput, @Ctx() { request, services }: CodesContext): Promise<Code> {
     return services.codes.generate(request, {
       pageId: input.pageId,
       type: input.type,
@@ -18,17 +27,22 @@ export class CodeResolver {
   }
 
   @Query(() => CodeConnection)
-  async codes(@Args(() => CodesArgs) args: CodesArgs, @Ctx() { request, services }: GraphQLContext): Promise<Connection<Code>> {
-    return CodeConnection.of(await services.codes.list(request, args));
+  async codes(
+    @Args(() => CodeFilterArgs) filter: CodeFilterArgs,
+    @Args(() => PageArgs) page: PageArgs,
+    @Arg('orderBy', () => CodeOrderBy, { nullable: true, defaultValue: CodeOrderBy.CREATED_AT_DESC }) orderBy: CodeOrderBy | null,
+    @Ctx() { request, services }: CodesContext,
+  ): Promise<Connection<Code>> {
+    return CodeConnection.of(await services.codes.list(request, { ...filter, ...page, orderBy }));
   }
 
   @Query(() => Code, { nullable: true })
-  code(@Arg('id', () => ID) id: string, @Ctx() { request, services }: GraphQLContext): Promise<Code | null> {
+  code(@Arg('id', () => ID) id: string, @Ctx() { request, services }: CodesContext): Promise<Code | null> {
     return services.codes.findById(request, id);
   }
 
   @FieldResolver(() => String, { description: 'permanent URL of the stored image, served by the gateway' })
-  imageUrl(@Root() code: Code, @Ctx() { services }: GraphQLContext): string {
+  imageUrl(@Root() code: Code, @Ctx() { services }: CodesContext): string {
     return services.codes.imageUrl(code);
   }
 }

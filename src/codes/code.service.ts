@@ -2,18 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
-import { epochMillisOrNever, refKey } from '../db/transformers';
+import { epochMillisOrNever, pageRefKey, refKey } from '../db/transformers';
 import { BadUserInputError, NotFoundError } from '../errors';
 import type { CodeImageRow } from '../images/code-image.entity';
 import type { ImageStore } from '../images/image.store';
+import type { CodeImage } from '../images/image.types';
 import type { PageService } from '../pages/page.service';
-import type { RefCounterStore } from '../scans/ref-counter.store';
 import type { ListPage } from '../pagination/connection.types';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
 import { Code, CodeType } from './code.entity';
-import { CODE_COLUMNS, codeFromRow, type CodeRow } from './code.row';
+import { CODE_COLUMNS, codeFromRow, type CodeRow } from './code.wire';
 import { validateImageSize, validateLabel, validateRef, DEFAULT_IMAGE_SIZE } from './code.validation';
-import type { CodeImage, CodeImageProvider } from './providers/code-image-provider';
+import type { CodeImageProvider } from './providers/code-image-provider';
+import type { RefCounterStore } from './ref-counter.store';
 
 export enum CodeOrderBy {
   CREATED_AT_DESC = 'CREATED_AT_DESC',
@@ -177,6 +178,21 @@ export class CodeService {
     const code = await this.findById(context, id);
     if (!code) throw new NotFoundError(field, `Unknown code "${id}".`);
     return code;
+  }
+
+  /** The codes of many (page, ref) pairs in one query, keyed by pageRefKey: Scan.code without N+1. */
+  async findByPageRefs(keys: { pageId: string; ref: string | null }[]): Promise<Map<string, Code>> {
+    const distinct = new Map(keys.map((key) => [pageRefKey(key.pageId, key.ref), key]));
+    if (distinct.size === 0) return new Map();
+    const query = this.db.manager.createQueryBuilder(Code, 'code');
+    [...distinct.values()].forEach((key, index) => {
+      query.orWhere(`(code.pageId = :page${index} AND code.ref = :ref${index})`, {
+        [`page${index}`]: key.pageId,
+        [`ref${index}`]: refKey(key.ref),
+      });
+    });
+    const codes = await query.getMany();
+    return new Map(codes.map((code) => [pageRefKey(code.pageId, code.ref), code]));
   }
 
   imageUrl(code: Code): string {

@@ -35,20 +35,12 @@ export class GenerateCodeInput {
   label?: string | null;
 }
 
+/** The filters of `codes`; paging and ordering are arguments of their own. */
 @ArgsType()
-export class CodesArgs {
+export class CodeFilterArgs {
   @Field(() => ID, { nullable: true })
   pageId?: string | null;
 
   @Field(() => String, { nullable: true })
   ref?: string | null;
-
-  @Field(() => Int, { nullable: true, defaultValue: 20 })
-  first?: number | null;
-
-  @Field(() => String, { nullable: true })
-  after?: string | null;
-
-  @Field(() => CodeOrderBy, { nullable: true, defaultValue: CodeOrderBy.CREATED_AT_DESC })
-  orderBy?: CodeOrderBy | null;
 }

@@ -1,9 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { DatabaseConfig } from '../config';
-import { createDataSource } from './data-source';
 
-export type DatabaseKind = DatabaseConfig['kind'];
+export type DatabaseKind = 'sqlite' | 'postgres';
 
 /**
  * The gateway's handle on its database: the TypeORM DataSource plus what differs
@@ -19,9 +17,8 @@ export class Database {
     this.kind = dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
   }
 
-  /** Connects and runs pending migrations (never `synchronize`). */
-  static async open(config: DatabaseConfig): Promise<Database> {
-    const dataSource = createDataSource(config);
+  /** Connects a data source (see app/data-source.ts) and runs pending migrations (never `synchronize`). */
+  static async open(dataSource: DataSource): Promise<Database> {
     await dataSource.initialize();
     try {
       await dataSource.runMigrations({ transaction: 'each' });

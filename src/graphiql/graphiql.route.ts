@@ -1,14 +1,20 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import express from 'express';
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
 /** URL prefix of the bundle; scripts/build-graphiql.mjs writes the same prefix into index.html. */
 export const GRAPHIQL_ASSETS_PATH = '/graphiql/assets';
 
-export interface GraphiqlRouterOptions {
+export interface GraphiqlRoutesOptions {
   /** Output of scripts/build-graphiql.mjs (index.html + assets/). Default: `<repo>/dist/graphiql`. */
   assetsDir?: string;
+  /**
+   * Answers GET /graphql when it is not a browser navigation (the GraphQL API itself);
+   * without it such requests get 404.
+   */
+  api?: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 }
 
 /**
@@ -56,12 +62,12 @@ export function defaultGraphiqlAssetsDir(): string {
 
 /**
  * True for a browser navigation to the endpoint. A GET carrying `query` is a
- * GraphQL-over-HTTP request even from a browser tab and belongs to Apollo.
+ * GraphQL-over-HTTP request even from a browser tab and belongs to the API.
  */
-function isBrowserNavigation(req: express.Request): boolean {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  if (new URL(req.originalUrl, 'http://localhost').searchParams.has('query')) return false;
-  return acceptsHtmlExplicitly(req.get('accept'));
+function isBrowserNavigation(request: FastifyRequest): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+  if (new URL(request.url, 'http://localhost').searchParams.has('query')) return false;
+  return acceptsHtmlExplicitly(request.headers.accept);
 }
 
 /** `*\/*` alone (curl, fetch) does not count: only clients asking for HTML by name get the page. */
@@ -82,65 +88,59 @@ function isMissingFile(error: unknown): boolean {
 }
 
 /**
- * Serves the self-hosted GraphiQL: the page on browser navigations to
- * /graphql, its bundle under /graphiql/assets. Mount on the app root BEFORE the
- * Apollo middleware; everything that is not a browser navigation falls through.
+ * The self-hosted GraphiQL: the page on browser navigations to GET /graphql, its
+ * bundle under /graphiql/assets. Every other GET /graphql goes to `options.api`.
  */
-export function graphiqlRouter(options: GraphiqlRouterOptions = {}): express.Router {
+export function graphiqlRoutes(options: GraphiqlRoutesOptions = {}): FastifyPluginAsync {
   const assetsDir = path.resolve(options.assetsDir ?? defaultGraphiqlAssetsDir());
   const indexFile = path.join(assetsDir, 'index.html');
-  const router = express.Router();
 
-  router.get('/graphql', (req, res, next) => {
-    if (!isBrowserNavigation(req)) {
-      next();
-      return;
+  const sendPage = async (reply: FastifyReply): Promise<FastifyReply> => {
+    let html: string;
+    try {
+      // Read per request: the page is tiny, and a rebuild is picked up without a restart.
+      html = await readFile(indexFile, 'utf8');
+    } catch (error) {
+      if (!isMissingFile(error)) throw error;
+      return reply
+        .code(503)
+        .headers({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', Vary: 'Accept' })
+        .send(`GraphiQL is not built (${indexFile} is missing): run \`npm run build\`.\n`);
     }
-    // Read per request: the page is tiny, and a rebuild is picked up without a restart.
-    readFile(indexFile, 'utf8').then(
-      (html) => {
-        res
-          .status(200)
-          .set({
-            'Content-Type': 'text/html; charset=utf-8',
-            'Cache-Control': 'no-cache',
-            'Content-Security-Policy': GRAPHIQL_CSP,
-            'X-Content-Type-Options': 'nosniff',
-            'Referrer-Policy': 'no-referrer',
-            // The same URL answers JSON to API clients; caches must keep both apart.
-            Vary: 'Accept',
-          })
-          .send(html);
-      },
-      (error: unknown) => {
-        if (!isMissingFile(error)) {
-          next(error);
-          return;
-        }
-        res
-          .status(503)
-          .set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', Vary: 'Accept' })
-          .send(`GraphiQL is not built (${indexFile} is missing): run \`npm run build\`.\n`);
-      },
-    );
-  });
+    return reply
+      .code(200)
+      .headers({
+        'Content-Type': 'text/html; charset=utf-8',
+        'Cache-Control': 'no-cache',
+        'Content-Security-Policy': GRAPHIQL_CSP,
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        // The same URL answers JSON to API clients; caches must keep both apart.
+        Vary: 'Accept',
+      })
+      .send(html);
+  };
 
-  router.use(
-    GRAPHIQL_ASSETS_PATH,
-    express.static(path.join(assetsDir, 'assets'), {
+  return async (app) => {
+    app.get('/graphql', async (request, reply) => {
+      if (isBrowserNavigation(request)) return sendPage(reply);
+      if (options.api) return options.api(request, reply);
+      return reply.code(404).send();
+    });
+
+    await app.register(fastifyStatic, {
+      root: path.join(assetsDir, 'assets'),
+      prefix: `${GRAPHIQL_ASSETS_PATH}/`,
       index: false,
       redirect: false,
+      // Several gateways may run in one process (tests); nothing else uses reply.sendFile.
+      decorateReply: false,
       // Cache-Control is decided per file below.
       cacheControl: false,
       setHeaders(res, filePath) {
-        res.setHeader(
-          'Cache-Control',
-          HASHED_ASSET.test(path.basename(filePath)) ? 'public, max-age=31536000, immutable' : 'no-cache',
-        );
+        res.setHeader('Cache-Control', HASHED_ASSET.test(path.basename(filePath)) ? 'public, max-age=31536000, immutable' : 'no-cache');
         res.setHeader('X-Content-Type-Options', 'nosniff');
       },
-    }),
-  );
-
-  return router;
+    });
+  };
 }

@@ -1,7 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { epochMillis } from '../db/transformers';
-import type { CodeImageContentType } from '../codes/providers/code-image-provider';
-import { CodeProviderKind } from '../codes/providers/code-image-provider';
+import { CodeProviderKind, type CodeImageContentType } from './image.types';
 
 /** An image of a code at one size. Never updated nor deleted: its URL is permanent. */
 @Entity({ name: 'code_image' })

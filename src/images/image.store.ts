@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { Database } from '../db/database';
-import type { CodeImage } from '../codes/providers/code-image-provider';
-import { CodeProviderKind } from '../codes/providers/code-image-provider';
 import { CodeImageRow } from './code-image.entity';
+import type { CodeImage, CodeProviderKind } from './image.types';
 
 export interface StoredImage {
   bytes: Buffer;

@@ -1,23 +1,54 @@
 import { Args, Ctx, FieldResolver, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { Code } from '../codes/code.entity';
-import type { GraphQLContext } from '../graphql/graphql-context';
+import type { CodeService } from '../codes/code.service';
+import type { RequestContext } from '../context';
+import { pageRefKey } from '../db/transformers';
+import { BatchLoader } from '../graphql/batch-loader';
 import type { Connection } from '../pagination/connection.types';
-import type { ScanEvent } from '../pubsub';
+import { PageArgs } from '../pagination/page.args';
+import { scanFromEvent, type ScanEvent, type ScanFeed } from './scan-feed';
 import { Scan } from './scan.entity';
-import { scanFromEvent } from './scan.service';
-import { CodeScansArgs, ScanConnection, ScannedArgs, ScansArgs } from './scan.types';
+import type { ScanService } from './scan.service';
+import { ScanConnection, ScanFilterArgs, ScannedArgs } from './scan.types';
+
+export interface ScanLoaders {
+  codeOfScan: BatchLoader<{ pageId: string; ref: string | null }, Code>;
+}
+
+/** Per request: a list of scans resolves its codes in one query. */
+export function createScanLoaders(codes: CodeService): ScanLoaders {
+  return {
+    codeOfScan: new BatchLoader(
+      (keys) => codes.findByPageRefs(keys),
+      (key) => pageRefKey(key.pageId, key.ref),
+    ),
+  };
+}
+
+/** What the scan resolvers need of the GraphQL context. */
+export interface ScansContext {
+  request: RequestContext;
+  services: { codes: CodeService; scans: ScanService; feed: ScanFeed };
+  loaders: ScanLoaders;
+  /** Over WebSocket: drops the connection (a subscriber too slow to keep up). */
+  dropConnection?: (reason: string) => void;
+}
 
 @Resolver(() => Scan)
 export class ScanResolver {
   @Query(() => ScanConnection)
-  async scans(@Args(() => ScansArgs) args: ScansArgs, @Ctx() { request, services }: GraphQLContext): Promise<Connection<Scan>> {
-    return ScanConnection.of(await services.scans.list(request, args));
+  async scans(
+    @Args(() => ScanFilterArgs) filter: ScanFilterArgs,
+    @Args(() => PageArgs) page: PageArgs,
+    @Ctx() { request, services }: ScansContext,
+  ): Promise<Connection<Scan>> {
+    return ScanConnection.of(await services.scans.list(request, { ...filter, ...page }));
   }
 
   @Subscription(() => Scan, {
     description: 'every scan, as soon as its webhook is stored; all arguments narrow it',
     subscribe: async ({ args, context }) => {
-      const { services, request, dropConnection } = context as GraphQLContext;
+      const { services, request, dropConnection } = context as ScansContext;
       const filter = args as ScannedArgs;
       if (filter.codeId != null) await services.codes.requireById(request, filter.codeId, 'codeId');
       return services.feed.subscribe(filter, () => dropConnection?.('subscriber too slow: its backlog exceeded the limit'));
@@ -28,7 +59,7 @@ export class ScanResolver {
   }
 
   @FieldResolver(() => Code, { nullable: true, description: 'null when the ref matches no code generated here (an orphan scan)' })
-  code(@Root() scan: Scan, @Ctx() { loaders }: GraphQLContext): Promise<Code | null> | Code | null {
+  code(@Root() scan: Scan, @Ctx() { loaders }: ScansContext): Promise<Code | null> | Code | null {
     if (scan.codeAfterScan !== undefined) return scan.codeAfterScan;
     return loaders.codeOfScan.load({ pageId: scan.pageId, ref: scan.ref });
   }
@@ -37,9 +68,9 @@ export class ScanResolver {
 @Resolver(() => Code)
 export class CodeScansResolver {
   @FieldResolver(() => ScanConnection, { description: 'scans of this code, newest first' })
-  async scans(@Root() code: Code, @Args(() => CodeScansArgs) args: CodeScansArgs, @Ctx() { request, services }: GraphQLContext): Promise<Connection<Scan>> {
-    const page = await services.scans.list(request, { pageId: code.pageId, ref: code.ref, first: args.first, after: args.after });
+  async scans(@Root() code: Code, @Args(() => PageArgs) page: PageArgs, @Ctx() { request, services }: ScansContext): Promise<Connection<Scan>> {
+    const scans = await services.scans.list(request, { pageId: code.pageId, ref: code.ref, ...page });
     // Every scan of (page, ref) is counted on the code: no COUNT(*) needed.
-    return ScanConnection.of({ ...page, totalCount: async () => code.scanCount });
+    return ScanConnection.of({ ...scans, totalCount: async () => code.scanCount });
   }
 }

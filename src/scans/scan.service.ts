@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
-import { Code } from '../codes/code.entity';
+import { performance } from 'node:perf_hooks';
 import type { CodeService } from '../codes/code.service';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
-import { pageRefKey, refKey } from '../db/transformers';
+import { refKey } from '../db/transformers';
+import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import { emptyListPage, type ListPage } from '../pagination/connection.types';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
-import type { ScanEvent, ScanFeed } from '../pubsub';
-import type { IncomingScan } from '../webhook/webhook-payload';
+import type { IncomingScan } from './incoming-scan';
 import type { PsidHasher } from './psid-hash';
+import type { ScanFeed } from './scan-feed';
 import { Scan } from './scan.entity';
 import type { ScanWriter } from './scan.store';
 
@@ -17,6 +18,8 @@ export interface IngestResult {
   stored: number;
   /** scans already stored by an earlier delivery (or twice in this one) */
   duplicates: number;
+  /** per scan given, in the same order: its id and whether this call stored it */
+  scans: { id: string; stored: boolean }[];
 }
 
 export interface ListScansRequest {
@@ -36,6 +39,7 @@ export class ScanService {
     private readonly psids: PsidHasher,
     private readonly writer: ScanWriter,
     private readonly codes: CodeService,
+    private readonly metrics: GatewayMetrics,
   ) {}
 
   /**
@@ -44,15 +48,22 @@ export class ScanService {
    * webhook's 200 means durably stored.
    */
   async ingest(_context: RequestContext, incoming: IncomingScan[]): Promise<IngestResult> {
+    const started = performance.now();
     const receivedAt = new Date();
+    const scans = incoming.map((event) => this.toScan(event, receivedAt));
     const unique = new Map<string, Scan>();
-    for (const event of incoming) {
-      const scan = this.toScan(event, receivedAt);
-      if (!unique.has(scan.id)) unique.set(scan.id, scan);
-    }
+    for (const scan of scans) if (!unique.has(scan.id)) unique.set(scan.id, scan);
     const events = await this.writer.write([...unique.values()]);
     this.feed.publish(events);
-    return { stored: events.length, duplicates: incoming.length - events.length };
+    // The first occurrence of a new id is the one stored; a repeat in the same body is a duplicate.
+    const newIds = new Set(events.map((event) => event.scan.id));
+    const perScan = scans.map((scan) => {
+      const stored = newIds.delete(scan.id);
+      return { id: scan.id, stored };
+    });
+    const result = { stored: events.length, duplicates: incoming.length - events.length, scans: perScan };
+    this.metrics.scansIngested(result, (performance.now() - started) / 1000);
+    return result;
   }
 
   private toScan(event: IncomingScan, receivedAt: Date): Scan {
@@ -100,20 +111,6 @@ export class ScanService {
     };
   }
 
-  /** The codes of many (page, ref) pairs in one query: Scan.code without N+1. */
-  async codesFor(keys: { pageId: string; ref: string | null }[]): Promise<Map<string, Code>> {
-    const distinct = new Map(keys.map((key) => [pageRefKey(key.pageId, key.ref), key]));
-    if (distinct.size === 0) return new Map();
-    const query = this.db.manager.createQueryBuilder(Code, 'code');
-    [...distinct.values()].forEach((key, index) => {
-      query.orWhere(`(code.pageId = :page${index} AND code.ref = :ref${index})`, {
-        [`page${index}`]: key.pageId,
-        [`ref${index}`]: refKey(key.ref),
-      });
-    });
-    const codes = await query.getMany();
-    return new Map(codes.map((code) => [pageRefKey(code.pageId, code.ref), code]));
-  }
 }
 
 /**
@@ -129,22 +126,3 @@ export function scanIdOf(event: IncomingScan, senderHash: string): string {
   return `${time.slice(0, 8)}-${time.slice(8)}-8${identity.slice(0, 3)}-${identity.slice(3, 7)}-${identity.slice(7, 19)}`;
 }
 
-/** The Scan (with the code as it was after it) that a `scanned` subscriber resolves. */
-export function scanFromEvent(event: ScanEvent): Scan {
-  const { scan, code } = event;
-  return Object.assign(new Scan(), {
-    ...scan,
-    kind: scan.kind as Scan['kind'],
-    occurredAt: new Date(scan.occurredAt),
-    receivedAt: new Date(scan.receivedAt),
-    codeAfterScan:
-      code &&
-      Object.assign(new Code(), {
-        ...code,
-        type: code.type as Code['type'],
-        provider: code.provider as Code['provider'],
-        createdAt: new Date(code.createdAt),
-        lastScannedAt: code.lastScannedAt === null ? null : new Date(code.lastScannedAt),
-      }),
-  });
-}

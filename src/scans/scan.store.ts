@@ -1,10 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { EntityManager } from 'typeorm';
-import { CODE_COLUMNS, type CodeRow } from '../codes/code.row';
+import { CODE_COLUMNS, codeRecordFromRow, type CodeRow } from '../codes/code.wire';
+import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from '../codes/ref-counter.store';
 import type { Database } from '../db/database';
-import { nullableRef, pageRefKey, refKey } from '../db/transformers';
-import type { ScanEvent } from '../pubsub';
-import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from './ref-counter.store';
+import { pageRefKey, refKey } from '../db/transformers';
+import type { ScanEvent } from './scan-feed';
 import type { Scan } from './scan.entity';
 
 /** The statements storing scans needs; one implementation per database. */
@@ -74,15 +74,7 @@ function eventOf(scan: Scan, code: CodeRow | undefined, countAfterScan: RefCount
     },
     code: code
       ? {
-          id: code.id,
-          pageId: code.page_id,
-          type: code.type,
-          ref: nullableRef.from(code.ref) as string | null,
-          label: code.label,
-          provider: code.provider,
-          imageSize: Number(code.image_size),
-          imageId: code.image_id,
-          createdAt: Number(code.created_at),
+          ...codeRecordFromRow(code),
           scanCount: countAfterScan.scanCount,
           lastScannedAt: countAfterScan.lastScannedAt === 0 ? null : countAfterScan.lastScannedAt,
         }

@@ -1,15 +1,5 @@
+import type { IncomingScan } from '../scans/incoming-scan';
 import { ScanKind } from '../scans/scan.entity';
-
-/** A scan as the webhook reports it, before it is stored. Holds the PSID: never log it. */
-export interface IncomingScan {
-  pageId: string;
-  senderPsid: string;
-  kind: ScanKind;
-  /** null for the page's static code (no ref in the event) */
-  ref: string | null;
-  source: string | null;
-  occurredAt: Date;
-}
 
 export interface ParsedWebhook {
   scans: IncomingScan[];

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import express, { Router, type ErrorRequestHandler } from 'express';
-import { logger } from '../logger';
-import type { ScanService } from '../scans/scan.service';
-import { isValidSignature } from './signature';
-import { parseWebhook, WebhookPayloadError } from './webhook-payload';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { GatewayMetrics } from '../metrics/gateway-metrics';
+import type { IngestResult, ScanService } from '../scans/scan.service';
+import { checkSignature } from './signature';
+import { parseWebhook, WebhookPayloadError, type ParsedWebhook } from './webhook-payload';
 
 export interface WebhookOptions {
   appSecret: string | undefined;
@@ -11,66 +10,91 @@ export interface WebhookOptions {
   maxBytes: number;
 }
 
+type HandshakeQuery = Record<string, string | string[] | undefined>;
+
+/** Why a handshake is refused, for the log; the token itself is never logged. */
+function handshakeRefusal(query: HandshakeQuery, verifyToken: string | undefined): string | undefined {
+  if (verifyToken === undefined) return 'WEBHOOK_VERIFY_TOKEN is not set';
+  if (query['hub.mode'] !== 'subscribe') return 'hub.mode is not "subscribe"';
+  if (query['hub.verify_token'] !== verifyToken) return 'hub.verify_token does not match WEBHOOK_VERIFY_TOKEN';
+  if (typeof query['hub.challenge'] !== 'string') return 'hub.challenge is missing';
+  return undefined;
+}
+
+/** Meta ignores the body of the answer; a client asking for JSON (npm run scan) learns what became of each scan. */
+function wantsJson(request: FastifyRequest): boolean {
+  return request.headers.accept?.includes('application/json') === true;
+}
+
+function receipt(parsed: ParsedWebhook, result: IngestResult) {
+  return {
+    result: 'EVENT_RECEIVED',
+    stored: result.stored,
+    duplicates: result.duplicates,
+    ignored: parsed.ignored,
+    malformed: parsed.malformed,
+    scans: result.scans,
+  };
+}
+
+function text(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply.code(status).type('text/plain; charset=utf-8').send(body);
+}
+
 /**
- * The Messenger webhook. Thin on purpose: verify, parse, hand the scans to the
- * scan service, map the outcome to a status. Meta retries anything but a 200, so
- * 200 is sent only once the scans are committed.
+ * The Messenger webhook. Thin on purpose: verify, parse, hand the scans to the scan
+ * service, map the outcome to a status. Meta retries anything but a 200, so 200 is
+ * sent only once the scans are committed.
  */
-export function webhookRouter(scans: ScanService, options: WebhookOptions): Router {
-  const router = Router();
+export function webhookRoutes(scans: ScanService, metrics: GatewayMetrics, options: WebhookOptions): FastifyPluginAsync {
+  return async (app: FastifyInstance) => {
+    // The signature covers the raw bytes: every body is read as a Buffer, whatever its type.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBytes }, (_request, body, done) => done(null, body));
 
-  router.get('/webhook', (request, response) => {
-    const mode = request.query['hub.mode'];
-    const token = request.query['hub.verify_token'];
-    const challenge = request.query['hub.challenge'];
-    if (
-      options.verifyToken !== undefined &&
-      mode === 'subscribe' &&
-      token === options.verifyToken &&
-      typeof challenge === 'string'
-    ) {
-      response.status(200).type('text/plain').send(challenge);
-      return;
-    }
-    response.status(403).type('text/plain').send('Verification failed.\n');
-  });
-
-  router.post(
-    '/webhook',
-    express.raw({ type: () => true, limit: options.maxBytes }),
-    async (request, response, next) => {
-      const body: unknown = request.body;
-      const raw = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
-      if (!options.appSecret || !isValidSignature(raw, request.get('x-hub-signature-256'), options.appSecret)) {
-        response.status(401).type('text/plain').send('Invalid or missing X-Hub-Signature-256.\n');
-        return;
+    app.addHook('onResponse', async (request, reply) => {
+      if (request.method === 'POST') metrics.webhookAnswered(reply.statusCode);
+    });
+    app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+      if (error.statusCode === 413) return text(reply, 413, 'Webhook body too large.\n');
+      if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+        return text(reply, error.statusCode, 'Bad webhook request.\n');
       }
-      let parsed;
+      request.log.error({ err: error }, 'webhook failed: scans not stored (Meta will redeliver)');
+      return text(reply, 500, 'Internal server error.\n');
+    });
+
+    app.get('/webhook', async (request, reply) => {
+      const query = request.query as HandshakeQuery;
+      const refusal = handshakeRefusal(query, options.verifyToken);
+      if (refusal !== undefined) {
+        request.log.warn({ reason: refusal }, 'webhook handshake refused');
+        return text(reply, 403, 'Verification failed.\n');
+      }
+      return text(reply, 200, query['hub.challenge'] as string);
+    });
+
+    app.post('/webhook', async (request, reply) => {
+      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const signature = options.appSecret
+        ? checkSignature(raw, request.headers['x-hub-signature-256'] as string | undefined, options.appSecret)
+        : 'no APP_SECRET';
+      if (signature !== 'valid') {
+        request.log.warn({ reason: signature === 'no APP_SECRET' ? 'APP_SECRET is not set' : `signature ${signature}` }, 'webhook refused');
+        return text(reply, 401, 'Invalid or missing X-Hub-Signature-256.\n');
+      }
+      let parsed: ParsedWebhook;
       try {
         parsed = parseWebhook(JSON.parse(raw.toString('utf8')));
       } catch (error) {
         const reason = error instanceof WebhookPayloadError ? error.message : 'body is not JSON';
-        response.status(400).type('text/plain').send(`Bad webhook: ${reason}.\n`);
-        return;
+        request.log.warn({ reason }, 'webhook refused: signed but not a page webhook');
+        return text(reply, 400, `Bad webhook: ${reason}.\n`);
       }
-      try {
-        const requestId = randomUUID();
-        const result = await scans.ingest({ requestId }, parsed.scans);
-        logger.info('webhook stored', { requestId, ...result, ignored: parsed.ignored, malformed: parsed.malformed });
-        response.status(200).type('text/plain').send('EVENT_RECEIVED');
-      } catch (error) {
-        next(error);
-      }
-    },
-  );
-
-  const tooLarge: ErrorRequestHandler = (error: { type?: string; status?: number }, _request, response, next) => {
-    if (error.type === 'entity.too.large') {
-      response.status(413).type('text/plain').send('Webhook body too large.\n');
-      return;
-    }
-    next(error);
+      const result = await scans.ingest({ requestId: request.id }, parsed.scans);
+      request.log.debug({ stored: result.stored, duplicates: result.duplicates, ignored: parsed.ignored, malformed: parsed.malformed }, 'webhook stored');
+      if (wantsJson(request)) return reply.code(200).send(receipt(parsed, result));
+      return text(reply, 200, 'EVENT_RECEIVED');
+    });
   };
-  router.use('/webhook', tooLarge);
-  return router;
 }

@@ -1,8 +1,4 @@
-/** Which service produced a code's image. Mirrors the GraphQL enum `CodeProvider`. */
-export enum CodeProviderKind {
-  FACEBOOK = 'FACEBOOK',
-  LOCAL = 'LOCAL',
-}
+import type { CodeImage, CodeProviderKind } from '../../images/image.types';
 
 export interface CodeImageRequest {
   pageId: string;
@@ -12,15 +8,6 @@ export interface CodeImageRequest {
   imageSize: number;
   /** token of the page; required by the FACEBOOK provider */
   pageAccessToken?: string;
-}
-
-export type CodeImageContentType = 'image/png' | 'image/jpeg';
-
-export interface CodeImage {
-  bytes: Buffer;
-  contentType: CodeImageContentType;
-  width: number;
-  height: number;
 }
 
 /**

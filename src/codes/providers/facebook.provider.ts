@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpstreamError, UpstreamUnavailableError, type UpstreamDetails } from '../../errors';
 import { describeNetworkError, downloadImage, type DownloadImageOptions } from '../../images/image-download';
-import { CodeProviderKind, type CodeImage, type CodeImageProvider, type CodeImageRequest } from './code-image-provider';
+import { CodeProviderKind, type CodeImage } from '../../images/image.types';
+import type { CodeImageProvider, CodeImageRequest } from './code-image-provider';
 
 export interface FacebookProviderOptions {
   /** e.g. https://graph.facebook.com; its host may also serve the images */
@@ -17,7 +18,12 @@ export interface FacebookProviderOptions {
   /** the n-th retry waits about retryBaseDelayMs * 2^(n-1) */
   retryBaseDelayMs: number;
   maxImageBytes: number;
+  /** told the outcome of every Graph API call (for /metrics) */
+  onGraphCall?: (outcome: GraphCallOutcome) => void;
 }
+
+/** A Graph API call gave the image URI, was refused for good, or failed in a way worth retrying. */
+export type GraphCallOutcome = 'success' | 'refused' | 'transient';
 
 /** Graph API error codes that mean "busy or throttled, try again": https://developers.facebook.com/docs/graph-api/guides/error-handling */
 const TRANSIENT_GRAPH_CODES = new Set([1, 2, 4, 17, 32, 341, 613]);
@@ -73,13 +79,25 @@ export class FacebookCodeImageProvider implements CodeImageProvider {
     const attempts = Math.max(1, Math.floor(this.options.maxAttempts));
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await sleep(this.backoffMs(attempt - 1));
-      const result = await this.callGraph(request, token);
+      const result = await this.countedGraphCall(request, token);
       if ('uri' in result) return this.downloadFreshImage(result.uri);
       lastFailure = result.transientFailure;
     }
     throw new UpstreamUnavailableError(
       `The Messenger Code API failed ${attempts} time(s) in a row (last: ${lastFailure}); try again later.`,
     );
+  }
+
+  private async countedGraphCall(request: CodeImageRequest, token: string): Promise<GraphAttempt> {
+    const report = this.options.onGraphCall;
+    try {
+      const result = await this.callGraph(request, token);
+      report?.('uri' in result ? 'success' : 'transient');
+      return result;
+    } catch (error) {
+      report?.('refused');
+      throw error;
+    }
   }
 
   private async callGraph(request: CodeImageRequest, token: string): Promise<GraphAttempt> {

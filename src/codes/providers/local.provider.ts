@@ -3,7 +3,8 @@ import QRCode from 'qrcode';
 import { BadUserInputError } from '../../errors';
 import { decodeBilevelPng, encodeBilevelPng } from '../../images/png';
 import { mMeLink } from '../m-me-link';
-import { CodeImageProvider, CodeImage, CodeImageRequest, CodeProviderKind } from './code-image-provider';
+import { CodeProviderKind, type CodeImage } from '../../images/image.types';
+import type { CodeImageProvider, CodeImageRequest } from './code-image-provider';
 
 /** Quiet zone the QR standard requires around the symbol, in modules. */
 const QUIET_ZONE_MODULES = 4;

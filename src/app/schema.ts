@@ -2,7 +2,7 @@ import { printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchemaSync } from 'type-graphql';
 import { CodeResolver } from '../codes/code.resolver';
 import { CodeScansResolver, ScanResolver } from '../scans/scan.resolver';
-import { DateTimeScalar } from './date-time.scalar';
+import { DateTimeScalar } from '../graphql/date-time.scalar';
 
 let built: GraphQLSchema | undefined;
 

@@ -3,10 +3,10 @@ import { dirname, resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import type { DatabaseConfig } from '../config';
 import { Code } from '../codes/code.entity';
+import { CodesAndImages1764050000000 } from '../db/migrations/1764050000000-CodesAndImages';
+import { Scans1764060000000 } from '../db/migrations/1764060000000-Scans';
 import { CodeImageRow } from '../images/code-image.entity';
 import { Scan } from '../scans/scan.entity';
-import { CodesAndImages1764050000000 } from './migrations/1764050000000-CodesAndImages';
-import { Scans1764060000000 } from './migrations/1764060000000-Scans';
 
 export const ENTITIES = [Code, CodeImageRow, Scan];
 export const MIGRATIONS = [CodesAndImages1764050000000, Scans1764060000000];

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { logger } from './logger';
+import { codeFromRecord, type CodeRecord } from '../codes/code.wire';
+import type { Logger } from '../logging/logger';
+import { Scan, type ScanKind } from './scan.entity';
 
 /**
  * A stored scan as it travels to subscribers, in this process or through Redis:
@@ -12,24 +14,23 @@ export interface ScanEvent {
     id: string;
     pageId: string;
     ref: string | null;
-    kind: string;
+    kind: ScanKind;
     source: string | null;
     occurredAt: number;
     receivedAt: number;
   };
-  code: {
-    id: string;
-    pageId: string;
-    type: string;
-    ref: string | null;
-    label: string | null;
-    provider: string;
-    imageSize: number;
-    imageId: string;
-    createdAt: number;
-    scanCount: number;
-    lastScannedAt: number | null;
-  } | null;
+  code: CodeRecord | null;
+}
+
+/** The Scan (with the code as it was after it) that a `scanned` subscriber resolves. */
+export function scanFromEvent(event: ScanEvent): Scan {
+  const { scan, code } = event;
+  return Object.assign(new Scan(), {
+    ...scan,
+    occurredAt: new Date(scan.occurredAt),
+    receivedAt: new Date(scan.receivedAt),
+    codeAfterScan: code && codeFromRecord(code),
+  });
 }
 
 /** Every argument narrows: an event matches when it matches each given one. */
@@ -39,7 +40,7 @@ export interface ScanFilter {
   ref?: string | null;
 }
 
-function matches(filter: ScanFilter, event: ScanEvent): boolean {
+export function matches(filter: ScanFilter, event: ScanEvent): boolean {
   if (filter.pageId != null && filter.pageId !== event.scan.pageId) return false;
   if (filter.ref != null && filter.ref !== event.scan.ref) return false;
   if (filter.codeId != null && filter.codeId !== event.code?.id) return false;
@@ -57,6 +58,17 @@ export interface ScanSubscription extends AsyncIterableIterator<ScanEvent> {
 }
 
 const REDIS_CHANNEL = 'messenger-code-gateway:scans';
+/** How long a stop waits for Redis to acknowledge QUIT before dropping the connections. */
+const REDIS_QUIT_TIMEOUT_MS = 1000;
+
+export interface ScanFeedOptions {
+  /** events queued for one subscriber before it is cut off as too slow */
+  maxBacklog: number;
+  redisUrl?: string;
+  logger: Logger;
+  /** told each time a subscriber is cut off */
+  onSubscriberDropped?: () => void;
+}
 
 /**
  * Fan-out of stored scans to `scanned` subscribers.
@@ -76,7 +88,10 @@ export class ScanFeed {
   private readonly publisher?: Redis;
   private readonly listener?: Redis;
 
-  constructor(private readonly options: { maxBacklog: number; redisUrl?: string }) {
+  private readonly logger: Logger;
+
+  constructor(private readonly options: ScanFeedOptions) {
+    this.logger = options.logger;
     if (options.redisUrl) {
       const redisOptions = {
         // Fail a publish at once while disconnected rather than queueing without bound;
@@ -91,9 +106,9 @@ export class ScanFeed {
       // resubscribes by itself after every reconnection).
       this.listener = new Redis(options.redisUrl, { ...redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null });
       for (const client of [this.publisher, this.listener]) {
-        client.on('error', (error: Error) => logger.warn('redis error', { error: error.message }));
+        client.on('error', (error: Error) => this.logger.warn({ error: error.message }, 'redis error'));
       }
-      this.listener.subscribe(REDIS_CHANNEL).catch((error: Error) => logger.warn('redis subscribe failed', { error: error.message }));
+      this.listener.subscribe(REDIS_CHANNEL).catch((error: Error) => this.logger.warn({ error: error.message }, 'redis subscribe failed'));
       this.listener.on('message', (_channel: string, message: string) => this.receive(message));
     }
   }
@@ -109,7 +124,7 @@ export class ScanFeed {
     if (this.publisher) {
       const message = JSON.stringify({ origin: this.instanceId, events });
       this.publisher.publish(REDIS_CHANNEL, message).catch((error: Error) => {
-        logger.warn('scan events not sent to other instances: redis unavailable', { error: error.message, events: events.length });
+        this.logger.warn({ error: error.message, events: events.length }, 'scan events not sent to other instances: redis unavailable');
       });
     }
   }
@@ -119,7 +134,7 @@ export class ScanFeed {
     try {
       parsed = JSON.parse(message) as typeof parsed;
     } catch {
-      logger.warn('ignored a malformed message on the scan channel');
+      this.logger.warn('ignored a malformed message on the scan channel');
       return;
     }
     if (parsed.origin === this.instanceId || !Array.isArray(parsed.events)) return;
@@ -154,6 +169,7 @@ export class ScanFeed {
         // not because one webhook carried many scans at once.
         if (queue.length >= this.options.maxBacklog) {
           finish();
+          this.options.onSubscriberDropped?.();
           onOverflow();
           return;
         }
@@ -202,8 +218,27 @@ export class ScanFeed {
     }
   }
 
+  /**
+   * Bounded whatever Redis is doing: a connected client is asked to QUIT (so pending
+   * publishes go out) for at most REDIS_QUIT_TIMEOUT_MS; one that is not connected, or
+   * does not answer in time, is dropped at once.
+   */
   async close(): Promise<void> {
     for (const subscriber of [...this.subscribers]) this.subscribers.delete(subscriber);
-    await Promise.all([this.publisher, this.listener].map((client) => client?.quit().catch(() => client.disconnect())));
+    await Promise.all([this.publisher, this.listener].map((client) => client && closeRedis(client)));
   }
+}
+
+async function closeRedis(client: Redis): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, REDIS_QUIT_TIMEOUT_MS);
+  });
+  await Promise.race([client.quit().then(() => undefined, () => undefined), timedOut]);
+  clearTimeout(timer);
+  client.disconnect();
 }

@@ -1,0 +1,102 @@
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { fastifyApolloHandler } from '@as-integrations/fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import { UnauthenticatedError } from '../errors';
+import { graphiqlRoutes } from '../graphiql/graphiql.route';
+import type { GraphQLContext } from './graphql-context';
+import type { Services } from './services';
+
+/** Largest GraphQL request body. */
+const MAX_GRAPHQL_BODY_BYTES = 1024 * 1024;
+
+export interface GraphqlHttpOptions {
+  schema: GraphQLSchema;
+  introspection: boolean;
+  formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+  services: Services;
+  contextFor: (requestId: string) => GraphQLContext;
+}
+
+/** Apollo Server for GraphQL over HTTP; started here, stopped by the gateway. */
+export async function startApollo(options: GraphqlHttpOptions): Promise<ApolloServer<GraphQLContext>> {
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema: options.schema,
+    introspection: options.introspection,
+    // main.ts owns the signals: Apollo re-raising them would kill the process mid-stop.
+    stopOnTerminationSignals: false,
+    formatError: options.formatError,
+    // Internal errors are logged with their stack; clients only ever need the message and code.
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      // Browsers get the self-hosted GraphiQL, never a CDN page.
+      ApolloServerPluginLandingPageDisabled(),
+      // No HTTP cache hints are used; the default plugin would wrap every field resolver.
+      ApolloServerPluginCacheControlDisabled(),
+    ],
+  });
+  await apollo.start();
+  return apollo;
+}
+
+const UTF8_CHARSET = /^(utf-?8)$/i;
+
+/** A body the client got wrong, with its 4xx status. */
+class BadRequestBody extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function badRequest(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.code(status).send({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
+}
+
+/**
+ * GET and POST /graphql (the API, behind the API key when one is configured) and the
+ * GraphiQL page with its assets. Body parsing is this plugin's own: JSON in UTF-8, and
+ * any other type passed to Apollo as text so its CSRF prevention can refuse it.
+ */
+export function graphqlHttpRoutes(apollo: ApolloServer<GraphQLContext>, options: GraphqlHttpOptions): FastifyPluginAsync {
+  const { apiKeys } = options.services;
+  const execute = fastifyApolloHandler(apollo, { context: async (request) => options.contextFor(request.id) });
+  const api = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    if (apiKeys.required && !apiKeys.authenticate(request.headers.authorization)) {
+      const error = new UnauthenticatedError();
+      return reply
+        .code(401)
+        .header('WWW-Authenticate', 'Bearer')
+        .send({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] });
+    }
+    return execute.call(reply.server, request, reply);
+  };
+
+  return async (app) => {
+    const parseJson = app.getDefaultJsonParser('error', 'error');
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_GRAPHQL_BODY_BYTES }, (request, body, done) => {
+      const charset = /;\s*charset=([^;\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]?.replace(/"/g, '');
+      if (charset !== undefined && !UTF8_CHARSET.test(charset)) {
+        done(new BadRequestBody(415, `Unsupported charset "${charset}": send UTF-8.`), undefined);
+        return;
+      }
+      parseJson(request, body as string, done);
+    });
+    app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_GRAPHQL_BODY_BYTES }, (_request, body, done) => done(null, body));
+    app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+      // Body parsing: malformed JSON 400, too large 413, charset 415.
+      if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+        return badRequest(reply, error.statusCode, error instanceof BadRequestBody || error.statusCode !== 400 ? error.message : 'Malformed JSON body.');
+      }
+      request.log.error({ err: error }, 'unexpected error in GraphQL over HTTP');
+      return reply.code(500).type('text/plain; charset=utf-8').send('Internal server error.\n');
+    });
+
+    await app.register(graphiqlRoutes({ api }));
+    app.post('/graphql', api);
+  };
+}

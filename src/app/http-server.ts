@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import type { ApolloServer } from '@apollo/server';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { GatewayConfig } from '../config';
+import { imageRoutes } from '../images/image.route';
+import type { Logger } from '../logging/logger';
+import { webhookRoutes } from '../webhook/webhook.route';
+import type { GraphQLContext } from './graphql-context';
+import { graphqlHttpRoutes, type GraphqlHttpOptions } from './graphql-http';
+import { operationsRoutes } from './operations.routes';
+
+/**
+ * Longer than the idle timeout of the usual load balancers (60 s): the balancer, not
+ * the gateway, closes an idle connection, so a request is never sent on a socket the
+ * gateway is closing at that very moment (ECONNRESET, never retried for a POST).
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/** Node requires the headers timeout to exceed the keep-alive timeout. */
+export const HEADERS_TIMEOUT_MS = KEEP_ALIVE_TIMEOUT_MS + 1_000;
+
+const REQUEST_ID = /^[\w.-]{1,100}$/;
+
+/** Builds the Fastify app with every HTTP route of the gateway; it does not listen. */
+export async function createHttpServer(
+  config: GatewayConfig,
+  logger: Logger,
+  apollo: ApolloServer<GraphQLContext>,
+  graphql: GraphqlHttpOptions,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Access lines would be two per webhook at thousands a second: requests are logged
+    // when something goes wrong (warn, error), and every line carries the request id.
+    disableRequestLogging: true,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // A caller's X-Request-Id is kept when it is safe to log; otherwise a new one.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Idle keep-alive connections are closed at once on stop; busy ones finish their request.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+  if (config.logLevel === 'debug') {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request completed');
+    });
+  }
+  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ errors: [{ message: error.message, extensions: { code: 'BAD_REQUEST' } }] });
+    }
+    request.log.error({ err: error }, 'unexpected error in an HTTP route');
+    return reply.code(500).type('text/plain; charset=utf-8').send('Internal server error.\n');
+  });
+  const { services } = graphql;
+
+  await app.register(operationsRoutes(services, { adminApiKey: config.adminApiKey, metricsToken: config.metricsToken }));
+  await app.register(
+    webhookRoutes(services.scans, services.metrics, {
+      appSecret: config.appSecret,
+      verifyToken: config.webhookVerifyToken,
+      maxBytes: config.webhookMaxBytes,
+    }),
+  );
+  await app.register(imageRoutes(services.images));
+  await app.register(graphqlHttpRoutes(apollo, graphql));
+  return app;
+}

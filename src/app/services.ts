@@ -1,0 +1,80 @@
+import type { GatewayConfig } from '../config';
+import { ApiKeys } from '../auth/api-keys';
+import { CodeService } from '../codes/code.service';
+import type { CodeImageProvider } from '../codes/providers/code-image-provider';
+import { FacebookCodeImageProvider } from '../codes/providers/facebook.provider';
+import { LocalCodeImageProvider } from '../codes/providers/local.provider';
+import { RefCounterStore } from '../codes/ref-counter.store';
+import { Database } from '../db/database';
+import { ImageStore } from '../images/image.store';
+import type { Logger } from '../logging/logger';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
+import { PageService } from '../pages/page.service';
+import { PsidHasher } from '../scans/psid-hash';
+import { ScanFeed } from '../scans/scan-feed';
+import { ScanService } from '../scans/scan.service';
+import { ScanWriter } from '../scans/scan.store';
+import { createDataSource } from './data-source';
+
+/** Largest image a Graph API download may return. */
+const MAX_UPSTREAM_IMAGE_BYTES = 5 * 1024 * 1024;
+
+/** Everything the routes and resolvers call, built once per gateway. */
+export interface Services {
+  db: Database;
+  codes: CodeService;
+  scans: ScanService;
+  feed: ScanFeed;
+  images: ImageStore;
+  apiKeys: ApiKeys;
+  metrics: GatewayMetrics;
+  /** Releases what the services hold (Redis connections, the database). */
+  close(): Promise<void>;
+}
+
+function createProvider(config: GatewayConfig, metrics: GatewayMetrics): CodeImageProvider {
+  if (config.codeProvider === 'local') return new LocalCodeImageProvider();
+  return new FacebookCodeImageProvider({
+    graphApiUrl: config.graphApiUrl,
+    graphApiVersion: config.graphApiVersion,
+    allowedImageHosts: config.codeImageHosts,
+    requestTimeoutMs: config.graphApiTimeoutMs,
+    maxAttempts: config.graphApiMaxAttempts,
+    retryBaseDelayMs: 200,
+    maxImageBytes: MAX_UPSTREAM_IMAGE_BYTES,
+    onGraphCall: (outcome) => metrics.graphApiCall(outcome),
+  });
+}
+
+/**
+ * Opens the database (running migrations) and wires the services. `publicUrl` is read
+ * lazily: without PUBLIC_URL it is known only once the server has bound its port.
+ */
+export async function buildServices(config: GatewayConfig, logger: Logger, publicUrl: () => string): Promise<Services> {
+  const db = await Database.open(createDataSource(config.database));
+  const metrics = new GatewayMetrics();
+  const feed = new ScanFeed({
+    maxBacklog: config.subscriberMaxBacklog,
+    redisUrl: config.redisUrl,
+    logger: logger.child({ component: 'scan-feed' }),
+    onSubscriberDropped: () => metrics.subscriberDropped(),
+  });
+  metrics.observeSubscribers(() => feed.subscriberCount);
+  const images = new ImageStore(db, publicUrl);
+  const pages = new PageService(config.defaultPageId, config.pageAccessToken);
+  const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db));
+  const scans = new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db), codes, metrics);
+  return {
+    db,
+    codes,
+    scans,
+    feed,
+    images,
+    apiKeys: new ApiKeys(config.adminApiKey),
+    metrics,
+    close: async () => {
+      await feed.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type WebhookOutcome = 'stored' | 'unsigned' | 'bad_request' | 'too_large' | 'error';
+
+/**
+ * The gateway's Prometheus metrics, in a registry of its own (several gateways may run
+ * in one process, in tests). Services record through the typed methods; `/metrics`
+ * renders the registry.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  private readonly webhookRequests = new Counter({
+    name: 'gateway_webhook_requests_total',
+    help: 'POST /webhook requests by HTTP status.',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly scans = new Counter({
+    name: 'gateway_scans_total',
+    help: 'Scans received by the webhook: stored (new) or duplicate (a redelivery already stored).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly ingestSeconds = new Histogram({
+    name: 'gateway_ingest_duration_seconds',
+    help: 'Time from a webhook request being verified to its scans being committed.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  private readonly subscribersDropped = new Counter({
+    name: 'gateway_subscribers_dropped_total',
+    help: 'Subscribers disconnected because their backlog exceeded SUBSCRIBER_MAX_BACKLOG.',
+    registers: [this.registry],
+  });
+
+  private readonly graphApiCalls = new Counter({
+    name: 'gateway_graph_api_calls_total',
+    help: 'Graph API calls (and image downloads) by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The gauge of current subscribers reads the feed when scraped. */
+  observeSubscribers(subscriberCount: () => number): void {
+    new Gauge({
+      name: 'gateway_subscribers',
+      help: 'Active `scanned` subscriptions on this instance.',
+      registers: [this.registry],
+      collect() {
+        this.set(subscriberCount());
+      },
+    });
+  }
+
+  webhookAnswered(status: number): void {
+    this.webhookRequests.inc({ status: String(status) });
+  }
+
+  scansIngested(result: { stored: number; duplicates: number }, seconds: number): void {
+    if (result.stored > 0) this.scans.inc({ result: 'stored' }, result.stored);
+    if (result.duplicates > 0) this.scans.inc({ result: 'duplicate' }, result.duplicates);
+    this.ingestSeconds.observe(seconds);
+  }
+
+  subscriberDropped(): void {
+    this.subscribersDropped.inc();
+  }
+
+  /** success, refused (a Graph API error that retrying will not fix) or transient (retried) */
+  graphApiCall(outcome: string): void {
+    this.graphApiCalls.inc({ outcome });
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
