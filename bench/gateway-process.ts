@@ -1,6 +1,6 @@
 /**
  * The gateway under test, as production runs it: `node dist/src/main.js` with
- * NODE_ENV=production, a SQLite file, and the benchmark's plain route mounted.
+ * NODE_ENV=production and a SQLite file.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ const STOP_TIMEOUT_MS = 15_000;
 const CONTRACT_VARIABLES = [
   'PORT', 'HOST', 'PUBLIC_URL', 'DATABASE_URL', 'REDIS_URL', 'CODE_PROVIDER', 'GRAPH_API_URL', 'GRAPH_API_VERSION',
   'PAGE_ID', 'PAGE_ACCESS_TOKEN', 'APP_SECRET', 'PSID_HASH_KEY', 'WEBHOOK_VERIFY_TOKEN', 'CODE_IMAGE_HOSTS',
-  'ADMIN_API_KEY', 'GRAPHQL_INTROSPECTION', 'WEBHOOK_MAX_BYTES', 'SUBSCRIBER_MAX_BACKLOG', 'BENCHMARK_ROUTES',
+  'ADMIN_API_KEY', 'GRAPHQL_INTROSPECTION', 'WEBHOOK_MAX_BYTES', 'SUBSCRIBER_MAX_BACKLOG', 'LOG_LEVEL', 'METRICS_TOKEN',
 ];
 
 export interface GatewayOptions {
@@ -40,6 +40,21 @@ function ticksPerSecond(): number {
     }
   }
   return clockTicks;
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc. */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+}
+
+/** Measures a process's CPU from now on, in cores (1 = one core busy all along); NaN once it is gone. */
+export function processCpuMeter(pid: number, running: () => boolean): () => number {
+  const cpuBefore = processCpuSeconds(pid);
+  const started = performance.now();
+  return () => (running() ? (processCpuSeconds(pid) - cpuBefore) / ((performance.now() - started) / 1000) : Number.NaN);
 }
 
 export class GatewayProcess {
@@ -68,7 +83,6 @@ export class GatewayProcess {
       APP_SECRET: options.appSecret,
       PAGE_ID: options.pageId,
       CODE_PROVIDER: 'local',
-      BENCHMARK_ROUTES: 'true',
       SUBSCRIBER_MAX_BACKLOG: String(options.subscriberMaxBacklog),
     });
     const nodeOptions = options.profileDirectory ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDirectory}`] : [];
@@ -142,19 +156,9 @@ export class GatewayProcess {
     return Number(match[1]);
   }
 
-  /** CPU time (user + system) the gateway has used so far, in seconds. */
-  cpuSeconds(): number {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
-  }
-
   /** Measures the gateway's CPU from now on, in cores (1 = one core busy all along). */
   cpuMeter(): () => number {
-    const cpuBefore = this.cpuSeconds();
-    const started = performance.now();
-    return () => (this.running ? (this.cpuSeconds() - cpuBefore) / ((performance.now() - started) / 1000) : Number.NaN);
+    return processCpuMeter(this.pid, () => this.running);
   }
 
   /** Throws, with the last lines of stderr, if the gateway died. */

@@ -7,8 +7,8 @@ import type { LatencySummary } from './stats';
 
 /** The requests a closed-loop HTTP round sends, built inside the load process. */
 export type Workload =
-  /** one signed scan per request, each a distinct event, to /webhook or to the plain floor route */
-  | { kind: 'single-scan-webhook'; path: '/webhook' | '/bench/plain'; appSecret: string; pageId: string; refs: string[] }
+  /** one signed scan per request to /webhook (of the gateway or of the bare node:http floor), each a distinct event */
+  | { kind: 'single-scan-webhook'; appSecret: string; pageId: string; refs: string[] }
   /** `batchSize` signed scans per request, distinct events spread over `refs` */
   | { kind: 'batched-webhook'; appSecret: string; pageId: string; refs: string[]; batchSize: number }
   /** the same GraphQL operation every time */

@@ -54,7 +54,7 @@ export function requestsOf(workload: Workload): { next: () => HttpRequestSpec; c
         next: () => {
           turn += 1;
           const ref = workload.refs[turn % workload.refs.length];
-          return signedWebhook(workload.path, workload.appSecret, [nextScan(workload.pageId, ref)]);
+          return signedWebhook('/webhook', workload.appSecret, [nextScan(workload.pageId, ref)]);
         },
         check: expectStatus200,
       };

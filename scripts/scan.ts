@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config';
-import { ScanKind } from '../src/scans/scan.entity';
+import { ScanKind } from '../src/scans/scan-kind';
 import { signBody } from '../src/webhook/signature';
 import { serializeLikeMeta, webhookBodyOf, type SimulatedScan } from '../src/webhook/simulated-webhook';
 
@@ -58,12 +58,30 @@ async function main(): Promise<void> {
   const url = `${values.url ?? config.publicUrl ?? `http://localhost:${config.port}`}/webhook`;
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-hub-signature-256': signBody(body, config.appSecret) },
+    // Meta ignores the body of the answer; asking for JSON gets what became of each scan.
+    headers: { 'content-type': 'application/json', accept: 'application/json', 'x-hub-signature-256': signBody(body, config.appSecret) },
     body,
   });
-  const answer = (await response.text()).trim();
-  process.stdout.write(`POST ${url} → ${response.status} ${answer}\n`);
-  if (!response.ok) process.exitCode = 1;
+  const answer = await response.text();
+  if (!response.ok) {
+    process.stdout.write(`POST ${url} → ${response.status} ${answer.trim()}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const receipt = JSON.parse(answer) as WebhookReceipt;
+  scans.forEach((scan, index) => {
+    const result = receipt.scans[index];
+    const what = `${scan.kind === ScanKind.POSTBACK ? 'first-time' : 'returning'} scan of ${scan.ref === null ? 'the static code' : `ref ${scan.ref}`}`;
+    process.stdout.write(`${what} (page ${scan.pageId}, at ${new Date(scan.timestamp).toISOString()}): ${result?.stored ? 'stored, counted' : 'a duplicate, already counted'}\n`);
+  });
+  process.stdout.write(`POST ${url} → ${response.status}: ${receipt.stored} stored, ${receipt.duplicates} duplicate(s)\n`);
+}
+
+/** The JSON answer of POST /webhook to a client that accepts JSON. */
+interface WebhookReceipt {
+  stored: number;
+  duplicates: number;
+  scans: { id: string; stored: boolean }[];
 }
 
 main().catch((error: unknown) => {

@@ -1,5 +1,3 @@
-import { LOG_LEVELS, type LogLevel } from './logging/logger';
-
 /**
  * The only reader of process.env. Everything is parsed and validated before the
  * server listens; a bad value becomes one ConfigError line naming the variable.
@@ -46,6 +44,9 @@ export interface GatewayConfig {
   /** Messages queued for one subscriber before it is disconnected as too slow (SUBSCRIBER_MAX_BACKLOG). */
   subscriberMaxBacklog: number;
 }
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Shown when PAGE_ID is unset, so a fresh install works without a Facebook page. */
 export const DEMO_PAGE_ID = '100000000000000';

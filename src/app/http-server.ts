@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ApolloServer } from '@apollo/server';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '../config';
 import { imageRoutes } from '../images/image.route';
 import type { Logger } from '../logging/logger';
@@ -31,7 +31,7 @@ export async function createHttpServer(
     loggerInstance: logger as FastifyBaseLogger,
     // Access lines would be two per webhook at thousands a second: requests are logged
     // when something goes wrong (warn, error), and every line carries the request id.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // A caller's X-Request-Id is kept when it is safe to log; otherwise a new one.
     requestIdHeader: false,

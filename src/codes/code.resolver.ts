@@ -26,12 +26,14 @@ export class CodeResolver {
     });
   }
 
+  // type-graphql lists the arguments of several parameters last parameter first: the
+  // schema reads codes(pageId, ref, first, after, orderBy), as the contract has it.
   @Query(() => CodeConnection)
   async codes(
-    @Args(() => CodeFilterArgs) filter: CodeFilterArgs,
-    @Args(() => PageArgs) page: PageArgs,
-    @Arg('orderBy', () => CodeOrderBy, { nullable: true, defaultValue: CodeOrderBy.CREATED_AT_DESC }) orderBy: CodeOrderBy | null,
     @Ctx() { request, services }: CodesContext,
+    @Arg('orderBy', () => CodeOrderBy, { nullable: true, defaultValue: CodeOrderBy.CREATED_AT_DESC }) orderBy: CodeOrderBy | null,
+    @Args(() => PageArgs) page: PageArgs,
+    @Args(() => CodeFilterArgs) filter: CodeFilterArgs,
   ): Promise<Connection<Code>> {
     return CodeConnection.of(await services.codes.list(request, { ...filter, ...page, orderBy }));
   }

@@ -1,4 +1,4 @@
-import { GraphQLError, Kind, parse, visit, type ASTNode } from 'graphql';
+import { Kind, parse, visit, type ASTNode, type GraphQLError } from 'graphql';
 
 /**
  * GraphQL itself rejects some bad arguments before any resolver runs (100.5 for an

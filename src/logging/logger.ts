@@ -1,9 +1,8 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import type { LogLevel } from '../config';
 
 export type { Logger } from 'pino';
-
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export type { LogLevel } from '../config';
 
 /**
  * Values that must never reach a log line, by path: credentials in headers and in

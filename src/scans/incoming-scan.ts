@@ -1,4 +1,4 @@
-import type { ScanKind } from './scan.entity';
+import type { ScanKind } from './scan-kind';
 
 /** A scan as the webhook reports it, before it is stored. Holds the PSID: never log it. */
 export interface IncomingScan {

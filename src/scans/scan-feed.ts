@@ -105,8 +105,19 @@ export class ScanFeed {
       // The listener's SUBSCRIBE must wait for Redis however long it takes (ioredis then
       // resubscribes by itself after every reconnection).
       this.listener = new Redis(options.redisUrl, { ...redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null });
-      for (const client of [this.publisher, this.listener]) {
-        client.on('error', (error: Error) => this.logger.warn({ error: error.message }, 'redis error'));
+      for (const [role, client] of [['publisher', this.publisher], ['listener', this.listener]] as const) {
+        // One line per outage, not one per reconnection attempt.
+        let down = false;
+        client.on('error', (error: Error) => {
+          if (down) return;
+          down = true;
+          this.logger.warn({ client: role, error: error.message }, 'redis unreachable; retrying');
+        });
+        client.on('ready', () => {
+          if (!down) return;
+          down = false;
+          this.logger.info({ client: role }, 'redis reachable again');
+        });
       }
       this.listener.subscribe(REDIS_CHANNEL).catch((error: Error) => this.logger.warn({ error: error.message }, 'redis subscribe failed'));
       this.listener.on('message', (_channel: string, message: string) => this.receive(message));

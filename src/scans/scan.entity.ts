@@ -2,11 +2,9 @@ import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { epochMillis, nullableRef } from '../db/transformers';
 import type { Code } from '../codes/code.entity';
+import { ScanKind } from './scan-kind';
 
-export enum ScanKind {
-  POSTBACK = 'POSTBACK',
-  REFERRAL = 'REFERRAL',
-}
+export { ScanKind } from './scan-kind';
 
 registerEnumType(ScanKind, {
   name: 'ScanKind',

@@ -36,11 +36,12 @@ export interface ScansContext {
 
 @Resolver(() => Scan)
 export class ScanResolver {
+  // Parameters in reverse (see CodeResolver.codes): the schema reads scans(pageId, codeId, first, after).
   @Query(() => ScanConnection)
   async scans(
-    @Args(() => ScanFilterArgs) filter: ScanFilterArgs,
-    @Args(() => PageArgs) page: PageArgs,
     @Ctx() { request, services }: ScansContext,
+    @Args(() => PageArgs) page: PageArgs,
+    @Args(() => ScanFilterArgs) filter: ScanFilterArgs,
   ): Promise<Connection<Scan>> {
     return ScanConnection.of(await services.scans.list(request, { ...filter, ...page }));
   }

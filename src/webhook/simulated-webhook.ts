@@ -1,4 +1,4 @@
-import { ScanKind } from '../scans/scan.entity';
+import { ScanKind } from '../scans/scan-kind';
 
 /** One scan to simulate, as Messenger would report it. */
 export interface SimulatedScan {

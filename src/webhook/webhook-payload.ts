@@ -1,5 +1,5 @@
 import type { IncomingScan } from '../scans/incoming-scan';
-import { ScanKind } from '../scans/scan.entity';
+import { ScanKind } from '../scans/scan-kind';
 
 export interface ParsedWebhook {
   scans: IncomingScan[];
@@ -77,7 +77,7 @@ function scanOf(item: JsonObject, entry: JsonObject): IncomingScan | null | unde
     kind,
     ref: typeof ref === 'string' && ref !== '' ? ref : null,
     // PostgreSQL text cannot hold NUL; a source is informative, so it is cleaned rather than refused.
-    source: typeof source === 'string' && source !== '' ? source.replace(/\u0000/g, '').slice(0, MAX_SOURCE_LENGTH) || null : null,
+    source: typeof source === 'string' && source !== '' ? source.replaceAll('\u0000', '').slice(0, MAX_SOURCE_LENGTH) || null : null,
     occurredAt: new Date(Math.floor(timestamp)),
   };
 }
