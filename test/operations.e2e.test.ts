@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS } from '../src/app/http-server';
 import { GenerateCodeDocument } from './generated/graphql';
 import { startTestGateway, TEST_PAGE_ID, TEST_VERIFY_TOKEN, type TestGateway } from './support/gateway';
-import { executeOk } from './support/graphql-client';
+import { FakeGraphApi } from './support/fake-graph-api';
+import { execute, executeOk } from './support/graphql-client';
 import { postRawWebhook, postScans, scanOf, TEST_APP_SECRET } from './support/webhook';
 import { serializeLikeMeta, webhookBodyOf } from '../src/webhook/simulated-webhook';
 
@@ -54,6 +55,35 @@ describe('/metrics', () => {
     const huge = 'x'.repeat(4 * 1024 * 1024 + 1);
     expect((await postRawWebhook(gateway.url, huge)).status).toBe(413);
     expect(sample((await metricsOf(gateway)).text, 'gateway_webhook_requests_total{status="413"}')).toBe(1);
+  });
+});
+
+describe('/metrics of Graph API calls', () => {
+  let fake: FakeGraphApi;
+  let gateway: TestGateway;
+  beforeAll(async () => {
+    fake = await FakeGraphApi.start();
+    gateway = await startTestGateway('sqlite', {
+      CODE_PROVIDER: 'facebook',
+      GRAPH_API_URL: fake.url,
+      PAGE_ACCESS_TOKEN: 'metrics-page-token',
+      GRAPH_API_MAX_ATTEMPTS: '3',
+    });
+  });
+  afterAll(() => fake.stop());
+
+  it('counts each call by outcome: transient (retried), success, refused', async () => {
+    fake.enqueue({ kind: 'graphError', code: 2 }, { kind: 'success' });
+    const generated = await execute(gateway.url, GenerateCodeDocument, { input: { data: { ref: 'graph-metrics' }, imageSize: 100 } });
+    expect(generated.errors).toBeUndefined();
+    fake.enqueue({ kind: 'graphError', code: 190 });
+    const refused = await execute(gateway.url, GenerateCodeDocument, { input: { data: { ref: 'graph-refused' }, imageSize: 100 } });
+    expect(refused.errors?.[0].extensions?.code).toBe('UPSTREAM_ERROR');
+
+    const { text } = await metricsOf(gateway);
+    expect(sample(text, 'gateway_graph_api_calls_total{outcome="transient"}')).toBe(1);
+    expect(sample(text, 'gateway_graph_api_calls_total{outcome="success"}')).toBe(1);
+    expect(sample(text, 'gateway_graph_api_calls_total{outcome="refused"}')).toBe(1);
   });
 });
 
