@@ -1,0 +1,310 @@
+/**
+ * Imports point one way.
+ *
+ * Every file under src/ belongs to a node: its folder (the first path segment under
+ * src/, e.g. `codes` for src/codes/providers/local.provider.ts), or, for a file directly
+ * in src/, the file itself (`config.ts`, `errors.ts`, `context.ts`, `main.ts`). The
+ * relative imports between files give a graph of nodes; it must have no cycle, and:
+ *
+ * - src/app is the composition root: nothing imports it except src/main.ts;
+ * - the foundation (db, graphql, pagination, logging, metrics, errors.ts, config.ts,
+ *   context.ts) imports no capability (codes, scans, webhook, images, pages, auth, app).
+ *
+ * When one of these fails, the message lists the offending imports file by file: move
+ * the shared piece down (into the foundation or the folder that owns it), or invert the
+ * dependency with an interface that the lower folder declares and the upper one implements.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..');
+const SRC = path.join(ROOT, 'src');
+/** A browser bundle built separately (esbuild), not part of the server's graph. */
+const SKIPPED = [path.join(SRC, 'graphiql', 'app')];
+
+const FOUNDATION = ['db', 'graphql', 'pagination', 'logging', 'metrics', 'errors.ts', 'config.ts', 'context.ts'];
+const CAPABILITIES = ['codes', 'scans', 'webhook', 'images', 'pages', 'auth', 'app'];
+const COMPOSITION_ROOT = 'app';
+const ENTRY_POINT = 'src/main.ts';
+
+// ---------------------------------------------------------------------------------------
+// Reading imports
+
+/**
+ * The module specifiers a TypeScript file imports: `import … from '…'` (also `import type`,
+ * default, namespace and named, over several lines), `import '…'`, `export … from '…'`
+ * (also `export type`, `export *`), and `import('…')` / `require('…')` with a literal.
+ * Statements must start a line, so examples in comments (` * import …`) do not count.
+ */
+function importSpecifiers(source: string): string[] {
+  const withoutBlockComments = source.replace(/\/\*[\s\S]*?\*\//g, (comment) => comment.replace(/[^\n]/g, ' '));
+  const name = String.raw`[\w$]+`;
+  const braces = String.raw`\{[^}]*\}`;
+  const namespace = String.raw`\*\s*as\s+${name}`;
+  const importClause = String.raw`(?:${name}\s*,\s*(?:${braces}|${namespace})|${braces}|${namespace}|${name})`;
+  const quoted = String.raw`['"]([^'"\n]+)['"]`;
+  const patterns = [
+    new RegExp(String.raw`^[ \t]*import\s+(?:type\s+)?${importClause}\s*from\s*${quoted}`, 'gm'),
+    new RegExp(String.raw`^[ \t]*import\s*${quoted}`, 'gm'),
+    new RegExp(String.raw`^[ \t]*export\s+(?:type\s+)?(?:\*(?:\s*as\s+${name})?|${braces})\s*from\s*${quoted}`, 'gm'),
+    new RegExp(String.raw`(?:^|[^\w$.])(?:import|require)\s*\(\s*${quoted}\s*\)`, 'gm'),
+  ];
+  const specifiers: string[] = [];
+  for (const pattern of patterns) {
+    for (const match of withoutBlockComments.matchAll(pattern)) specifiers.push(match[1]);
+  }
+  return specifiers;
+}
+
+function listTsFiles(directory: string): string[] {
+  if (SKIPPED.includes(directory)) return [];
+  return readdirSync(directory).flatMap((entry) => {
+    const full = path.join(directory, entry);
+    if (statSync(full).isDirectory()) return listTsFiles(full);
+    return /\.tsx?$/.test(entry) && !entry.endsWith('.d.ts') ? [full] : [];
+  });
+}
+
+/** The file a relative specifier names, as TypeScript resolves it here; undefined if none. */
+function resolveImport(fromFile: string, specifier: string): string | undefined {
+  const target = path.resolve(path.dirname(fromFile), specifier);
+  const withoutJs = target.replace(/\.(c|m)?js$/, '');
+  const candidates = [target, `${withoutJs}.ts`, `${withoutJs}.tsx`, path.join(target, 'index.ts'), path.join(target, 'index.tsx')];
+  return candidates.find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
+}
+
+/** The node of a file: its first folder under src/, or the file itself when directly in src/. */
+function nodeOf(file: string): string {
+  return path.relative(SRC, file).split(path.sep)[0];
+}
+
+const rel = (file: string) => path.relative(ROOT, file).split(path.sep).join('/');
+
+interface Import {
+  from: string;
+  to: string;
+  specifier: string;
+}
+
+function readImports() {
+  const files = listTsFiles(SRC);
+  const imports: Import[] = [];
+  const unresolved: string[] = [];
+  for (const file of files) {
+    for (const specifier of importSpecifiers(readFileSync(file, 'utf8'))) {
+      if (!specifier.startsWith('.')) continue;
+      const target = resolveImport(file, specifier);
+      if (target === undefined) unresolved.push(`${rel(file)}: '${specifier}'`);
+      else imports.push({ from: file, to: target, specifier });
+    }
+  }
+  return { files, imports, unresolved };
+}
+
+// ---------------------------------------------------------------------------------------
+// The graph of nodes
+
+/** node → node → the imports that make that edge (the first is the example shown). */
+type Graph = Map<string, Map<string, Import[]>>;
+
+function nodeGraph(imports: Import[]): Graph {
+  const graph: Graph = new Map();
+  for (const entry of imports) {
+    if (!entry.to.startsWith(SRC + path.sep)) continue;
+    const from = nodeOf(entry.from);
+    const to = nodeOf(entry.to);
+    if (from === to) continue;
+    if (!graph.has(from)) graph.set(from, new Map());
+    const edges = graph.get(from)!;
+    if (!edges.has(to)) edges.set(to, []);
+    edges.get(to)!.push(entry);
+  }
+  return graph;
+}
+
+/** Strongly connected components with more than one node (Tarjan): each holds at least one cycle. */
+function cyclicComponents(graph: Graph): string[][] {
+  const nodes = new Set<string>([...graph.keys(), ...[...graph.values()].flatMap((edges) => [...edges.keys()])]);
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const components: string[][] = [];
+  let counter = 0;
+  const visit = (node: string) => {
+    index.set(node, counter);
+    low.set(node, counter);
+    counter++;
+    stack.push(node);
+    onStack.add(node);
+    for (const next of [...(graph.get(node)?.keys() ?? [])].sort()) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(node, Math.min(low.get(node)!, low.get(next)!));
+      } else if (onStack.has(next)) {
+        low.set(node, Math.min(low.get(node)!, index.get(next)!));
+      }
+    }
+    if (low.get(node) === index.get(node)) {
+      const component: string[] = [];
+      let member: string;
+      do {
+        member = stack.pop()!;
+        onStack.delete(member);
+        component.push(member);
+      } while (member !== node);
+      if (component.length > 1) components.push(component.sort());
+    }
+  };
+  for (const node of [...nodes].sort()) if (!index.has(node)) visit(node);
+  return components;
+}
+
+/** A shortest cycle through `start` inside `component` (breadth-first), as a list of nodes. */
+function shortestCycle(graph: Graph, component: string[], start: string): string[] {
+  const inside = new Set(component);
+  const previous = new Map<string, string>();
+  const queue = [start];
+  while (queue.length > 0) {
+    const node = queue.shift()!;
+    for (const next of [...(graph.get(node)?.keys() ?? [])].sort()) {
+      if (!inside.has(next)) continue;
+      if (next === start) {
+        const cycle = [node];
+        while (cycle[0] !== start) cycle.unshift(previous.get(cycle[0])!);
+        return [...cycle, start];
+      }
+      if (!previous.has(next)) {
+        previous.set(next, node);
+        queue.push(next);
+      }
+    }
+  }
+  return [];
+}
+
+function describeEdge(graph: Graph, from: string, to: string): string {
+  const imports = graph.get(from)!.get(to)!;
+  const example = imports[0];
+  const more = imports.length > 1 ? ` (and ${imports.length - 1} more)` : '';
+  return `  ${from} → ${to}: ${rel(example.from)} imports ${rel(example.to)}${more}`;
+}
+
+function describeCycles(graph: Graph): string {
+  return cyclicComponents(graph)
+    .map((component) => {
+      const cycle = shortestCycle(graph, component, component[0]);
+      const edges = cycle.slice(0, -1).map((node, i) => describeEdge(graph, node, cycle[i + 1]));
+      return [`cycle ${cycle.join(' → ')} (folders in this knot: ${component.join(', ')})`, ...edges].join('\n');
+    })
+    .join('\n\n');
+}
+
+function describeImports(imports: Import[]): string {
+  return imports.map((entry) => `  ${rel(entry.from)} imports ${rel(entry.to)} ('${entry.specifier}')`).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+
+describe('reading imports', () => {
+  it('finds every form of import and export, over several lines, and nothing in comments or strings', () => {
+    const source = [
+      "import { a } from './a';",
+      "import type { B } from '../b';",
+      'import {',
+      '  c,',
+      '  type C,',
+      "} from './c';",
+      "import d, { e } from './d';",
+      "import * as f from './f';",
+      "import g from './g'",
+      "import './h';",
+      "export { i } from './i';",
+      "export type { J } from './j';",
+      "export * from './k';",
+      "export * as l from './l';",
+      "const m = require('./m');",
+      "const n = await import('./n');",
+      "import pino from 'pino';",
+      "// import { x } from './commented';",
+      '/*',
+      " import { y } from './block-commented';",
+      ' */',
+      "/** e.g. import { z } from './doc'; */",
+      'const text = "import { w } from \'./in-a-string\'";',
+      "this.pages.require(context, './not-a-module');",
+      "export const o = 1; // from './not-an-export'",
+    ].join('\n');
+    expect(importSpecifiers(source).sort()).toEqual(
+      ['./a', '../b', './c', './d', './f', './g', './h', './i', './j', './k', './l', './m', './n', 'pino'].sort(),
+    );
+  });
+
+  it('finds a cycle and names one import per edge', () => {
+    const file = (name: string) => path.join(SRC, name);
+    const graph = nodeGraph([
+      { from: file('codes/a.ts'), to: file('scans/b.ts'), specifier: '../scans/b' },
+      { from: file('scans/b.ts'), to: file('webhook/c.ts'), specifier: '../webhook/c' },
+      { from: file('webhook/c.ts'), to: file('codes/d.ts'), specifier: '../codes/d' },
+      { from: file('webhook/c.ts'), to: file('errors.ts'), specifier: '../errors' },
+      { from: file('codes/a.ts'), to: file('codes/d.ts'), specifier: './d' },
+    ]);
+    expect(cyclicComponents(graph)).toEqual([['codes', 'scans', 'webhook']]);
+    expect(describeCycles(graph)).toBe(
+      [
+        'cycle codes → scans → webhook → codes (folders in this knot: codes, scans, webhook)',
+        '  codes → scans: src/codes/a.ts imports src/scans/b.ts',
+        '  scans → webhook: src/scans/b.ts imports src/webhook/c.ts',
+        '  webhook → codes: src/webhook/c.ts imports src/codes/d.ts',
+      ].join('\n'),
+    );
+    expect(cyclicComponents(nodeGraph([{ from: file('codes/a.ts'), to: file('errors.ts'), specifier: '../errors' }]))).toEqual([]);
+  });
+});
+
+describe('imports point one way', () => {
+  const { files, imports, unresolved } = readImports();
+  const graph = nodeGraph(imports);
+
+  it('reads the whole of src/ (a broken reader must not pass by seeing nothing)', () => {
+    const nodes = new Set(files.map(nodeOf));
+    for (const expected of [...FOUNDATION, ...CAPABILITIES, 'main.ts']) expect(nodes).toContain(expected);
+    expect(files.some((file) => file.startsWith(SKIPPED[0]))).toBe(false);
+    expect(imports.length).toBeGreaterThan(100);
+    // A known edge: the scans folder reads codes through the code wire format.
+    expect(graph.get('scans')?.has('codes')).toBe(true);
+    expect(graph.get('main.ts')?.has('app')).toBe(true);
+  });
+
+  it('every relative import resolves to a file', () => {
+    expect(unresolved).toEqual([]);
+  });
+
+  it('the folder graph has no cycle', () => {
+    const cycles = describeCycles(graph);
+    if (cycles !== '') {
+      throw new Error(
+        `Imports go round in a circle between folders of src/:\n\n${cycles}\n\nMove what both sides need into the lower folder (or the foundation), so that imports point one way.`,
+      );
+    }
+  });
+
+  it('nothing imports src/app except src/main.ts (app is the composition root)', () => {
+    const offending = imports.filter(
+      (entry) => nodeOf(entry.to) === COMPOSITION_ROOT && nodeOf(entry.from) !== COMPOSITION_ROOT && rel(entry.from) !== ENTRY_POINT,
+    );
+    if (offending.length > 0) {
+      throw new Error(`src/app wires the gateway together; only ${ENTRY_POINT} may import it:\n${describeImports(offending)}`);
+    }
+  });
+
+  it.each(FOUNDATION)('the foundation %s imports no capability folder', (node) => {
+    const offending = imports.filter((entry) => nodeOf(entry.from) === node && CAPABILITIES.includes(nodeOf(entry.to)));
+    if (offending.length > 0) {
+      throw new Error(
+        `${node} is foundation: it must not import ${CAPABILITIES.join(', ')}:\n${describeImports(offending)}\n` +
+          'Move the piece it needs into the foundation, or have the capability hand it in (a parameter or an interface declared here).',
+      );
+    }
+  });
+});

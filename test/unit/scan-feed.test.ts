@@ -1,0 +1,350 @@
+import type { CodeRecord } from '../../src/codes/code.wire';
+import { Code, CodeType } from '../../src/codes/code.entity';
+import { CodeProviderKind } from '../../src/images/image.types';
+import { createLogger } from '../../src/logging/logger';
+import { matches, ScanFeed, scanFromEvent, type ScanEvent, type ScanFilter } from '../../src/scans/scan-feed';
+import { Scan, ScanKind } from '../../src/scans/scan.entity';
+
+const logger = createLogger({ level: 'silent', destination: { write: () => undefined } });
+
+function codeRecord(overrides: Partial<CodeRecord> = {}): CodeRecord {
+  return {
+    id: 'code-1',
+    pageId: 'page-1',
+    type: CodeType.STANDARD,
+    ref: 'table-7',
+    label: 'Table 7',
+    provider: CodeProviderKind.LOCAL,
+    imageSize: 1000,
+    imageId: 'image-1',
+    createdAt: 1_700_000_000_000,
+    scanCount: 3,
+    lastScannedAt: 1_700_000_500_000,
+    ...overrides,
+  };
+}
+
+let sequence = 0;
+function scanEvent(overrides: Partial<ScanEvent['scan']> = {}, code: CodeRecord | null = codeRecord()): ScanEvent {
+  sequence++;
+  return {
+    scan: {
+      id: `scan-${sequence}`,
+      pageId: code?.pageId ?? 'page-1',
+      ref: code ? code.ref : 'orphan',
+      kind: ScanKind.REFERRAL,
+      source: 'MESSENGER_CODE',
+      occurredAt: 1_700_000_600_000 + sequence,
+      receivedAt: 1_700_000_601_000 + sequence,
+      ...overrides,
+    },
+    code,
+  };
+}
+
+/** Resolves with `promise`'s value, or with 'pending' when it has not settled after the current microtasks. */
+async function settled<T>(promise: Promise<T>): Promise<T | 'pending'> {
+  return Promise.race([promise, new Promise<'pending'>((resolve) => setImmediate(() => resolve('pending')))]);
+}
+
+describe('matches', () => {
+  const event = scanEvent({ pageId: 'page-1', ref: 'table-7' }, codeRecord({ id: 'code-1', pageId: 'page-1', ref: 'table-7' }));
+  const orphan = scanEvent({ pageId: 'page-1', ref: 'nowhere' }, null);
+
+  it('an empty filter (or one of nulls) matches everything', () => {
+    expect(matches({}, event)).toBe(true);
+    expect(matches({ pageId: null, ref: null, codeId: null }, event)).toBe(true);
+    expect(matches({}, orphan)).toBe(true);
+  });
+
+  const cases: [string, ScanFilter, boolean][] = [
+    ['same page', { pageId: 'page-1' }, true],
+    ['other page', { pageId: 'page-2' }, false],
+    ['same ref', { ref: 'table-7' }, true],
+    ['other ref', { ref: 'table-8' }, false],
+    ['same code', { codeId: 'code-1' }, true],
+    ['other code', { codeId: 'code-2' }, false],
+    ['all three match', { pageId: 'page-1', ref: 'table-7', codeId: 'code-1' }, true],
+    ['page matches, ref does not', { pageId: 'page-1', ref: 'table-8' }, false],
+    ['ref matches, page does not', { pageId: 'page-2', ref: 'table-7' }, false],
+    ['page and ref match, code does not', { pageId: 'page-1', ref: 'table-7', codeId: 'code-9' }, false],
+  ];
+  it.each(cases)('%s', (_name, filter, expected) => {
+    expect(matches(filter, event)).toBe(expected);
+  });
+
+  it('a code filter never matches an orphan scan (no code)', () => {
+    expect(matches({ codeId: 'code-1' }, orphan)).toBe(false);
+    expect(matches({ pageId: 'page-1' }, orphan)).toBe(true);
+  });
+
+  it('an empty-string filter is a real filter, not "any"', () => {
+    expect(matches({ ref: '' }, event)).toBe(false);
+  });
+
+  it('a ref filter does not match the static code (ref null)', () => {
+    const staticScan = scanEvent({ ref: null }, codeRecord({ ref: null }));
+    expect(matches({ ref: 'table-7' }, staticScan)).toBe(false);
+    expect(matches({ pageId: 'page-1' }, staticScan)).toBe(true);
+  });
+});
+
+describe('ScanFeed without Redis', () => {
+  let feed: ScanFeed;
+  let dropped: number;
+  beforeEach(() => {
+    dropped = 0;
+    feed = new ScanFeed({ maxBacklog: 3, logger, onSubscriberDropped: () => dropped++ });
+  });
+  afterEach(() => feed.close());
+
+  it('needs no Redis: redisReady is undefined', async () => {
+    expect(await feed.redisReady()).toBeUndefined();
+  });
+
+  it('delivers published events in order, across batches', async () => {
+    const subscription = feed.subscribe({}, () => undefined);
+    const events = [scanEvent(), scanEvent(), scanEvent(), scanEvent()];
+    feed.publish(events.slice(0, 2));
+    feed.publish(events.slice(2));
+    const received = [];
+    for (let i = 0; i < 4; i++) received.push((await subscription.next()).value);
+    expect(received).toEqual(events);
+  });
+
+  it('delivers only the events that match each subscriber’s filter', async () => {
+    const page1 = feed.subscribe({ pageId: 'page-1' }, () => undefined);
+    const code2 = feed.subscribe({ codeId: 'code-2' }, () => undefined);
+    const a = scanEvent({}, codeRecord({ id: 'code-1', pageId: 'page-1' }));
+    const b = scanEvent({}, codeRecord({ id: 'code-2', pageId: 'page-2' }));
+    const c = scanEvent({}, codeRecord({ id: 'code-3', pageId: 'page-1' }));
+    feed.publish([a, b, c]);
+    expect(await page1.next()).toEqual({ value: a, done: false });
+    expect(await page1.next()).toEqual({ value: c, done: false });
+    expect(await settled(page1.next())).toBe('pending');
+    expect(await code2.next()).toEqual({ value: b, done: false });
+    expect(await settled(code2.next())).toBe('pending');
+  });
+
+  it('publishing an empty batch delivers nothing', async () => {
+    const subscription = feed.subscribe({}, () => undefined);
+    feed.publish([]);
+    expect(await settled(subscription.next())).toBe('pending');
+  });
+
+  it('a pending next() resolves when an event arrives', async () => {
+    const subscription = feed.subscribe({}, () => undefined);
+    const next = subscription.next();
+    expect(await settled(next)).toBe('pending');
+    const event = scanEvent();
+    feed.publish([event]);
+    expect(await next).toEqual({ value: event, done: false });
+  });
+
+  it('a pending next() is not resolved by an event its filter excludes', async () => {
+    const subscription = feed.subscribe({ pageId: 'page-9' }, () => undefined);
+    const next = subscription.next();
+    feed.publish([scanEvent()]);
+    expect(await settled(next)).toBe('pending');
+    const wanted = scanEvent({}, codeRecord({ pageId: 'page-9' }));
+    feed.publish([wanted]);
+    expect(await next).toEqual({ value: wanted, done: false });
+  });
+
+  it('is an async iterable (for await)', async () => {
+    const subscription = feed.subscribe({}, () => undefined);
+    const events = [scanEvent(), scanEvent()];
+    feed.publish(events);
+    const received: ScanEvent[] = [];
+    for await (const event of subscription) {
+      received.push(event);
+      if (received.length === 2) break;
+    }
+    expect(received).toEqual(events);
+    expect(feed.subscriberCount).toBe(0);
+  });
+
+  it('counts subscribers; return() releases one, ends its iterator and stops its deliveries', async () => {
+    const a = feed.subscribe({}, () => undefined);
+    const b = feed.subscribe({}, () => undefined);
+    expect(feed.subscriberCount).toBe(2);
+    const pending = a.next();
+    expect(await a.return()).toEqual({ value: undefined, done: true });
+    expect(await pending).toEqual({ value: undefined, done: true });
+    expect(feed.subscriberCount).toBe(1);
+    const event = scanEvent();
+    feed.publish([event]);
+    expect(await a.next()).toEqual({ value: undefined, done: true });
+    expect(await b.next()).toEqual({ value: event, done: false });
+    expect(dropped).toBe(0);
+  });
+
+  it('return() drops events still queued', async () => {
+    const subscription = feed.subscribe({}, () => undefined);
+    feed.publish([scanEvent(), scanEvent()]);
+    await subscription.return();
+    expect(await subscription.next()).toEqual({ value: undefined, done: true });
+  });
+
+  describe('backlog', () => {
+    it('cuts off a subscriber whose queue already holds maxBacklog events when a new batch comes', async () => {
+      const onOverflow = jest.fn();
+      const slow = feed.subscribe({}, onOverflow);
+      const fast = feed.subscribe({}, () => undefined);
+      const drain = async () => {
+        for (let i = 0; i < 3; i++) await fast.next();
+      };
+      feed.publish([scanEvent(), scanEvent(), scanEvent()]); // slow now holds 3 = maxBacklog
+      expect(onOverflow).not.toHaveBeenCalled();
+      expect(feed.subscriberCount).toBe(2);
+      await drain();
+      feed.publish([scanEvent()]);
+      expect(onOverflow).toHaveBeenCalledTimes(1);
+      expect(dropped).toBe(1);
+      expect(feed.subscriberCount).toBe(1);
+      // Cut off: the queued events are discarded and the iterator ends.
+      expect(await slow.next()).toEqual({ value: undefined, done: true });
+      // The other subscriber, which keeps up, is not affected; later batches do not call onOverflow again.
+      expect((await fast.next()).done).toBe(false);
+      feed.publish([scanEvent()]);
+      expect(await fast.next()).toMatchObject({ done: false });
+      expect(onOverflow).toHaveBeenCalledTimes(1);
+      expect(dropped).toBe(1);
+    });
+
+    it('a pending next() ends when its subscriber is cut off', async () => {
+      // A waiting next() means an empty queue, so only a bound of 0 cuts such a subscriber off.
+      const strict = new ScanFeed({ maxBacklog: 0, logger });
+      const onOverflow = jest.fn();
+      const subscription = strict.subscribe({}, onOverflow);
+      const pending = subscription.next();
+      strict.publish([scanEvent()]);
+      expect(await pending).toEqual({ value: undefined, done: true });
+      expect(onOverflow).toHaveBeenCalledTimes(1);
+      expect(strict.subscriberCount).toBe(0);
+      await strict.close();
+    });
+
+    it('one batch larger than maxBacklog delivered to an empty queue is not a reason to cut it off', async () => {
+      const onOverflow = jest.fn();
+      const subscription = feed.subscribe({}, onOverflow);
+      const batch = Array.from({ length: 10 }, () => scanEvent());
+      feed.publish(batch);
+      expect(onOverflow).not.toHaveBeenCalled();
+      expect(dropped).toBe(0);
+      expect(feed.subscriberCount).toBe(1);
+      const received = [];
+      for (let i = 0; i < 10; i++) received.push((await subscription.next()).value);
+      expect(received).toEqual(batch);
+    });
+
+    it('a subscriber that keeps up is never cut off, however many events pass', async () => {
+      const onOverflow = jest.fn();
+      const subscription = feed.subscribe({}, onOverflow);
+      for (let i = 0; i < 50; i++) {
+        feed.publish([scanEvent(), scanEvent()]);
+        await subscription.next();
+        await subscription.next();
+      }
+      expect(onOverflow).not.toHaveBeenCalled();
+      expect(feed.subscriberCount).toBe(1);
+    });
+
+    it('a queue just below the bound still takes a batch', () => {
+      const onOverflow = jest.fn();
+      feed.subscribe({}, onOverflow);
+      feed.publish([scanEvent(), scanEvent()]); // 2 < 3
+      feed.publish([scanEvent(), scanEvent(), scanEvent()]); // judged at 2: kept, now 5
+      expect(onOverflow).not.toHaveBeenCalled();
+      feed.publish([scanEvent()]); // judged at 5: cut off
+      expect(onOverflow).toHaveBeenCalledTimes(1);
+    });
+
+    it('events a subscriber’s filter excludes do not count towards its backlog', () => {
+      const onOverflow = jest.fn();
+      feed.subscribe({ pageId: 'page-quiet' }, onOverflow);
+      for (let i = 0; i < 10; i++) feed.publish([scanEvent()]);
+      expect(onOverflow).not.toHaveBeenCalled();
+      expect(feed.subscriberCount).toBe(1);
+    });
+
+    it('works without an onSubscriberDropped option', async () => {
+      const plain = new ScanFeed({ maxBacklog: 1, logger });
+      const onOverflow = jest.fn();
+      const subscription = plain.subscribe({}, onOverflow);
+      plain.publish([scanEvent()]);
+      plain.publish([scanEvent()]);
+      expect(onOverflow).toHaveBeenCalledTimes(1);
+      expect(plain.subscriberCount).toBe(0);
+      expect(await subscription.next()).toEqual({ value: undefined, done: true });
+      await plain.close();
+    });
+  });
+
+  it('close() releases every subscriber', async () => {
+    feed.subscribe({}, () => undefined);
+    feed.subscribe({ pageId: 'x' }, () => undefined);
+    await feed.close();
+    expect(feed.subscriberCount).toBe(0);
+  });
+});
+
+describe('scanFromEvent', () => {
+  it('maps epoch milliseconds to Dates and the code record to a Code entity with Dates', () => {
+    const event = scanEvent(
+      {
+        id: 'scan-x',
+        pageId: 'page-1',
+        ref: 'table-7',
+        kind: ScanKind.POSTBACK,
+        source: null,
+        occurredAt: 1_700_000_600_000,
+        receivedAt: 1_700_000_601_000,
+      },
+      codeRecord(),
+    );
+    const scan = scanFromEvent(event);
+    expect(scan).toBeInstanceOf(Scan);
+    expect(scan).toMatchObject({ id: 'scan-x', pageId: 'page-1', ref: 'table-7', kind: ScanKind.POSTBACK, source: null });
+    expect(scan.occurredAt).toEqual(new Date(1_700_000_600_000));
+    expect(scan.receivedAt).toEqual(new Date(1_700_000_601_000));
+    expect(scan.codeAfterScan).toBeInstanceOf(Code);
+    expect(scan.codeAfterScan).toEqual(
+      Object.assign(new Code(), {
+        id: 'code-1',
+        pageId: 'page-1',
+        type: CodeType.STANDARD,
+        ref: 'table-7',
+        label: 'Table 7',
+        provider: CodeProviderKind.LOCAL,
+        imageSize: 1000,
+        imageId: 'image-1',
+        createdAt: new Date(1_700_000_000_000),
+        scanCount: 3,
+        lastScannedAt: new Date(1_700_000_500_000),
+      }),
+    );
+  });
+
+  it('an orphan scan has codeAfterScan null (not undefined: it is known to have no code)', () => {
+    const scan = scanFromEvent(scanEvent({}, null));
+    expect(scan.codeAfterScan).toBeNull();
+  });
+
+  it('a code never scanned before keeps lastScannedAt null', () => {
+    expect(scanFromEvent(scanEvent({}, codeRecord({ lastScannedAt: null }))).codeAfterScan?.lastScannedAt).toBeNull();
+  });
+
+  it('does not share or change the event (events are shared by all subscribers)', () => {
+    const event = scanEvent();
+    const copy = JSON.parse(JSON.stringify(event));
+    const scan = scanFromEvent(event);
+    expect(event).toEqual(copy);
+    expect(scan).not.toBe(event.scan);
+  });
+
+  it('an event that went through JSON (Redis) maps the same', () => {
+    const event = scanEvent();
+    expect(scanFromEvent(JSON.parse(JSON.stringify(event)))).toEqual(scanFromEvent(event));
+  });
+});

@@ -1,0 +1,255 @@
+import { parseWebhook, WebhookPayloadError } from '../../src/webhook/webhook-payload';
+import { ScanKind } from '../../src/scans/scan-kind';
+
+const PAGE = '1234567890';
+const ENTRY_TIME = 1_700_000_000_000;
+const ITEM_TIME = 1_700_000_000_123;
+
+type Json = Record<string, unknown>;
+
+function referralItem(overrides: Json = {}, referral: Json = { ref: 'table-7', source: 'MESSENGER_CODE', type: 'OPEN_THREAD' }): Json {
+  return { sender: { id: 'psid-1' }, recipient: { id: PAGE }, timestamp: ITEM_TIME, referral, ...overrides };
+}
+
+/** referral null: a plain postback (Get Started tapped without a code). */
+function postbackItem(overrides: Json = {}, referral: Json | null = { ref: 'welcome', source: 'MESSENGER_CODE' }): Json {
+  return {
+    sender: { id: 'psid-2' },
+    recipient: { id: PAGE },
+    timestamp: ITEM_TIME,
+    postback: { title: 'Get Started', payload: 'GET_STARTED', ...(referral ? { referral } : {}) },
+    ...overrides,
+  };
+}
+
+function webhook(...messaging: unknown[]): Json {
+  return { object: 'page', entry: [{ id: PAGE, time: ENTRY_TIME, messaging }] };
+}
+
+describe('parseWebhook: scans', () => {
+  it('reads a referral as a REFERRAL scan with every field', () => {
+    expect(parseWebhook(webhook(referralItem()))).toEqual({
+      scans: [
+        {
+          pageId: PAGE,
+          senderPsid: 'psid-1',
+          kind: ScanKind.REFERRAL,
+          ref: 'table-7',
+          source: 'MESSENGER_CODE',
+          occurredAt: new Date(ITEM_TIME),
+        },
+      ],
+      ignored: 0,
+      malformed: 0,
+    });
+  });
+
+  it('reads a postback carrying a referral as a POSTBACK scan', () => {
+    const { scans, ignored, malformed } = parseWebhook(webhook(postbackItem()));
+    expect({ ignored, malformed }).toEqual({ ignored: 0, malformed: 0 });
+    expect(scans).toEqual([
+      {
+        pageId: PAGE,
+        senderPsid: 'psid-2',
+        kind: ScanKind.POSTBACK,
+        ref: 'welcome',
+        source: 'MESSENGER_CODE',
+        occurredAt: new Date(ITEM_TIME),
+      },
+    ]);
+  });
+
+  it('prefers a top-level referral over a postback referral in the same item', () => {
+    const item = { ...postbackItem(), referral: { ref: 'top', source: 'SHORTLINK' } };
+    const [scan] = parseWebhook(webhook(item)).scans;
+    expect(scan).toMatchObject({ kind: ScanKind.REFERRAL, ref: 'top', source: 'SHORTLINK' });
+  });
+
+  it('ignores a plain postback, a message, a delivery, a read and non-object items, never as errors', () => {
+    const parsed = parseWebhook(
+      webhook(
+        postbackItem({}, null),
+        { sender: { id: 'p' }, recipient: { id: PAGE }, timestamp: ITEM_TIME, message: { mid: 'm1', text: 'hi' } },
+        { sender: { id: 'p' }, recipient: { id: PAGE }, delivery: { mids: ['m1'], watermark: ITEM_TIME } },
+        { sender: { id: 'p' }, recipient: { id: PAGE }, read: { watermark: ITEM_TIME } },
+        { sender: { id: 'p' }, referral: 'not-an-object' },
+        { sender: { id: 'p' }, postback: { referral: ['array', 'is', 'not', 'an', 'object'] } },
+        null,
+        'text',
+        42,
+        [referralItem()],
+      ),
+    );
+    expect(parsed).toEqual({ scans: [], ignored: 10, malformed: 0 });
+  });
+
+  it('reads every messaging item of every entry, in order, not only messaging[0]', () => {
+    const body = {
+      object: 'page',
+      entry: [
+        {
+          id: 'page-a',
+          time: ENTRY_TIME,
+          messaging: [
+            referralItem({ recipient: { id: 'page-a' }, sender: { id: 's1' } }, { ref: 'a1' }),
+            { sender: { id: 's1' }, message: { text: 'hello' } },
+            referralItem({ recipient: { id: 'page-a' }, sender: { id: 's2' } }, { ref: 'a2' }),
+          ],
+        },
+        { id: 'page-b', time: ENTRY_TIME, messaging: [postbackItem({ recipient: { id: 'page-b' }, sender: { id: 's3' } }, { ref: 'b1' })] },
+        { id: 'page-c', time: ENTRY_TIME, messaging: [] },
+        { id: 'page-d', time: ENTRY_TIME, standby: [referralItem()] },
+        'not an entry',
+        { id: 'page-e', time: ENTRY_TIME, messaging: [referralItem({ recipient: { id: 'page-e' }, sender: { id: 's4' } }, { ref: 'e1' })] },
+      ],
+    };
+    const parsed = parseWebhook(body);
+    expect(parsed.scans.map((scan) => [scan.pageId, scan.senderPsid, scan.kind, scan.ref])).toEqual([
+      ['page-a', 's1', ScanKind.REFERRAL, 'a1'],
+      ['page-a', 's2', ScanKind.REFERRAL, 'a2'],
+      ['page-b', 's3', ScanKind.POSTBACK, 'b1'],
+      ['page-e', 's4', ScanKind.REFERRAL, 'e1'],
+    ]);
+    expect(parsed.ignored).toBe(1);
+    expect(parsed.malformed).toBe(0);
+  });
+
+  it('takes the page id from the recipient, else from the entry', () => {
+    const body = {
+      object: 'page',
+      entry: [
+        {
+          id: 'entry-page',
+          time: ENTRY_TIME,
+          messaging: [
+            referralItem({ recipient: { id: 'recipient-page' } }),
+            referralItem({ recipient: undefined }),
+            referralItem({ recipient: { id: '' } }),
+            referralItem({ recipient: { id: 987654321 } }),
+          ],
+        },
+      ],
+    };
+    expect(parseWebhook(body).scans.map((scan) => scan.pageId)).toEqual(['recipient-page', 'entry-page', 'entry-page', '987654321']);
+  });
+
+  it('accepts numeric sender ids as strings', () => {
+    const [scan] = parseWebhook(webhook(referralItem({ sender: { id: 555 } }))).scans;
+    expect(scan.senderPsid).toBe('555');
+  });
+
+  it('takes the timestamp from the item, else from entry.time, floored to a millisecond', () => {
+    const body = {
+      object: 'page',
+      entry: [
+        {
+          id: PAGE,
+          time: ENTRY_TIME,
+          messaging: [
+            referralItem({ timestamp: ITEM_TIME }),
+            referralItem({ timestamp: undefined }),
+            referralItem({ timestamp: '123' }),
+            referralItem({ timestamp: ITEM_TIME + 0.9 }),
+          ],
+        },
+      ],
+    };
+    expect(parseWebhook(body).scans.map((scan) => scan.occurredAt.getTime())).toEqual([ITEM_TIME, ENTRY_TIME, ENTRY_TIME, ITEM_TIME]);
+  });
+
+  it('gives a static code (no ref, null ref, empty ref) a null ref', () => {
+    const parsed = parseWebhook(
+      webhook(referralItem({}, { source: 'MESSENGER_CODE' }), referralItem({}, { ref: null }), referralItem({}, { ref: '' })),
+    );
+    expect(parsed.malformed).toBe(0);
+    expect(parsed.scans.map((scan) => scan.ref)).toEqual([null, null, null]);
+  });
+
+  it('keeps a ref of exactly 250 characters', () => {
+    const ref = 'r'.repeat(250);
+    expect(parseWebhook(webhook(referralItem({}, { ref }))).scans[0].ref).toBe(ref);
+  });
+
+  it('cleans the source of NUL characters and truncates it to 64 characters; an empty or non-string source is null', () => {
+    const parsed = parseWebhook(
+      webhook(
+        referralItem({}, { ref: 'a', source: 'MESS\u0000ENGER\u0000_CODE' }),
+        referralItem({}, { ref: 'b', source: 'S'.repeat(100) }),
+        referralItem({}, { ref: 'c', source: '\u0000\u0000' }),
+        referralItem({}, { ref: 'd', source: '' }),
+        referralItem({}, { ref: 'e', source: 7 }),
+        referralItem({}, { ref: 'f' }),
+      ),
+    );
+    expect(parsed.malformed).toBe(0);
+    expect(parsed.scans.map((scan) => scan.source)).toEqual(['MESSENGER_CODE', 'S'.repeat(64), null, null, null, null]);
+  });
+});
+
+describe('parseWebhook: malformed scans are counted, not stored', () => {
+  const malformedCases: [string, Json][] = [
+    ['no sender', referralItem({ sender: undefined })],
+    ['a sender without id', referralItem({ sender: {} })],
+    ['an empty sender id', referralItem({ sender: { id: '' } })],
+    ['a sender that is a string', referralItem({ sender: 'psid-1' })],
+    ['a ref longer than 250 characters', referralItem({}, { ref: 'r'.repeat(251) })],
+    ['a ref with a NUL character', referralItem({}, { ref: 'ta\u0000ble' })],
+    ['a numeric ref', referralItem({}, { ref: 42 })],
+    ['an object ref', referralItem({}, { ref: { nested: true } })],
+    ['a boolean ref', referralItem({}, { ref: false })],
+    ['a page id longer than 64 characters', referralItem({ recipient: { id: 'p'.repeat(65) } })],
+    ['a zero timestamp', referralItem({ timestamp: 0 })],
+    ['a negative timestamp', referralItem({ timestamp: -5 })],
+    ['an infinite timestamp', referralItem({ timestamp: Infinity })],
+    ['a timestamp beyond what a Date holds', referralItem({ timestamp: 8.64e15 + 1 })],
+  ];
+
+  it.each(malformedCases)('%s', (_name, item) => {
+    expect(parseWebhook(webhook(item))).toEqual({ scans: [], ignored: 0, malformed: 1 });
+  });
+
+  it('a postback scan without sender is malformed too', () => {
+    expect(parseWebhook(webhook(postbackItem({ sender: undefined })))).toEqual({ scans: [], ignored: 0, malformed: 1 });
+  });
+
+  it('no page id at all (neither recipient nor entry id) is malformed', () => {
+    const body = { object: 'page', entry: [{ time: ENTRY_TIME, messaging: [referralItem({ recipient: undefined })] }] };
+    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1 });
+  });
+
+  it('no timestamp on the item nor on the entry is malformed', () => {
+    const body = { object: 'page', entry: [{ id: PAGE, messaging: [referralItem({ timestamp: undefined })] }] };
+    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1 });
+  });
+
+  it('a malformed item does not hide the good ones around it', () => {
+    const parsed = parseWebhook(
+      webhook(referralItem({}, { ref: 'ok-1' }), referralItem({ sender: undefined }), referralItem({}, { ref: 'ok-2' })),
+    );
+    expect(parsed.scans.map((scan) => scan.ref)).toEqual(['ok-1', 'ok-2']);
+    expect(parsed.malformed).toBe(1);
+  });
+});
+
+describe('parseWebhook: not a page webhook', () => {
+  const notPage: [string, unknown][] = [
+    ['object is not "page"', { object: 'instagram', entry: [] }],
+    ['object missing', { entry: [] }],
+    ['entry missing', { object: 'page' }],
+    ['entry an object', { object: 'page', entry: { id: PAGE } }],
+    ['entry a string', { object: 'page', entry: '[]' }],
+    ['body null', null],
+    ['body undefined', undefined],
+    ['body a string', '{"object":"page","entry":[]}'],
+    ['body a number', 42],
+    ['body an array', [{ object: 'page', entry: [] }]],
+  ];
+
+  it.each(notPage)('%s → WebhookPayloadError', (_name, body) => {
+    expect(() => parseWebhook(body)).toThrow(WebhookPayloadError);
+  });
+
+  it('an empty entry list is a valid webhook with nothing in it', () => {
+    expect(parseWebhook({ object: 'page', entry: [] })).toEqual({ scans: [], ignored: 0, malformed: 0 });
+  });
+});
