@@ -7,12 +7,14 @@ import { Kind, parse, visit, type ASTNode, type GraphQLError } from 'graphql';
  * `data.ref`, so that every bad input carries `extensions.field`.
  */
 export function inputFieldOf(error: GraphQLError): string | undefined {
-  const variableMatch = /^Variable "\$(\w+)" got invalid value .*?(?: at "([^"]+)")?;/s.exec(error.message);
-  if (variableMatch) {
-    const [, variable, path] = variableMatch;
-    if (!path) return variable;
-    // The path starts with the variable's name; list indexes are not part of a field name.
-    const segments = path.replace(/\[\d+\]/g, '').split('.').slice(1);
+  const variable = /^Variable "\$(\w+)" got invalid value /.exec(error.message)?.[1];
+  if (variable !== undefined) {
+    // graphql-js writes ` at "<variable><path>"; ` after the printed value. The value may hold
+    // any character, but a `"` inside it is always escaped, so this cannot match inside it.
+    const at = new RegExp(` at "${variable}((?:\\.\\w+|\\[\\d+\\])+)"; `).exec(error.message);
+    if (!at) return variable;
+    // List indexes are not part of a field name.
+    const segments = at[1].replace(/\[\d+\]/g, '').split('.').filter((segment) => segment !== '');
     return segments.length > 0 ? segments.join('.') : variable;
   }
   const valueNode = error.nodes?.[0];

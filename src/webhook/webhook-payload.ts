@@ -1,4 +1,4 @@
-import type { IncomingScan } from '../scans/incoming-scan';
+import { MAX_SCAN_TIME_MS, type IncomingScan } from '../scans/incoming-scan';
 import { ScanKind } from '../scans/scan-kind';
 
 export interface ParsedWebhook {
@@ -17,8 +17,6 @@ export class WebhookPayloadError extends Error {}
 const MAX_REF_LENGTH = 250;
 const MAX_SOURCE_LENGTH = 64;
 const MAX_ID_LENGTH = 64;
-/** The largest instant a Date can hold (±8.64e15 ms). */
-const MAX_TIMESTAMP = 8.64e15;
 
 type JsonObject = Record<string, unknown>;
 const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -67,7 +65,7 @@ function scanOf(item: JsonObject, entry: JsonObject): IncomingScan | null | unde
   const senderPsid = idOf(item.sender);
   const timestamp = typeof item.timestamp === 'number' ? item.timestamp : typeof entry.time === 'number' ? entry.time : NaN;
   if (!pageId || pageId.length > MAX_ID_LENGTH || !senderPsid) return null;
-  if (!Number.isFinite(timestamp) || timestamp <= 0 || timestamp > MAX_TIMESTAMP) return null;
+  if (!Number.isFinite(timestamp) || timestamp <= 0 || timestamp > MAX_SCAN_TIME_MS) return null;
   if (ref !== undefined && ref !== null && (typeof ref !== 'string' || ref.length > MAX_REF_LENGTH || ref.includes('\u0000'))) {
     return null;
   }

@@ -1,4 +1,4 @@
-import type { IncomingScan } from '../../src/scans/incoming-scan';
+import { MAX_SCAN_TIME_MS, type IncomingScan } from '../../src/scans/incoming-scan';
 import { ScanKind } from '../../src/scans/scan-kind';
 import { scanIdOf } from '../../src/scans/scan.service';
 
@@ -25,11 +25,11 @@ describe('scanIdOf', () => {
     expect(scanIdOf(incoming({ ref: null, kind: ScanKind.POSTBACK }), HASH)).toMatch(UUID_V8);
   });
 
-  // src bug: parseWebhook accepts any timestamp up to 8.64e15 ms (the largest Date), but the
-  // time prefix has room for 12 hex digits (up to 0xffffffffffff ≈ year 10889); past that the id
-  // is 38 characters (too long for the varchar(36) column) and no longer sorts by time.
+  // The time prefix has room for 12 hex digits: past MAX_SCAN_TIME_MS an id would be 38
+  // characters (too long for the varchar(36) column) and no longer sort by time, so the
+  // webhook parser accepts nothing later (webhook-payload.test.ts).
   it('every timestamp the webhook parser accepts gives a 36-character id', () => {
-    const id = scanIdOf(incoming({ occurredAt: new Date(8.64e15) }), HASH);
+    const id = scanIdOf(incoming({ occurredAt: new Date(MAX_SCAN_TIME_MS) }), HASH);
     expect(id).toHaveLength(36);
     expect(id).toMatch(UUID_V8);
   });

@@ -1,5 +1,6 @@
 import { parseWebhook, WebhookPayloadError } from '../../src/webhook/webhook-payload';
 import { ScanKind } from '../../src/scans/scan-kind';
+import { MAX_SCAN_TIME_MS } from '../../src/scans/incoming-scan';
 
 const PAGE = '1234567890';
 const ENTRY_TIME = 1_700_000_000_000;
@@ -202,10 +203,16 @@ describe('parseWebhook: malformed scans are counted, not stored', () => {
     ['a negative timestamp', referralItem({ timestamp: -5 })],
     ['an infinite timestamp', referralItem({ timestamp: Infinity })],
     ['a timestamp beyond what a Date holds', referralItem({ timestamp: 8.64e15 + 1 })],
+    ['a timestamp later than a scan id can order', referralItem({ timestamp: MAX_SCAN_TIME_MS + 1 })],
   ];
 
   it.each(malformedCases)('%s', (_name, item) => {
     expect(parseWebhook(webhook(item))).toEqual({ scans: [], ignored: 0, malformed: 1 });
+  });
+
+  it('the latest time a scan id can order is accepted', () => {
+    const { scans } = parseWebhook(webhook(referralItem({ timestamp: MAX_SCAN_TIME_MS })));
+    expect(scans.map((scan) => scan.occurredAt.getTime())).toEqual([MAX_SCAN_TIME_MS]);
   });
 
   it('a postback scan without sender is malformed too', () => {
