@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { PNG } from 'pngjs';
 import { FacebookCodeImageProvider, type FacebookProviderOptions } from '../src/codes/providers/facebook.provider';
-import { CodeProviderKind } from '../src/codes/providers/code-image-provider';
+import { CodeProviderKind } from '../src/images/image.types';
 import { UpstreamError, UpstreamUnavailableError } from '../src/errors';
 import { downloadImage, isAllowedHost, type DownloadImageOptions } from '../src/images/image-download';
 import { sniffImage } from '../src/images/image-sniff';

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { printGatewaySchema } from '../src/graphql/schema';
+import { printGatewaySchema } from '../src/app/schema';
 
 const root = join(__dirname, '..');
 

@@ -1,5 +1,5 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import type { Gateway } from '../../src/server';
+import type { Gateway } from '../../src/app/gateway';
 import type { SimulatedScan } from '../../src/webhook/simulated-webhook';
 import { execute } from './graphql-client';
 import { postRawWebhook, postScans, scanOf, type WebhookAnswer } from './webhook';

@@ -1,6 +1,6 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import type { Gateway } from '../../src/server';
+import type { Gateway } from '../../src/app/gateway';
 
 /** Polls `condition` until it holds, failing after `timeoutMs`: for state with no event to wait on. */
 export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
