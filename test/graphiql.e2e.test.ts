@@ -8,17 +8,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import express from 'express';
+import Fastify from 'fastify';
 import { chromium, type Browser, type Page, type Response } from 'playwright-core';
-import { GRAPHIQL_CSP, graphiqlRouter } from '../src/graphiql/graphiql.route';
-import type { Gateway } from '../src/server';
+import type { Gateway } from '../src/app/gateway';
+import { GRAPHIQL_CSP, graphiqlRoutes } from '../src/graphiql/graphiql.route';
 import { GenerateCodeDocument } from './generated/graphql';
-import { createTestDatabase, type TestDatabase } from './support/databases';
-import { startTestGateway, TEST_PAGE_ID } from './support/gateway';
+import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { executeOk } from './support/graphql-client';
 import { eventually, waitForSubscribers } from './support/subscriptions';
 import { postScans, scanOf } from './support/webhook';
@@ -194,19 +192,12 @@ function launchChromium(): Promise<Browser> {
 }
 
 describe('GraphiQL at /graphql of the gateway', () => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
 
   beforeAll(async () => {
     ensureBundle();
-    database = await createTestDatabase('sqlite');
-    gateway = await startTestGateway(database);
+    gateway = await startTestGateway('sqlite');
   }, 120_000);
-
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
-  });
 
   describe('HTTP routing', () => {
     it('serves the page to a browser navigation, with CSP and no-cache', async () => {
@@ -249,16 +240,16 @@ describe('GraphiQL at /graphql of the gateway', () => {
     it('answers 503 with the build command when the bundle is missing', async () => {
       // startGateway always serves the real bundle, so the router is mounted alone on an empty directory.
       const emptyDir = mkdtempSync(path.join(os.tmpdir(), 'graphiql-missing-'));
-      const app = express().use(graphiqlRouter({ assetsDir: emptyDir }));
-      const missing = http.createServer(app);
+      const missing = Fastify();
       try {
-        await new Promise<void>((resolve) => missing.listen(0, '127.0.0.1', resolve));
-        const { port } = missing.address() as AddressInfo;
+        await missing.register(graphiqlRoutes({ assetsDir: emptyDir }));
+        await missing.listen({ port: 0, host: '127.0.0.1' });
+        const { port } = missing.server.address() as AddressInfo;
         const res = await fetch(`http://127.0.0.1:${port}/graphql`, { headers: { accept: 'text/html' } });
         expect(res.status).toBe(503);
         expect(await res.text()).toContain('npm run build');
       } finally {
-        await new Promise<void>((resolve) => missing.close(() => resolve()));
+        await missing.close();
         rmSync(emptyDir, { recursive: true, force: true });
       }
     });
@@ -329,23 +320,16 @@ describe('GraphiQL at /graphql of the gateway', () => {
 
     describe('with ADMIN_API_KEY', () => {
       const REF = 'graphiql-keyed';
-      let keyedDatabase: TestDatabase;
-      let keyed: Gateway;
+      let keyed: TestGateway;
       let page: Page;
       let watched: PageWatch;
 
       beforeAll(async () => {
-        keyedDatabase = await createTestDatabase('sqlite');
-        keyed = await startTestGateway(keyedDatabase, { ADMIN_API_KEY: ADMIN_KEY });
+        keyed = await startTestGateway('sqlite', { ADMIN_API_KEY: ADMIN_KEY });
         await executeOk(keyed.url, GenerateCodeDocument, { input: { data: { ref: REF }, imageSize: 100 } }, { authorization: BEARER });
         ({ page, watched } = await openGraphiql(browser, keyed.url));
         pages.push(watched);
       }, 30_000);
-
-      afterAll(async () => {
-        await keyed?.stop();
-        await keyedDatabase?.dispose();
-      });
 
       it('serves the page itself without a key', async () => {
         const res = await fetch(`${keyed.url}/graphql`, { headers: { accept: 'text/html' } });
