@@ -1,11 +1,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { logger } from '../src/logger';
-import type { Gateway } from '../src/server';
+import type { Gateway } from '../src/app/gateway';
 import { serializeLikeMeta, webhookBodyOf, type SimulatedScan } from '../src/webhook/simulated-webhook';
 import { ScanKind } from '../src/scans/scan.entity';
 import { CodeScansDocument, GenerateCodeDocument, ScansDocument, type ScanFieldsFragment } from './generated/graphql';
-import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
-import { countRows, startTestGateway, TEST_PAGE_ID, TEST_VERIFY_TOKEN } from './support/gateway';
+import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
+import { countRows, startTestGateway, TEST_PAGE_ID, TEST_VERIFY_TOKEN, type TestGateway } from './support/gateway';
 import { PrivacyWitness } from './support/privacy-witness';
 import { postRawWebhook, postScans, TEST_APP_SECRET, type WebhookAnswer } from './support/webhook';
 
@@ -42,8 +41,7 @@ const messaging = (pageId: string, psid: string, timestamp: number, event: Json)
 const envelope = (entries: unknown[]): Json => ({ object: 'page', entry: entries });
 
 describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
   const witness = new PrivacyWitness(() => gateway);
   const { psids, scan, query, post, postRaw } = witness;
   const newPsid = (): string => {
@@ -73,12 +71,7 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
   };
 
   beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    gateway = await startTestGateway(database);
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
+    gateway = await startTestGateway(kind);
   });
 
   describe('GET /webhook handshake', () => {
@@ -454,15 +447,9 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
   });
 
   describe('without configuration', () => {
-    let bareDatabase: TestDatabase;
-    let bare: Gateway;
+    let bare: TestGateway;
     beforeAll(async () => {
-      bareDatabase = await createTestDatabase(kind);
-      bare = await startTestGateway(bareDatabase, { APP_SECRET: '', WEBHOOK_VERIFY_TOKEN: '' });
-    });
-    afterAll(async () => {
-      await bare?.stop();
-      await bareDatabase?.dispose();
+      bare = await startTestGateway(kind, { APP_SECRET: '', WEBHOOK_VERIFY_TOKEN: '' });
     });
 
     it('refuses every handshake when WEBHOOK_VERIFY_TOKEN is unset, an empty token included', async () => {
@@ -492,15 +479,9 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
   });
 
   describe('size limit', () => {
-    let smallDatabase: TestDatabase;
-    let small: Gateway;
+    let small: TestGateway;
     beforeAll(async () => {
-      smallDatabase = await createTestDatabase(kind);
-      small = await startTestGateway(smallDatabase, { WEBHOOK_MAX_BYTES: '2048' });
-    });
-    afterAll(async () => {
-      await small?.stop();
-      await smallDatabase?.dispose();
+      small = await startTestGateway(kind, { WEBHOOK_MAX_BYTES: '2048' });
     });
     const smallStored = async () => [await countRows(small, 'scan'), await countRows(small, 'ref_counter')];
     /** A signed page event of exactly `size` bytes (JSON padded with trailing spaces). */
@@ -549,17 +530,9 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
     it('keeps PSIDs out of the logs', async () => {
       const pageId = newPageId();
       const psid = newPsid();
-      const written: string[] = [];
-      // The gateway's log lines are kept here instead of being printed.
-      const capture = ((chunk: unknown) => {
-        written.push(String(chunk));
-        return true;
-      }) as typeof process.stdout.write;
-      const stdout = process.stdout.write;
-      const stderr = process.stderr.write;
-      process.stdout.write = capture;
-      process.stderr.write = capture;
-      logger.setLevel('info');
+      // The gateway's log lines are captured by the test helper; "webhook stored" is a debug line.
+      const level = gateway.logger.level;
+      gateway.logger.level = 'debug';
       try {
         expect((await post([scan(pageId, { senderPsid: psid, ref: 'logged' }), scan(pageId, { senderPsid: psid, ref: 'logged' })])).status).toBe(200);
         const malformed = envelope([{ id: pageId, time: 1, messaging: [messaging(pageId, psid, -1, { referral: { ref: 'x'.repeat(300) } })] }]);
@@ -567,11 +540,9 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
         expect((await postRaw(`{"sender":"${psid}"`)).status).toBe(400);
         expect((await postRaw(JSON.stringify(malformed), { secret: 'wrong' })).status).toBe(401);
       } finally {
-        logger.setLevel('error');
-        process.stdout.write = stdout;
-        process.stderr.write = stderr;
+        gateway.logger.level = level;
       }
-      const log = written.join('');
+      const log = gateway.logs.text;
       expect(log).toContain('webhook stored');
       for (const known of psids) expect(log).not.toContain(known);
     });
