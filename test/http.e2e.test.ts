@@ -1,7 +1,5 @@
 import type { GraphQLFormattedError } from 'graphql';
-import { logger } from '../src/logger';
-import type { Gateway } from '../src/server';
-import { createTestDatabase, type TestDatabase } from './support/databases';
+import type { Gateway } from '../src/app/gateway';
 import { countRows, startTestGateway } from './support/gateway';
 
 interface RawResponse {
@@ -37,8 +35,11 @@ function get(gateway: Gateway, query: string, headers: Record<string, string> = 
 /** Takes the database away; the errors that follow are expected, so the gateway's error log stays quiet meanwhile. */
 async function loseDatabase(gateway: Gateway): Promise<() => void> {
   await gateway.db.dataSource.destroy();
-  logger.setLevel('silent');
-  return () => logger.setLevel('error');
+  const level = gateway.logger.level;
+  gateway.logger.level = 'silent';
+  return () => {
+    gateway.logger.level = level;
+  };
 }
 
 async function storedRows(gateway: Gateway): Promise<number[]> {
@@ -50,15 +51,9 @@ const INTROSPECTION = '{ __schema { queryType { name } types { name } } }';
 
 /** Each test gets a gateway of its own configuration on a fresh SQLite file. */
 function withGateway(env: Record<string, string> = {}): { current: () => Gateway } {
-  let database: TestDatabase;
   let gateway: Gateway;
   beforeAll(async () => {
-    database = await createTestDatabase('sqlite');
-    gateway = await startTestGateway(database, env);
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
+    gateway = await startTestGateway('sqlite', env);
   });
   return { current: () => gateway };
 }
