@@ -1,9 +1,7 @@
 import { print } from 'graphql';
 import WebSocket from 'ws';
-import type { Gateway } from '../src/server';
 import { CodesDocument, GenerateCodeDocument, ScannedDocument } from './generated/graphql';
-import { createTestDatabase, type TestDatabase } from './support/databases';
-import { startTestGateway, TEST_PAGE_ID } from './support/gateway';
+import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { execute, executeOk } from './support/graphql-client';
 import { TestSubscriber, waitForSubscribers } from './support/subscriptions';
 import { postScans, scanOf } from './support/webhook';
@@ -11,16 +9,10 @@ import { postScans, scanOf } from './support/webhook';
 const KEY = 'admin-key-for-tests';
 
 describe('API keys (ADMIN_API_KEY set)', () => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase('sqlite');
-    gateway = await startTestGateway(database, { ADMIN_API_KEY: KEY });
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
+    gateway = await startTestGateway('sqlite', { ADMIN_API_KEY: KEY });
   });
 
   it.each([

@@ -1,22 +1,15 @@
-import type { Gateway } from '../src/server';
 import { CodeDocument, CodesDocument, GenerateCodeDocument, type CodeOrderBy } from './generated/graphql';
-import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
-import { countRows, startTestGateway, TEST_PAGE_ID } from './support/gateway';
+import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
+import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { execute, executeOk } from './support/graphql-client';
 
 reportSkippedDatabases();
 
 describe.each(DATABASE_KINDS)('codes on %s', (kind) => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    gateway = await startTestGateway(database);
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
+    gateway = await startTestGateway(kind);
   });
 
   describe('generateCode', () => {
@@ -211,14 +204,12 @@ describe.each(DATABASE_KINDS)('codes on %s', (kind) => {
 });
 
 describe.each(DATABASE_KINDS)('codes listing on %s', (kind) => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
   const OTHER_PAGE = '5550001';
   const refs = Array.from({ length: 23 }, (_, index) => `item-${String(index).padStart(2, '0')}`);
 
   beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    gateway = await startTestGateway(database);
+    gateway = await startTestGateway(kind);
     for (const ref of refs) {
       await executeOk(gateway.url, GenerateCodeDocument, { input: { data: { ref }, imageSize: 100 } });
     }
@@ -237,10 +228,6 @@ describe.each(DATABASE_KINDS)('codes listing on %s', (kind) => {
       `INSERT INTO code (id, page_id, ref, type, provider, image_size, image_id, created_at)
        VALUES ('ffffffff-0000-0000-0000-000000000001', '${OTHER_PAGE}', 'item-00', 'STANDARD', 'LOCAL', 100, 'none', 1)`,
     );
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
   });
 
   async function listAll(orderBy: CodeOrderBy, pageSize: number, filters: { pageId?: string; ref?: string } = {}) {

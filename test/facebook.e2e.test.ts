@@ -1,9 +1,8 @@
 import { print, type GraphQLFormattedError } from 'graphql';
-import type { Gateway } from '../src/server';
 import { CodesDocument, GenerateCodeDocument, type GenerateCodeInput, type GenerateCodeMutation } from './generated/graphql';
-import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
+import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
 import { FakeGraphApi, renderGrayJpeg, renderPng, type FakeGraphBehaviour, type FakeImageBehaviour } from './support/fake-graph-api';
-import { countRows, startTestGateway, TEST_PAGE_ID } from './support/gateway';
+import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { executeOk } from './support/graphql-client';
 
 reportSkippedDatabases();
@@ -20,9 +19,8 @@ interface RawResult {
 }
 
 describe.each(DATABASE_KINDS)('FACEBOOK provider through generateCode on %s', (kind) => {
-  let database: TestDatabase;
   let fake: FakeGraphApi;
-  let gateway: Gateway;
+  let gateway: TestGateway;
   /** Every image URI the fake handed out, in order (the fake itself keeps only the requests). */
   const issuedUris: string[] = [];
 
@@ -34,8 +32,7 @@ describe.each(DATABASE_KINDS)('FACEBOOK provider through generateCode on %s', (k
       issuedUris.push(uri);
       return uri;
     };
-    database = await createTestDatabase(kind);
-    gateway = await startTestGateway(database, {
+    gateway = await startTestGateway(kind, {
       CODE_PROVIDER: 'facebook',
       GRAPH_API_URL: fake.url,
       PAGE_ACCESS_TOKEN: TOKEN,
@@ -50,7 +47,6 @@ describe.each(DATABASE_KINDS)('FACEBOOK provider through generateCode on %s', (k
   afterAll(async () => {
     await gateway?.stop();
     await fake?.stop();
-    await database?.dispose();
   });
 
   /** generateCode over HTTP, keeping the raw text so that it can be searched for the token. */

@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { print } from 'graphql';
 import WebSocket from 'ws';
-import type { Gateway } from '../src/server';
 import { CodesDocument, GenerateCodeDocument } from './generated/graphql';
-import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
+import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
 import { FakeGraphApi, renderPng } from './support/fake-graph-api';
-import { startTestGateway, TEST_PAGE_ID } from './support/gateway';
+import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { executeOk } from './support/graphql-client';
 
 const ROOT = join(__dirname, '..');
@@ -226,16 +225,10 @@ describe('src/main.ts as a process', () => {
 });
 
 describe.each(DATABASE_KINDS)('readiness on %s', (kind) => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    gateway = await startTestGateway(database);
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
+    gateway = await startTestGateway(kind);
   });
 
   it('is ready while the database answers and unready (503) once it is gone, while still alive', async () => {

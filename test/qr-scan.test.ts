@@ -1,10 +1,8 @@
 import { BarcodeFormat, BinaryBitmap, DecodeHintType, HybridBinarizer, QRCodeReader, RGBLuminanceSource } from '@zxing/library';
 import { PNG } from 'pngjs';
 import { mMeLink } from '../src/codes/m-me-link';
-import type { Gateway } from '../src/server';
 import { GenerateCodeDocument } from './generated/graphql';
-import { createTestDatabase, type TestDatabase } from './support/databases';
-import { countRows, startTestGateway, TEST_PAGE_ID } from './support/gateway';
+import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { execute, executeOk } from './support/graphql-client';
 
 /**
@@ -61,16 +59,10 @@ describe('m.me link', () => {
 });
 
 describe('LOCAL codes scan as their m.me link', () => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase('sqlite');
-    gateway = await startTestGateway(database);
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
+    gateway = await startTestGateway('sqlite');
   });
 
   async function generateAndRead(ref: string | null, imageSize: number, factor = 1): Promise<string> {

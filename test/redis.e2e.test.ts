@@ -1,10 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { print } from 'graphql';
-import type { Gateway } from '../src/server';
+import type { Gateway } from '../src/app/gateway';
 import type { SimulatedScan } from '../src/webhook/simulated-webhook';
 import { CodeDocument, GenerateCodeDocument, ScannedDocument, type ScannedSubscription } from './generated/graphql';
-import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type DatabaseKind, type TestDatabase } from './support/databases';
-import { startTestGateway } from './support/gateway';
+import { DATABASE_KINDS, reportSkippedDatabases, type DatabaseKind } from './support/databases';
+import { startTestGateway, type TestGateway } from './support/gateway';
 import { executeOk } from './support/graphql-client';
 import { eventually, TestSubscriber, waitForSubscribers } from './support/subscriptions';
 import { hostAndPort, startTcpProxy, type TcpProxy } from './support/tcp-proxy';
@@ -49,13 +49,13 @@ const uniquePageId = () => `${Date.now()}${randomInt(100_000, 1_000_000)}`;
 
 /**
  * Two gateway processes' worth of server (two instances, each with its own Redis
- * connections and feed) on one database and one Redis.
+ * connections and feed) on one fresh database of `kind` and one Redis.
  */
-async function startPair(database: TestDatabase, pageId: string, redis: string): Promise<[Gateway, Gateway]> {
+async function startPair(kind: DatabaseKind, pageId: string, redis: string): Promise<[TestGateway, TestGateway]> {
   const env = { PAGE_ID: pageId, REDIS_URL: redis };
   // One after the other: the second finds the migrations done by the first.
-  const a = await startTestGateway(database, env);
-  const b = await startTestGateway(database, env);
+  const a = await startTestGateway(kind, env);
+  const b = await startTestGateway(a.database, env);
   return [a, b];
 }
 
@@ -64,35 +64,27 @@ async function startPair(database: TestDatabase, pageId: string, redis: string):
  * the test can cut and restore; `cutFirst` cuts it before they start.
  */
 function useProxiedPair(kind: DatabaseKind, redisUrl: string, pageId: string, options: { cutFirst: boolean }) {
-  const pair = {} as { database: TestDatabase; proxy: TcpProxy; a: Gateway; b: Gateway };
+  const pair = {} as { proxy: TcpProxy; a: TestGateway; b: TestGateway };
   beforeAll(async () => {
-    pair.database = await createTestDatabase(kind);
     pair.proxy = await startTcpProxy(hostAndPort(redisUrl));
     if (options.cutFirst) pair.proxy.cutAll();
     const proxied = new URL(redisUrl);
     proxied.hostname = '127.0.0.1';
     proxied.port = String(pair.proxy.port);
-    [pair.a, pair.b] = await startPair(pair.database, pageId, proxied.toString());
+    [pair.a, pair.b] = await startPair(kind, pageId, proxied.toString());
   });
   afterAll(async () => {
     pair.proxy?.restore(); // lets the gateways say goodbye to Redis
     await Promise.all([pair.a?.stop(), pair.b?.stop()]);
     await pair.proxy?.close();
-    await pair.database?.dispose();
   });
   return pair;
 }
 
 describe('without REDIS_URL', () => {
   it('is ready without Redis, and /readyz does not mention it', async () => {
-    const database = await createTestDatabase('sqlite');
-    const gateway = await startTestGateway(database);
-    try {
-      expect(await readiness(gateway)).toEqual({ status: 200, body: { status: 'ready', database: 'ok' } });
-    } finally {
-      await gateway.stop();
-      await database.dispose();
-    }
+    const gateway = await startTestGateway('sqlite');
+    expect(await readiness(gateway)).toEqual({ status: 200, body: { status: 'ready', database: 'ok' } });
   });
 });
 
@@ -113,17 +105,11 @@ if (!redisUrl) {
 
     describe('connected to Redis', () => {
       const pageId = uniquePageId();
-      let database: TestDatabase;
-      let a: Gateway;
-      let b: Gateway;
+      let a: TestGateway;
+      let b: TestGateway;
 
       beforeAll(async () => {
-        database = await createTestDatabase(kind);
-        [a, b] = await startPair(database, pageId, redisUrl);
-      });
-      afterAll(async () => {
-        await Promise.all([a?.stop(), b?.stop()]);
-        await database?.dispose();
+        [a, b] = await startPair(kind, pageId, redisUrl);
       });
 
       it('reports Redis in /readyz', async () => {

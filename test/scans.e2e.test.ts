@@ -1,10 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ScanKind } from '../src/scans/scan.entity';
-import type { Gateway } from '../src/server';
 import type { SimulatedScan } from '../src/webhook/simulated-webhook';
 import { CodeScansDocument, CodesDocument, GenerateCodeDocument, ScansDocument, type ScanFieldsFragment } from './generated/graphql';
-import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
-import { countRows, startTestGateway, TEST_PAGE_ID } from './support/gateway';
+import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
+import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { execute } from './support/graphql-client';
 import { PrivacyWitness } from './support/privacy-witness';
 
@@ -19,8 +18,7 @@ const iso = (timestamp: number): string => new Date(timestamp).toISOString();
 type ScanPage = { edges: { cursor?: string; node: ScanFieldsFragment }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number };
 
 describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
   const witness = new PrivacyWitness(() => gateway);
   const { scan, query, post } = witness;
   const postOk = async (scans: SimulatedScan[]) => expect((await post(scans)).status).toBe(200);
@@ -71,12 +69,7 @@ describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
   }
 
   beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    gateway = await startTestGateway(database);
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
+    gateway = await startTestGateway(kind);
   });
 
   describe('orphan scans and codes generated later', () => {

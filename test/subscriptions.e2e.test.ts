@@ -4,12 +4,12 @@ import type { Socket } from 'node:net';
 import { print, type GraphQLFormattedError } from 'graphql';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import type { Gateway } from '../src/server';
+import type { Gateway } from '../src/app/gateway';
 import { ScanKind } from '../src/scans/scan.entity';
 import type { SimulatedScan } from '../src/webhook/simulated-webhook';
 import { CodeDocument, GenerateCodeDocument, ScannedDocument, ScansDocument, type ScannedSubscription } from './generated/graphql';
-import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
-import { startTestGateway, TEST_PAGE_ID } from './support/gateway';
+import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
+import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { executeOk } from './support/graphql-client';
 import { eventually, TestSubscriber, waitForSubscribers } from './support/subscriptions';
 import { postScans, scanOf } from './support/webhook';
@@ -78,24 +78,18 @@ async function openStalledSubscriber(baseUrl: string, query: string, variables: 
 }
 
 describe.each(DATABASE_KINDS)('scanned subscription on %s', (kind) => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
   /** Closers of everything a test opened, run after each test. */
   let cleanups: (() => Promise<void> | void)[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    gateway = await startTestGateway(database);
+    gateway = await startTestGateway(kind);
   });
   afterEach(async () => {
     await Promise.all(cleanups.map((cleanup) => cleanup()));
     cleanups = [];
     // The next test counts its own subscribers from zero.
     await eventually(() => gateway.services.feed.subscriberCount === 0, 5000, 'subscribers of the previous test to be gone');
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
   });
 
   function subscribe(variables: ScannedVariables = {}): TestSubscriber<ScannedSubscription> {
@@ -343,16 +337,10 @@ describe.each(DATABASE_KINDS)('scanned subscription on %s', (kind) => {
 
 describe.each(DATABASE_KINDS)('a subscriber that stops reading, on %s', (kind) => {
   const MAX_BACKLOG = 50;
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase(kind);
-    gateway = await startTestGateway(database, { SUBSCRIBER_MAX_BACKLOG: String(MAX_BACKLOG) });
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
+    gateway = await startTestGateway(kind, { SUBSCRIBER_MAX_BACKLOG: String(MAX_BACKLOG) });
   });
 
   it('keeps a subscriber that reads, however many scans one webhook carries', async () => {

@@ -1,20 +1,12 @@
 import type { GraphQLFormattedError } from 'graphql';
-import type { Gateway } from '../src/server';
-import { createTestDatabase, type TestDatabase } from './support/databases';
-import { startTestGateway } from './support/gateway';
+import { startTestGateway, type TestGateway } from './support/gateway';
 import { TestSubscriber } from './support/subscriptions';
 
 describe('errors over WebSocket', () => {
-  let database: TestDatabase;
-  let gateway: Gateway;
+  let gateway: TestGateway;
 
   beforeAll(async () => {
-    database = await createTestDatabase('sqlite');
-    gateway = await startTestGateway(database);
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await database?.dispose();
+    gateway = await startTestGateway('sqlite');
   });
 
   /** The first error a subscription gets: graphql-ws reports some in an `error` message (a list), some in a `next`. */
@@ -53,8 +45,7 @@ describe('errors over WebSocket', () => {
   });
 
   it('refuses introspection when GRAPHQL_INTROSPECTION=false, as over HTTP', async () => {
-    const closedDatabase = await createTestDatabase('sqlite');
-    const closed = await startTestGateway(closedDatabase, { GRAPHQL_INTROSPECTION: 'false' });
+    const closed = await startTestGateway('sqlite', { GRAPHQL_INTROSPECTION: 'false' });
     try {
       const subscriber = TestSubscriber.open(closed.url, '{ __schema { queryType { name } } }');
       await subscriber.waitFor((s) => s.errors.length > 0, 5000, 'an error');
@@ -64,7 +55,6 @@ describe('errors over WebSocket', () => {
       await subscriber.close();
     } finally {
       await closed.stop();
-      await closedDatabase.dispose();
     }
   });
 });
