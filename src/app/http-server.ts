@@ -3,6 +3,7 @@ import type { ApolloServer } from '@apollo/server';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '../config';
 import { imageRoutes } from '../images/image.route';
+import { lazyChild } from '../logging/lazy-child';
 import type { Logger } from '../logging/logger';
 import { webhookRoutes } from '../webhook/webhook.route';
 import type { GraphQLContext } from './graphql-context';
@@ -32,6 +33,8 @@ export async function createHttpServer(
     // Access lines would be two per webhook at thousands a second: requests are logged
     // when something goes wrong (warn, error), and every line carries the request id.
     logController: new LogController({ disableRequestLogging: true }),
+    // Each request's logger (with its reqId) is made only if the request logs something.
+    childLoggerFactory: (parent, bindings, options) => lazyChild(parent as Logger, bindings, options),
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // A caller's X-Request-Id is kept when it is safe to log; otherwise a new one.
     requestIdHeader: false,
