@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, get as httpGet } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { print } from 'graphql';
@@ -140,6 +140,66 @@ describe('src/main.ts as a process', () => {
     expect(lines[0]).toContain(variable);
     expect(main.stderr()).toBe(`${lines[0]}\n`);
     expect(main.stdout()).toBe('');
+  });
+
+  it('stops at start on a port already in use: exit code 1, one line saying so, no stack trace', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = taken.address() as AddressInfo;
+      const main = start(childEnv(directory, { PORT: String(port) }));
+      expect(await within(main.exited, START_DEADLINE_MS, 'exit')).toEqual({ code: 1, signal: null });
+      expect(main.stderr()).toBe(`Port ${port} on 127.0.0.1 is already in use: stop what uses it or set PORT.\n`);
+      expect(main.stdout()).toBe('');
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
+
+  it.each([
+    ['refuses connections', 'refusing'],
+    ['accepts connections but never answers', 'silent'],
+  ] as const)('exits 0 on SIGTERM within the deadline while Redis %s', async (_name, behaviour) => {
+    // A port where nothing listens, or a peer that accepts and then says nothing.
+    const peerSockets = new Set<Socket>();
+    const peer = createServer((socket) => {
+      peerSockets.add(socket.on('error', () => undefined));
+    });
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    const { port } = peer.address() as AddressInfo;
+    if (behaviour === 'refusing') await new Promise<void>((resolve) => peer.close(() => resolve()));
+    try {
+      const main = start(childEnv(directory, { REDIS_URL: `redis://127.0.0.1:${port}` }));
+      const url = await listeningUrl(main);
+      expect((await fetch(`${url}/readyz`)).status).toBe(503);
+      main.child.kill('SIGTERM');
+      expect(await within(main.exited, STOP_DEADLINE_MS, 'exit after SIGTERM')).toEqual({ code: 0, signal: null });
+      const messages = main.stdout().split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { message: string }).message);
+      expect(messages).not.toContain('graceful stop exceeded its deadline; exiting');
+      expect(messages.slice(-2)).toEqual(['stopping', 'stopped']);
+    } finally {
+      if (behaviour === 'silent') {
+        for (const socket of peerSockets) socket.destroy();
+        await new Promise<void>((resolve) => peer.close(() => resolve()));
+      }
+    }
+  });
+
+  it('npm start without a build says how to build, in one line, instead of a stack trace', async () => {
+    // The launcher alone, in a checkout that has not been built.
+    const checkout = mkdtempSync(join(tmpdir(), 'gateway-unbuilt-'));
+    try {
+      mkdirSync(join(checkout, 'scripts'));
+      copyFileSync(join(ROOT, 'scripts', 'run-built.cjs'), join(checkout, 'scripts', 'run-built.cjs'));
+      const launcher = spawn(process.execPath, ['scripts/run-built.cjs', 'src/main.js'], { cwd: checkout, env: { PATH: process.env.PATH ?? '' } });
+      let stderr = '';
+      launcher.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exit = await within(new Promise<number | null>((resolve) => launcher.once('exit', (code) => resolve(code))), START_DEADLINE_MS, 'exit');
+      expect(exit).toBe(1);
+      expect(stderr).toBe('dist/src/main.js is missing: build first with `npm run build` (npm install builds too).\n');
+    } finally {
+      rmSync(checkout, { recursive: true, force: true });
+    }
   });
 
   it('serves, stops gracefully on SIGTERM (finishing a request in flight, closing sockets) and keeps its data', async () => {
