@@ -22,10 +22,15 @@ export default tseslint.config(
     },
     rules: {
       // Unused arguments are named with a leading underscore where a signature requires them.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       // `import type` keeps type-only imports out of the emitted JavaScript (and out of the import graph at run time).
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       'no-console': 'error',
+      // A callback may read a variable that is assigned once, after the callback is made.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

@@ -15,7 +15,8 @@ const server = createServer((request, response) => {
   const chunks: Buffer[] = [];
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('end', () => {
-    const valid = checkSignature(Buffer.concat(chunks), request.headers['x-hub-signature-256'] as string | undefined, appSecret) === 'valid';
+    const valid =
+      checkSignature(Buffer.concat(chunks), request.headers['x-hub-signature-256'] as string | undefined, appSecret) === 'valid';
     response.writeHead(valid ? 200 : 401, { 'content-type': 'text/plain; charset=utf-8' });
     response.end(valid ? 'EVENT_RECEIVED' : 'Invalid or missing X-Hub-Signature-256.\n');
   });

@@ -156,7 +156,12 @@ async function deliveryRound(params: DeliveryRoundParams): Promise<DeliveryRound
       answeredAt[k] = performance.now();
     }
     const expected = planned * subscribers.size;
-    await settle(() => receiptAt.length >= expected, () => receiptAt.length, 3_000, 30_000);
+    await settle(
+      () => receiptAt.length >= expected,
+      () => receiptAt.length,
+      3_000,
+      30_000,
+    );
     subscribers.listener = undefined;
 
     const latencies = new Float64Array(receiptAt.length);
@@ -175,7 +180,9 @@ async function deliveryRound(params: DeliveryRoundParams): Promise<DeliveryRound
       achievedRate: planned > 1 ? ((planned - 1) / spanMs) * 1000 : params.rate,
       clientFailures: subscribers.failures - failuresBefore,
       loadCpu: cpu(),
-      messages: captured.map((message, k) => message ?? synthesizedMessage(subscribers.subscriptionId(captureFrom), base + k + 1, params.ref)),
+      messages: captured.map(
+        (message, k) => message ?? synthesizedMessage(subscribers.subscriptionId(captureFrom), base + k + 1, params.ref),
+      ),
     };
   } finally {
     sender.close();
@@ -263,7 +270,12 @@ async function floorRound(params: FloorRoundParams): Promise<DeliveryStats> {
   server.send({ op: 'broadcast', messages: params.messages, intervalMs: 1000 / params.rate });
   const sentAt = await broadcasted;
   const expected = sent * clients.size;
-  await settle(() => receiptAt.length >= expected, () => receiptAt.length, 3_000, 30_000);
+  await settle(
+    () => receiptAt.length >= expected,
+    () => receiptAt.length,
+    3_000,
+    30_000,
+  );
   clients.listener = undefined;
 
   const indexes = receiptIndex.values();
@@ -317,7 +329,8 @@ process.on('message', (request: LoadRequest) => {
   const handler = handlers[request.op] as (params: unknown) => Promise<unknown>;
   handler(request.params).then(
     (result) => answer({ id: request.id, ok: true, result }),
-    (error: unknown) => answer({ id: request.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+    (error: unknown) =>
+      answer({ id: request.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   );
 });
 

@@ -91,7 +91,12 @@ async function inRowDirectory<T>(context: BenchContext, name: string, work: (dir
 }
 
 /** Runs `work` against a gateway started on `databasePath`, stopped afterwards. `label` names its profile directory. */
-async function withGateway<T>(context: BenchContext, label: string, databasePath: string, work: (gateway: GatewayProcess) => Promise<T>): Promise<T> {
+async function withGateway<T>(
+  context: BenchContext,
+  label: string,
+  databasePath: string,
+  work: (gateway: GatewayProcess) => Promise<T>,
+): Promise<T> {
   const gateway = await GatewayProcess.start({
     databasePath,
     appSecret: context.appSecret,
@@ -116,7 +121,8 @@ async function graphql<T>(gateway: GatewayProcess, query: string, variables: Rec
     body: JSON.stringify({ query, variables }),
   });
   const body = (await response.json()) as { data?: T; errors?: unknown[] };
-  if (!response.ok || body.errors || !body.data) throw new Error(`GraphQL failed (${response.status}): ${JSON.stringify(body).slice(0, 500)}`);
+  if (!response.ok || body.errors || !body.data)
+    throw new Error(`GraphQL failed (${response.status}): ${JSON.stringify(body).slice(0, 500)}`);
   return body.data;
 }
 
@@ -142,7 +148,13 @@ type MeasuredRound = HttpRoundResult & { gatewayCpu: number };
 /** What a round needs of the server it loads: the gateway, or a floor server. */
 type LoadTarget = Pick<GatewayProcess, 'url' | 'cpuMeter' | 'assertRunning'>;
 
-async function httpRound(context: BenchContext, gateway: LoadTarget, workload: Workload, concurrency: number, durationMs: number): Promise<MeasuredRound> {
+async function httpRound(
+  context: BenchContext,
+  gateway: LoadTarget,
+  workload: Workload,
+  concurrency: number,
+  durationMs: number,
+): Promise<MeasuredRound> {
   const cpu = gateway.cpuMeter();
   const result = await context.load.call('http', { baseUrl: gateway.url, workload, concurrency, durationMs });
   const gatewayCpu = cpu();
@@ -184,11 +196,20 @@ export async function singleScanWebhooks(context: BenchContext): Promise<RowResu
     const path = await databaseWithCodes(context, directory, scale.webhookRefs);
     const floorServer = await HttpFloorServer.start(context.appSecret);
     try {
-      const workload: Workload = { kind: 'single-scan-webhook', appSecret: context.appSecret, pageId: context.pageId, refs: webhookRefs(scale) };
+      const workload: Workload = {
+        kind: 'single-scan-webhook',
+        appSecret: context.appSecret,
+        pageId: context.pageId,
+        refs: webhookRefs(scale),
+      };
       const failures = new Failures();
       let acknowledged = 0;
       const measured = await withGateway(context, 'row1', path, async (gateway) => {
-        const floorAsGateway = { url: floorServer.url, cpuMeter: () => floorServer.cpuMeter(), assertRunning: () => floorServer.assertRunning() };
+        const floorAsGateway = {
+          url: floorServer.url,
+          cpuMeter: () => floorServer.cpuMeter(),
+          assertRunning: () => floorServer.assertRunning(),
+        };
         failures.add(await httpRound(context, floorAsGateway, workload, scale.singleScanSenders, scale.warmupMs));
         const warmup = await httpRound(context, gateway, workload, scale.singleScanSenders, scale.warmupMs);
         failures.add(warmup);
@@ -221,8 +242,18 @@ export async function singleScanWebhooks(context: BenchContext): Promise<RowResu
         floor: `bare node:http checking the same HMAC: ${num(floor.perSecond)}/s (p99 ${ms(floor.p99)}); ratio ${percent(ratio)}`,
         target: '≥ 50 % of the floor, every acknowledged scan stored',
         met: ratio >= 0.5 && allCounted,
-        data: { webhook: { ...webhook, rounds: measured.webhook }, floor: { ...floor, rounds: measured.floor }, ratio, acknowledged, stored },
-        ...(failures.error ? { error: failures.error } : allCounted ? {} : { error: `${acknowledged} scans acknowledged but ${stored} stored` }),
+        data: {
+          webhook: { ...webhook, rounds: measured.webhook },
+          floor: { ...floor, rounds: measured.floor },
+          ratio,
+          acknowledged,
+          stored,
+        },
+        ...(failures.error
+          ? { error: failures.error }
+          : allCounted
+            ? {}
+            : { error: `${acknowledged} scans acknowledged but ${stored} stored` }),
       };
     } finally {
       floorServer.stop();
@@ -265,7 +296,9 @@ export async function batchedWebhooks(context: BenchContext): Promise<RowResult>
       stored.columns,
       Array.from({ length: scale.rounds }, (_, round) => stored.rows.slice(round * rowsPerRound, (round + 1) * rowsPerRound)),
     );
-    floorRounds.forEach((round, index) => context.log(`row 2 floor round ${index + 1}: ${num(round.perSecond)} rows/s (${num(round.rows)} rows in one transaction)`));
+    floorRounds.forEach((round, index) =>
+      context.log(`row 2 floor round ${index + 1}: ${num(round.perSecond)} rows/s (${num(round.rows)} rows in one transaction)`),
+    );
     const floor = median(floorRounds.map((round) => round.perSecond));
     return {
       row: 2,
@@ -274,7 +307,11 @@ export async function batchedWebhooks(context: BenchContext): Promise<RowResult>
       floor: `the same rows, raw better-sqlite3, one transaction per round: ${num(floor)} rows/s; ratio ${percent(scansPerSecond / floor)}`,
       target: '≥ 50,000 scans/s',
       met: scansPerSecond >= 50_000,
-      data: { scansPerSecond, webhooks: { ...measured, rounds }, floor: { rowsPerSecond: floor, storedRows: stored.rows.length, rowsPerRound, rounds: floorRounds } },
+      data: {
+        scansPerSecond,
+        webhooks: { ...measured, rounds },
+        floor: { rowsPerSecond: floor, storedRows: stored.rows.length, rowsPerRound, rounds: floorRounds },
+      },
       ...(failures.error ? { error: failures.error } : {}),
     };
   });
@@ -282,7 +319,16 @@ export async function batchedWebhooks(context: BenchContext): Promise<RowResult>
 
 // ---------------------------------------------------------------- row 3
 
-function deliverySummary(rounds: DeliveryStats[]): { p50: number; p99: number; max: number; lost: number; expected: number; unexpected: number; clientFailures: number; achievedRate: number } {
+function deliverySummary(rounds: DeliveryStats[]): {
+  p50: number;
+  p99: number;
+  max: number;
+  lost: number;
+  expected: number;
+  unexpected: number;
+  clientFailures: number;
+  achievedRate: number;
+} {
   return {
     p50: median(rounds.map((round) => round.latency.p50)),
     p99: median(rounds.map((round) => round.latency.p99)),
@@ -308,24 +354,44 @@ export async function deliveryLatency(context: BenchContext): Promise<RowResult>
   const ref = 'bench-live';
   const gatewayRounds = await inRowDirectory(context, 'row3', (directory) =>
     withGateway(context, 'row3', join(directory, 'bench.sqlite'), async (gateway) => {
-      await graphql(gateway, `mutation ($input: GenerateCodeInput!) { generateCode(input: $input) { id } }`, {
-        input: { data: { ref }, imageSize: 1000 },
-      });
+      await graphql(
+        gateway,
+        `
+          mutation ($input: GenerateCodeInput!) {
+            generateCode(input: $input) {
+              id
+            }
+          }
+        `,
+        {
+          input: { data: { ref }, imageSize: 1000 },
+        },
+      );
       const opened = await context.load.call('openSubscribers', { baseUrl: gateway.url, count: scale.deliverySubscribers, ref });
       context.log(`row 3: ${num(opened.open, 0)} graphql-ws subscribers connected in ${ms(opened.ms)}`);
       const target = { baseUrl: gateway.url, appSecret: context.appSecret, pageId: context.pageId, ref };
       const synced = await context.load.call('syncSubscribers', target);
       context.log(`row 3: every subscription live after ${ms(synced.ms)}`);
       try {
-        const warmup = await context.load.call('deliveryRound', { ...target, rate: scale.deliveryRate, durationMs: Math.max(1_000, scale.warmupMs) });
+        const warmup = await context.load.call('deliveryRound', {
+          ...target,
+          rate: scale.deliveryRate,
+          durationMs: Math.max(1_000, scale.warmupMs),
+        });
         context.log(`row 3 warm-up: p99 ${ms(warmup.latency.p99)}, lost ${warmup.lost} of ${warmup.expected}`);
         const rounds = [];
         for (let round = 1; round <= scale.rounds; round += 1) {
           const cpu = gateway.cpuMeter();
-          const result = await context.load.call('deliveryRound', { ...target, rate: scale.deliveryRate, durationMs: scale.deliveryRoundMs });
+          const result = await context.load.call('deliveryRound', {
+            ...target,
+            rate: scale.deliveryRate,
+            durationMs: scale.deliveryRoundMs,
+          });
           const measured = { ...result, gatewayCpu: cpu() };
           gateway.assertRunning();
-          context.log(`row 3 round ${round}: p50 ${ms(result.latency.p50)}, p99 ${ms(result.latency.p99)}, lost ${result.lost} of ${result.expected} ${cpuNote(measured)}`);
+          context.log(
+            `row 3 round ${round}: p50 ${ms(result.latency.p50)}, p99 ${ms(result.latency.p99)}, lost ${result.lost} of ${result.expected} ${cpuNote(measured)}`,
+          );
           rounds.push(measured);
         }
         return rounds;
@@ -342,7 +408,9 @@ export async function deliveryLatency(context: BenchContext): Promise<RowResult>
   try {
     for (const [index, round] of gatewayRounds.entries()) {
       const result = await context.load.call('floorRound', { messages: round.messages, rate: scale.deliveryRate });
-      context.log(`row 3 floor round ${index + 1}: p50 ${ms(result.latency.p50)}, p99 ${ms(result.latency.p99)}, lost ${result.lost} of ${result.expected} (CPU: load ${num(result.loadCpu, 2)} cores)`);
+      context.log(
+        `row 3 floor round ${index + 1}: p50 ${ms(result.latency.p50)}, p99 ${ms(result.latency.p99)}, lost ${result.lost} of ${result.expected} (CPU: load ${num(result.loadCpu, 2)} cores)`,
+      );
       floorRounds.push(result);
     }
   } finally {
@@ -384,14 +452,18 @@ export async function listingAtScale(context: BenchContext): Promise<RowResult> 
     const page = await graphql<ListingPage>(gateway, LISTING);
     const top = page.codes.edges[0]?.node.scanCount;
     if (page.codes.edges.length !== Math.min(50, scale.listingCodes) || top !== expectedTop) {
-      throw new Error(`the listing does not show the seeded data: ${page.codes.edges.length} edges, top scanCount ${top}, expected ${expectedTop}`);
+      throw new Error(
+        `the listing does not show the seeded data: ${page.codes.edges.length} edges, top scanCount ${top}, expected ${expectedTop}`,
+      );
     }
     failures.add(await httpRound(context, gateway, workload, scale.listingClients, scale.warmupMs));
     const rounds: MeasuredRound[] = [];
     for (let round = 1; round <= scale.rounds; round += 1) {
       rounds.push(await httpRound(context, gateway, workload, scale.listingClients, scale.roundMs));
       failures.add(rounds[rounds.length - 1]);
-      context.log(`row 4 ${label} round ${round}: ${num(rounds[round - 1].perSecond)} req/s, p99 ${ms(rounds[round - 1].latency.p99)} ${cpuNote(rounds[round - 1])}`);
+      context.log(
+        `row 4 ${label} round ${round}: ${num(rounds[round - 1].perSecond)} req/s, p99 ${ms(rounds[round - 1].latency.p99)} ${cpuNote(rounds[round - 1])}`,
+      );
     }
     return { ...medianOf(rounds), rounds };
   };
@@ -416,7 +488,9 @@ export async function listingAtScale(context: BenchContext): Promise<RowResult> 
       },
     });
     context.log(`row 4: seeded ${num(scans.scans, 0)} scans in ${num(scans.ms / 1000, 1)} s`);
-    const full = await withGateway(context, 'row4-scans', path, (gateway) => measureListing(gateway, `${num(scans.scans, 0)} scans`, 2 * scale.listingScansPerCode - 1));
+    const full = await withGateway(context, 'row4-scans', path, (gateway) =>
+      measureListing(gateway, `${num(scans.scans, 0)} scans`, 2 * scale.listingScansPerCode - 1),
+    );
 
     const ratio = full.perSecond / empty.perSecond;
     return {
@@ -435,7 +509,9 @@ export async function listingAtScale(context: BenchContext): Promise<RowResult> 
         withoutScans: empty,
         ratio,
       },
-      notes: [`row 4 seeding: ${num(codes.codes, 0)} codes in ${num(codes.ms / 1000, 1)} s, ${num(scans.scans, 0)} scans in ${num(scans.ms / 1000, 1)} s (raw SQL)`],
+      notes: [
+        `row 4 seeding: ${num(codes.codes, 0)} codes in ${num(codes.ms / 1000, 1)} s, ${num(scans.scans, 0)} scans in ${num(scans.ms / 1000, 1)} s (raw SQL)`,
+      ],
       ...(failures.error ? { error: failures.error } : {}),
     };
   });
@@ -488,7 +564,21 @@ export async function memoryPerSubscriber(context: BenchContext): Promise<RowRes
       };
       try {
         // Idle: started, one query and one webhook served (modules loaded, JIT warm), then left alone.
-        await graphql(gateway, `{ codes(first: 1) { edges { node { id scanCount } } } }`);
+        await graphql(
+          gateway,
+          `
+            {
+              codes(first: 1) {
+                edges {
+                  node {
+                    id
+                    scanCount
+                  }
+                }
+              }
+            }
+          `,
+        );
         const warm = await context.load.call('http', {
           baseUrl: gateway.url,
           workload: { kind: 'single-scan-webhook', appSecret: context.appSecret, pageId: context.pageId, refs: [ref] },
@@ -500,7 +590,11 @@ export async function memoryPerSubscriber(context: BenchContext): Promise<RowRes
         context.log(`row 6: idle RSS ${num(idleKiB / 1024, 1)} MB`);
         const points: { subscribers: number; rssKiB: number; perSubscriberKiB: number }[] = [];
         for (const count of scale.memorySubscribers) {
-          const opened = await context.load.call('openSubscribers', { baseUrl: gateway.url, count: count - (points.at(-1)?.subscribers ?? 0), ref });
+          const opened = await context.load.call('openSubscribers', {
+            baseUrl: gateway.url,
+            count: count - (points.at(-1)?.subscribers ?? 0),
+            ref,
+          });
           await context.load.call('syncSubscribers', target);
           const rssKiB = await settledRss();
           const perSubscriberKiB = (rssKiB - idleKiB) / opened.open;
@@ -514,7 +608,10 @@ export async function memoryPerSubscriber(context: BenchContext): Promise<RowRes
           what: 'gateway RSS idle and with idle graphql-ws subscribers (one WebSocket each)',
           measured: [
             `idle ${num(idleKiB / 1024, 1)} MB`,
-            ...points.map((point) => `${num(point.subscribers, 0)}: ${num(point.rssKiB / 1024, 1)} MB (${num(point.perSubscriberKiB, 1)} KB/subscriber)`),
+            ...points.map(
+              (point) =>
+                `${num(point.subscribers, 0)}: ${num(point.rssKiB / 1024, 1)} MB (${num(point.perSubscriberKiB, 1)} KB/subscriber)`,
+            ),
           ].join('; '),
           floor: '—',
           target: `≤ 50 KB per subscriber (at ${num(largest.subscribers, 0)})`,

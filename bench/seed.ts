@@ -75,15 +75,27 @@ function closeAfterSeeding(db: BetterSqlite3.Database, path: string): void {
  * `INSERT INTO table (columns) SELECT expressions FROM source` over the columns the table
  * has. `values` maps column names to SQL expressions; `prefix` goes before INSERT (a WITH clause).
  */
-function insertSelect(db: BetterSqlite3.Database, table: string, values: Record<string, string>, from: string, prefix = ''): BetterSqlite3.Statement {
+function insertSelect(
+  db: BetterSqlite3.Database,
+  table: string,
+  values: Record<string, string>,
+  from: string,
+  prefix = '',
+): BetterSqlite3.Statement {
   const columns = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string; notnull: number; dflt_value: unknown; pk: number }[];
   if (columns.length === 0) throw new Error(`seeding: the database has no table ${table}`);
-  const missing = columns.filter((column) => !(column.name in values) && (column.notnull === 1 || column.pk > 0) && column.dflt_value === null);
+  const missing = columns.filter(
+    (column) => !(column.name in values) && (column.notnull === 1 || column.pk > 0) && column.dflt_value === null,
+  );
   if (missing.length > 0) {
-    throw new Error(`seeding: ${table}.${missing.map((column) => column.name).join(', ')} need a value the seed does not know (bench/seed.ts)`);
+    throw new Error(
+      `seeding: ${table}.${missing.map((column) => column.name).join(', ')} need a value the seed does not know (bench/seed.ts)`,
+    );
   }
   const known = columns.filter((column) => column.name in values).map((column) => column.name);
-  return db.prepare(`${prefix} INSERT INTO ${table} (${known.join(', ')}) SELECT ${known.map((name) => values[name]).join(', ')} FROM ${from}`);
+  return db.prepare(
+    `${prefix} INSERT INTO ${table} (${known.join(', ')}) SELECT ${known.map((name) => values[name]).join(', ')} FROM ${from}`,
+  );
 }
 
 export interface SeedCodesOptions {

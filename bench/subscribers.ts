@@ -27,7 +27,12 @@ export interface ScannedData {
 }
 
 /** Called on every delivery: which subscriber, the code's scan count it carries, when (performance.now()). */
-export type ScannedListener = (subscriber: number, scanCount: number, receivedAt: number, result: FormattedExecutionResult<ScannedData, unknown>) => void;
+export type ScannedListener = (
+  subscriber: number,
+  scanCount: number,
+  receivedAt: number,
+  result: FormattedExecutionResult<ScannedData, unknown>,
+) => void;
 
 interface PoolMember {
   client: Client;
@@ -72,7 +77,10 @@ export class SubscriberPool {
     this.lastScanCount.push(0);
     return new Promise<void>((resolve, reject) => {
       let connected = false;
-      const timer = setTimeout(() => reject(new Error(`subscriber ${index} not connected after ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`subscriber ${index} not connected after ${CONNECT_TIMEOUT_MS} ms`)),
+        CONNECT_TIMEOUT_MS,
+      );
       const fail = (what: string) => {
         if (this.closing) return;
         if (!connected) {

@@ -16,7 +16,14 @@ const senderPrefix = `bench-${process.pid}-${Date.now().toString(36)}`;
 
 function nextScan(pageId: string, ref: string): SimulatedScan {
   senderSerial += 1;
-  return { pageId, ref, kind: ScanKind.REFERRAL, source: 'SHORTLINK', senderPsid: `${senderPrefix}-${senderSerial}`, timestamp: Date.now() };
+  return {
+    pageId,
+    ref,
+    kind: ScanKind.REFERRAL,
+    source: 'SHORTLINK',
+    senderPsid: `${senderPrefix}-${senderSerial}`,
+    timestamp: Date.now(),
+  };
 }
 
 export function signedWebhook(path: string, appSecret: string, scans: SimulatedScan[]): HttpRequestSpec {

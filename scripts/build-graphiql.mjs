@@ -156,6 +156,4 @@ await writeFile(path.join(outDir, 'index.html'), indexHtml(scriptUrl, cssBundleU
 
 const { files, bytes } = await directorySize(outDir);
 const ms = Math.round(performance.now() - started);
-console.log(
-  `graphiql: built ${path.relative(root, outDir)} (${files} files, ${(bytes / 1048576).toFixed(1)} MiB) in ${ms} ms`,
-);
+console.log(`graphiql: built ${path.relative(root, outDir)} (${files} files, ${(bytes / 1048576).toFixed(1)} MiB) in ${ms} ms`);

@@ -11,7 +11,9 @@ const path = require('node:path');
 
 const target = path.join(__dirname, '..', 'dist', process.argv[2] ?? '');
 if (!process.argv[2] || !existsSync(target)) {
-  process.stderr.write(`${path.relative(process.cwd(), target) || 'dist'} is missing: build first with \`npm run build\` (npm install builds too).\n`);
+  process.stderr.write(
+    `${path.relative(process.cwd(), target) || 'dist'} is missing: build first with \`npm run build\` (npm install builds too).\n`,
+  );
   process.exit(1);
 }
 // The program sees its own arguments only, as if started directly.

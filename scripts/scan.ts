@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig();
-  if (!config.appSecret) throw new Error('APP_SECRET is not set: set it to the gateway\'s APP_SECRET (e.g. APP_SECRET=dev-secret).');
+  if (!config.appSecret) throw new Error("APP_SECRET is not set: set it to the gateway's APP_SECRET (e.g. APP_SECRET=dev-secret).");
   const count = Number(values.count);
   if (!Number.isInteger(count) || count < 1 || count > 1000) throw new Error('--count must be a whole number from 1 to 1000');
 
@@ -72,7 +72,9 @@ async function main(): Promise<void> {
   scans.forEach((scan, index) => {
     const result = receipt.scans[index];
     const what = `${scan.kind === ScanKind.POSTBACK ? 'first-time' : 'returning'} scan of ${scan.ref === null ? 'the static code' : `ref ${scan.ref}`}`;
-    process.stdout.write(`${what} (page ${scan.pageId}, at ${new Date(scan.timestamp).toISOString()}): ${result?.stored ? 'stored, counted' : 'a duplicate, already counted'}\n`);
+    process.stdout.write(
+      `${what} (page ${scan.pageId}, at ${new Date(scan.timestamp).toISOString()}): ${result?.stored ? 'stored, counted' : 'a duplicate, already counted'}\n`,
+    );
   });
   process.stdout.write(`POST ${url} → ${response.status}: ${receipt.stored} stored, ${receipt.duplicates} duplicate(s)\n`);
 }

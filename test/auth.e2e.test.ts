@@ -44,7 +44,12 @@ describe('API keys (ADMIN_API_KEY set)', () => {
   });
 
   it('delivers subscriptions to a WebSocket that presents the key', async () => {
-    const subscriber = TestSubscriber.open(gateway.url, print(ScannedDocument), { pageId: TEST_PAGE_ID }, { authorization: `Bearer ${KEY}` });
+    const subscriber = TestSubscriber.open(
+      gateway.url,
+      print(ScannedDocument),
+      { pageId: TEST_PAGE_ID },
+      { authorization: `Bearer ${KEY}` },
+    );
     await waitForSubscribers(gateway, 1);
     expect((await postScans(gateway.url, [scanOf(TEST_PAGE_ID, { ref: 'keyed' })])).status).toBe(200);
     await subscriber.waitForEvents(1);
@@ -52,7 +57,8 @@ describe('API keys (ADMIN_API_KEY set)', () => {
   });
 
   it('leaves the health routes, the webhook and the image URLs public', async () => {
-    const code = (await executeOk(gateway.url, GenerateCodeDocument, { input: { imageSize: 100 } }, { authorization: `Bearer ${KEY}` })).generateCode;
+    const code = (await executeOk(gateway.url, GenerateCodeDocument, { input: { imageSize: 100 } }, { authorization: `Bearer ${KEY}` }))
+      .generateCode;
     expect((await fetch(code.imageUrl)).status).toBe(200);
     expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);

@@ -52,7 +52,10 @@ describe.each(DATABASE_KINDS)('codes on %s', (kind) => {
         .generateCode;
       expect(back.imageUrl).toBe(small.imageUrl);
       expect(await countRows(gateway, 'code_image')).toBe(images);
-      for (const [url, size] of [[small.imageUrl, 200], [large.imageUrl, 600]] as const) {
+      for (const [url, size] of [
+        [small.imageUrl, 200],
+        [large.imageUrl, 600],
+      ] as const) {
         const response = await fetch(url);
         expect(response.status).toBe(200);
         const bytes = Buffer.from(await response.arrayBuffer());
@@ -92,10 +95,30 @@ describe.each(DATABASE_KINDS)('codes on %s', (kind) => {
 
   describe('bad input', () => {
     const cases: { name: string; query: string; variables?: Record<string, unknown>; code: string; field: string }[] = [
-      { name: 'imageSize below 100', query: 'mutation { generateCode(input: { imageSize: 99 }) { id } }', code: 'BAD_USER_INPUT', field: 'imageSize' },
-      { name: 'imageSize above 2000', query: 'mutation { generateCode(input: { imageSize: 2001 }) { id } }', code: 'BAD_USER_INPUT', field: 'imageSize' },
-      { name: 'imageSize negative', query: 'mutation { generateCode(input: { imageSize: -5 }) { id } }', code: 'BAD_USER_INPUT', field: 'imageSize' },
-      { name: 'imageSize not an integer (literal)', query: 'mutation { generateCode(input: { imageSize: 100.5 }) { id } }', code: 'BAD_USER_INPUT', field: 'imageSize' },
+      {
+        name: 'imageSize below 100',
+        query: 'mutation { generateCode(input: { imageSize: 99 }) { id } }',
+        code: 'BAD_USER_INPUT',
+        field: 'imageSize',
+      },
+      {
+        name: 'imageSize above 2000',
+        query: 'mutation { generateCode(input: { imageSize: 2001 }) { id } }',
+        code: 'BAD_USER_INPUT',
+        field: 'imageSize',
+      },
+      {
+        name: 'imageSize negative',
+        query: 'mutation { generateCode(input: { imageSize: -5 }) { id } }',
+        code: 'BAD_USER_INPUT',
+        field: 'imageSize',
+      },
+      {
+        name: 'imageSize not an integer (literal)',
+        query: 'mutation { generateCode(input: { imageSize: 100.5 }) { id } }',
+        code: 'BAD_USER_INPUT',
+        field: 'imageSize',
+      },
       {
         name: 'imageSize not an integer (variable)',
         query: 'mutation ($input: GenerateCodeInput!) { generateCode(input: $input) { id } }',
@@ -110,7 +133,12 @@ describe.each(DATABASE_KINDS)('codes on %s', (kind) => {
         code: 'BAD_USER_INPUT',
         field: 'imageSize',
       },
-      { name: 'empty ref', query: 'mutation { generateCode(input: { data: { ref: "" } }) { id } }', code: 'BAD_USER_INPUT', field: 'data.ref' },
+      {
+        name: 'empty ref',
+        query: 'mutation { generateCode(input: { data: { ref: "" } }) { id } }',
+        code: 'BAD_USER_INPUT',
+        field: 'data.ref',
+      },
       {
         name: 'ref of 251 characters',
         query: `mutation { generateCode(input: { data: { ref: "${'a'.repeat(251)}" } }) { id } }`,
@@ -162,14 +190,20 @@ describe.each(DATABASE_KINDS)('codes on %s', (kind) => {
       await executeOk(gateway.url, GenerateCodeDocument, { input: { data: { ref: 'cursor-a' }, imageSize: 100 } });
       await executeOk(gateway.url, GenerateCodeDocument, { input: { data: { ref: 'cursor-b' }, imageSize: 100 } });
       const page = await executeOk(gateway.url, CodesDocument, { first: 1, orderBy: 'CREATED_AT_DESC' });
-      const result = await execute(gateway.url, CodesDocument, { first: 1, orderBy: 'SCAN_COUNT_DESC', after: page.codes.pageInfo.endCursor });
+      const result = await execute(gateway.url, CodesDocument, {
+        first: 1,
+        orderBy: 'SCAN_COUNT_DESC',
+        after: page.codes.pageInfo.endCursor,
+      });
       expect(result.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
     });
   });
 
   describe('images', () => {
     it('serves the exact bytes with a strong ETag, immutable caching and 304 on If-None-Match', async () => {
-      const { generateCode: code } = await executeOk(gateway.url, GenerateCodeDocument, { input: { data: { ref: 'etag' }, imageSize: 250 } });
+      const { generateCode: code } = await executeOk(gateway.url, GenerateCodeDocument, {
+        input: { data: { ref: 'etag' }, imageSize: 250 },
+      });
       const first = await fetch(code.imageUrl);
       expect(first.status).toBe(200);
       expect(first.headers.get('content-type')).toBe('image/png');
@@ -195,7 +229,9 @@ describe.each(DATABASE_KINDS)('codes on %s', (kind) => {
 
   describe('code(id)', () => {
     it('returns a code by id and null for an unknown id', async () => {
-      const { generateCode: created } = await executeOk(gateway.url, GenerateCodeDocument, { input: { data: { ref: 'by-id' }, imageSize: 100 } });
+      const { generateCode: created } = await executeOk(gateway.url, GenerateCodeDocument, {
+        input: { data: { ref: 'by-id' }, imageSize: 100 },
+      });
       expect((await executeOk(gateway.url, CodeDocument, { id: created.id })).code).toEqual(created);
       expect((await executeOk(gateway.url, CodeDocument, { id: 'f0000000-0000-0000-0000-000000000000' })).code).toBeNull();
       expect((await executeOk(gateway.url, CodeDocument, { id: 'not-an-id' })).code).toBeNull();
@@ -218,9 +254,7 @@ describe.each(DATABASE_KINDS)('codes listing on %s', (kind) => {
     for (const [index, ref] of refs.entries()) {
       const count = index % 5;
       const last = count === 0 ? 0 : Date.UTC(2026, 0, 1) + index * 1000;
-      await gateway.db.dataSource.query(
-        `UPDATE code SET scan_count = ${count}, last_scanned_at = ${last} WHERE ref = '${ref}'`,
-      );
+      await gateway.db.dataSource.query(`UPDATE code SET scan_count = ${count}, last_scanned_at = ${last} WHERE ref = '${ref}'`);
     }
     // A code of another page, only reachable through the seeding path: generateCode
     // refuses unknown pages.

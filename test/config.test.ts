@@ -133,7 +133,11 @@ describe('loadConfig', () => {
     { name: 'PORT with a fraction', env: { PORT: '4000.5' }, variable: 'PORT' },
     { name: 'PORT with a unit', env: { PORT: '4000px' }, variable: 'PORT' },
     { name: 'an unknown CODE_PROVIDER', env: { CODE_PROVIDER: 'magic' }, variable: 'CODE_PROVIDER' },
-    { name: 'facebook without PAGE_ACCESS_TOKEN', env: { CODE_PROVIDER: 'facebook', PAGE_ID: '1234567890' }, variable: 'PAGE_ACCESS_TOKEN' },
+    {
+      name: 'facebook without PAGE_ACCESS_TOKEN',
+      env: { CODE_PROVIDER: 'facebook', PAGE_ID: '1234567890' },
+      variable: 'PAGE_ACCESS_TOKEN',
+    },
     {
       name: 'facebook with a blank PAGE_ACCESS_TOKEN',
       env: { CODE_PROVIDER: 'facebook', PAGE_ID: '1234567890', PAGE_ACCESS_TOKEN: '   ' },
@@ -142,13 +146,21 @@ describe('loadConfig', () => {
     { name: 'DATABASE_URL of another database', env: { DATABASE_URL: 'mysql://x' }, variable: 'DATABASE_URL' },
     { name: 'DATABASE_URL of a bare path', env: { DATABASE_URL: './data/gateway.sqlite' }, variable: 'DATABASE_URL' },
     { name: 'DATABASE_URL sqlite without a path', env: { DATABASE_URL: 'sqlite:' }, variable: 'DATABASE_URL' },
-    { name: 'DATABASE_URL postgres with an upper-case schema', env: { DATABASE_URL: 'postgres://u@h/db?schema=Codes' }, variable: 'DATABASE_URL' },
+    {
+      name: 'DATABASE_URL postgres with an upper-case schema',
+      env: { DATABASE_URL: 'postgres://u@h/db?schema=Codes' },
+      variable: 'DATABASE_URL',
+    },
     {
       name: 'DATABASE_URL postgres with an injected schema',
       env: { DATABASE_URL: 'postgres://u@h/db?schema=public;drop%20table%20code' },
       variable: 'DATABASE_URL',
     },
-    { name: 'DATABASE_URL postgres with a schema starting with a digit', env: { DATABASE_URL: 'postgres://u@h/db?schema=1abc' }, variable: 'DATABASE_URL' },
+    {
+      name: 'DATABASE_URL postgres with a schema starting with a digit',
+      env: { DATABASE_URL: 'postgres://u@h/db?schema=1abc' },
+      variable: 'DATABASE_URL',
+    },
     { name: 'PUBLIC_URL not a URL', env: { PUBLIC_URL: 'not a url' }, variable: 'PUBLIC_URL' },
     { name: 'PUBLIC_URL not http(s)', env: { PUBLIC_URL: 'ftp://codes.example.com' }, variable: 'PUBLIC_URL' },
     { name: 'GRAPH_API_URL not a URL', env: { GRAPH_API_URL: 'graph.facebook.com' }, variable: 'GRAPH_API_URL' },
@@ -160,7 +172,11 @@ describe('loadConfig', () => {
     { name: 'PAGE_ID not numeric', env: { PAGE_ID: 'abc' }, variable: 'PAGE_ID' },
     { name: 'PAGE_ID with a path', env: { PAGE_ID: '123/feed' }, variable: 'PAGE_ID' },
     { name: 'CODE_IMAGE_HOSTS with a space in a host', env: { CODE_IMAGE_HOSTS: 'fbcdn.net,evil host.com' }, variable: 'CODE_IMAGE_HOSTS' },
-    { name: 'CODE_IMAGE_HOSTS with a URL instead of a host', env: { CODE_IMAGE_HOSTS: 'https://cdn.example.com' }, variable: 'CODE_IMAGE_HOSTS' },
+    {
+      name: 'CODE_IMAGE_HOSTS with a URL instead of a host',
+      env: { CODE_IMAGE_HOSTS: 'https://cdn.example.com' },
+      variable: 'CODE_IMAGE_HOSTS',
+    },
     { name: 'CODE_IMAGE_HOSTS with a wildcard', env: { CODE_IMAGE_HOSTS: '*.fbcdn.net' }, variable: 'CODE_IMAGE_HOSTS' },
   ];
 

@@ -347,11 +347,7 @@ describe('FacebookCodeImageProvider', () => {
   });
 
   it('gives up after maxAttempts with a retryable UPSTREAM_UNAVAILABLE', async () => {
-    fake.enqueue(
-      { kind: 'graphError', code: 613 },
-      { kind: 'graphError', code: 613 },
-      { kind: 'graphError', code: 613 },
-    );
+    fake.enqueue({ kind: 'graphError', code: 613 }, { kind: 'graphError', code: 613 }, { kind: 'graphError', code: 613 });
     const error = await rejectionOf(provider.obtain(codeRequest));
 
     expect(error).toBeInstanceOf(UpstreamUnavailableError);

@@ -217,7 +217,11 @@ describe.each(DATABASE_KINDS)('FACEBOOK provider through generateCode on %s', (k
 
   describe('refusals', () => {
     it('reports a bad token (190) as UPSTREAM_ERROR with the Graph details, without retrying', async () => {
-      const error = await expectFailure('bad-token', [{ kind: 'graphError', code: 190, type: 'OAuthException', subcode: 463 }], 'UPSTREAM_ERROR');
+      const error = await expectFailure(
+        'bad-token',
+        [{ kind: 'graphError', code: 190, type: 'OAuthException', subcode: 463 }],
+        'UPSTREAM_ERROR',
+      );
       expect(error.extensions?.upstream).toEqual({
         code: 190,
         type: 'OAuthException',
@@ -263,7 +267,11 @@ describe.each(DATABASE_KINDS)('FACEBOOK provider through generateCode on %s', (k
     });
 
     it('refuses an image above the size limit (chunked, no Content-Length) as UPSTREAM_ERROR', async () => {
-      await expectFailure('too-large-chunked', [{ kind: 'oversizedImage', bytes: MAX_IMAGE_BYTES + 1, omitContentLength: true }], 'UPSTREAM_ERROR');
+      await expectFailure(
+        'too-large-chunked',
+        [{ kind: 'oversizedImage', bytes: MAX_IMAGE_BYTES + 1, omitContentLength: true }],
+        'UPSTREAM_ERROR',
+      );
     });
 
     it('refuses a redirect to a host that is not allowed, without following it', async () => {
@@ -305,12 +313,15 @@ describe.each(DATABASE_KINDS)('FACEBOOK provider through generateCode on %s', (k
       { name: 'imageSize 2001', input: { imageSize: 2001 }, field: 'imageSize' },
       { name: 'a ref with a space', input: { data: { ref: 'a b' } }, field: 'data.ref' },
       { name: 'a ref of 251 characters', input: { data: { ref: 'x'.repeat(251) } }, field: 'data.ref' },
-    ] as { name: string; input: GenerateCodeInput; field: string }[])('refuses $name before calling the Graph API', async ({ input, field }) => {
-      const before = await storedRows();
-      const result = await generate(input);
-      expect(result.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
-      expect(fake.requests).toHaveLength(0);
-      expect(await storedRows()).toEqual(before);
-    });
+    ] as { name: string; input: GenerateCodeInput; field: string }[])(
+      'refuses $name before calling the Graph API',
+      async ({ input, field }) => {
+        const before = await storedRows();
+        const result = await generate(input);
+        expect(result.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+        expect(fake.requests).toHaveLength(0);
+        expect(await storedRows()).toEqual(before);
+      },
+    );
   });
 });

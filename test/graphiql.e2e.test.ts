@@ -85,12 +85,7 @@ async function openGraphiql(browser: Browser, origin: string): Promise<{ page: P
 }
 
 /** Replaces the whole content of a Monaco editor the way a user would: focus, select all, type. */
-async function replaceEditorContent(
-  page: Page,
-  editorSelector: string,
-  text: string,
-  operationName?: string,
-): Promise<void> {
+async function replaceEditorContent(page: Page, editorSelector: string, text: string, operationName?: string): Promise<void> {
   // Hidden editors (e.g. variables while headers is shown) stay in the DOM.
   await page.locator(`${editorSelector} .monaco-editor:visible`).first().click({ timeout: UI_TIMEOUT });
   await page.keyboard.press('ControlOrMeta+A');
@@ -150,9 +145,7 @@ async function waitForResponse(page: Page, pattern: RegExp): Promise<string> {
 async function waitForResult(page: Page, expected: unknown): Promise<void> {
   const wanted = JSON.stringify(expected).replace(/\s+/g, '');
   const shown = () =>
-    page.evaluate(
-      () => document.querySelector('.graphiql-response .monaco-editor .view-lines')?.textContent?.replace(/\s+/g, '') ?? null,
-    );
+    page.evaluate(() => document.querySelector('.graphiql-response .monaco-editor .view-lines')?.textContent?.replace(/\s+/g, '') ?? null);
   try {
     await page.waitForFunction(
       (text) => document.querySelector('.graphiql-response .monaco-editor .view-lines')?.textContent?.replace(/\s+/g, '') === text,

@@ -131,16 +131,22 @@ describe('src/main.ts as a process', () => {
     { name: 'PORT not a number', env: { PORT: 'abc' }, variable: 'PORT' },
     { name: 'an unknown CODE_PROVIDER', env: { CODE_PROVIDER: 'magic' }, variable: 'CODE_PROVIDER' },
     { name: 'facebook without a token', env: { CODE_PROVIDER: 'facebook' }, variable: 'PAGE_ACCESS_TOKEN' },
-  ] as { name: string; env: Record<string, string>; variable: string }[])('stops at start on $name: exit code 1 and one line naming $variable', async ({ env, variable }) => {
-    const main = start(childEnv(directory, env));
-    const exit = await within(main.exited, START_DEADLINE_MS, 'exit');
-    expect(exit).toEqual({ code: 1, signal: null });
-    const lines = main.stderr().split('\n').filter((line) => line !== '');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(variable);
-    expect(main.stderr()).toBe(`${lines[0]}\n`);
-    expect(main.stdout()).toBe('');
-  });
+  ] as { name: string; env: Record<string, string>; variable: string }[])(
+    'stops at start on $name: exit code 1 and one line naming $variable',
+    async ({ env, variable }) => {
+      const main = start(childEnv(directory, env));
+      const exit = await within(main.exited, START_DEADLINE_MS, 'exit');
+      expect(exit).toEqual({ code: 1, signal: null });
+      const lines = main
+        .stderr()
+        .split('\n')
+        .filter((line) => line !== '');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(variable);
+      expect(main.stderr()).toBe(`${lines[0]}\n`);
+      expect(main.stdout()).toBe('');
+    },
+  );
 
   it('stops at start on a port already in use: exit code 1, one line saying so, no stack trace', async () => {
     const taken = createServer();
@@ -174,7 +180,11 @@ describe('src/main.ts as a process', () => {
       expect((await fetch(`${url}/readyz`)).status).toBe(503);
       main.child.kill('SIGTERM');
       expect(await within(main.exited, STOP_DEADLINE_MS, 'exit after SIGTERM')).toEqual({ code: 0, signal: null });
-      const messages = main.stdout().split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { message: string }).message);
+      const messages = main
+        .stdout()
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => (JSON.parse(line) as { message: string }).message);
       expect(messages).not.toContain('graceful stop exceeded its deadline; exiting');
       expect(messages.slice(-2)).toEqual(['stopping', 'stopped']);
     } finally {
@@ -191,10 +201,17 @@ describe('src/main.ts as a process', () => {
     try {
       mkdirSync(join(checkout, 'scripts'));
       copyFileSync(join(ROOT, 'scripts', 'run-built.cjs'), join(checkout, 'scripts', 'run-built.cjs'));
-      const launcher = spawn(process.execPath, ['scripts/run-built.cjs', 'src/main.js'], { cwd: checkout, env: { PATH: process.env.PATH ?? '' } });
+      const launcher = spawn(process.execPath, ['scripts/run-built.cjs', 'src/main.js'], {
+        cwd: checkout,
+        env: { PATH: process.env.PATH ?? '' },
+      });
       let stderr = '';
       launcher.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const exit = await within(new Promise<number | null>((resolve) => launcher.once('exit', (code) => resolve(code))), START_DEADLINE_MS, 'exit');
+      const exit = await within(
+        new Promise<number | null>((resolve) => launcher.once('exit', (code) => resolve(code))),
+        START_DEADLINE_MS,
+        'exit',
+      );
       expect(exit).toBe(1);
       expect(stderr).toBe('dist/src/main.js is missing: build first with `npm run build` (npm install builds too).\n');
     } finally {
@@ -274,7 +291,11 @@ describe('src/main.ts as a process', () => {
 
       second.child.kill('SIGINT');
       expect(await within(second.exited, STOP_DEADLINE_MS, 'exit after SIGINT')).toEqual({ code: 0, signal: null });
-      const log = second.stdout().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as { message: string; signal?: string });
+      const log = second
+        .stdout()
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as { message: string; signal?: string });
       expect(log.map((entry) => entry.message)).toEqual(['gateway listening', 'stopping', 'stopped']);
       expect(log[1].signal).toBe('SIGINT');
       expect(second.stderr()).toBe('');

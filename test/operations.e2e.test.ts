@@ -19,7 +19,10 @@ function sample(metrics: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-async function metricsOf(gateway: TestGateway, headers: Record<string, string> = {}): Promise<{ status: number; text: string; type: string | null }> {
+async function metricsOf(
+  gateway: TestGateway,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; type: string | null }> {
   const response = await fetch(`${gateway.url}/metrics`, { headers });
   return { status: response.status, text: await response.text(), type: response.headers.get('content-type') };
 }
@@ -130,7 +133,7 @@ describe('keep-alive behind a load balancer', () => {
     expect(HEADERS_TIMEOUT_MS).toBeGreaterThan(KEEP_ALIVE_TIMEOUT_MS);
   });
 
-  it('answers a POST on a connection left idle longer than Node\'s default 5 s keep-alive (no ECONNRESET)', async () => {
+  it("answers a POST on a connection left idle longer than Node's default 5 s keep-alive (no ECONNRESET)", async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const post = (body: string) =>
       new Promise<{ status: number; header: string | undefined; socket: unknown }>((resolve, reject) => {
@@ -139,7 +142,13 @@ describe('keep-alive behind a load balancer', () => {
           { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
           (response) => {
             response.resume();
-            response.on('end', () => resolve({ status: response.statusCode ?? 0, header: response.headers['keep-alive'] as string | undefined, socket: request.socket }));
+            response.on('end', () =>
+              resolve({
+                status: response.statusCode ?? 0,
+                header: response.headers['keep-alive'] as string | undefined,
+                socket: request.socket,
+              }),
+            );
           },
         );
         request.on('error', reject);
@@ -201,7 +210,9 @@ describe('logs', () => {
     const response = await fetch(`${gateway.url}/webhook?hub.mode=subscribe&hub.verify_token=guessed-token-xyz&hub.challenge=42`);
     expect(response.status).toBe(403);
     const entries = entriesSince(before);
-    expect(entries).toEqual([expect.objectContaining({ level: 'warn', message: 'webhook handshake refused', reason: expect.stringMatching(/verify_token/) })]);
+    expect(entries).toEqual([
+      expect.objectContaining({ level: 'warn', message: 'webhook handshake refused', reason: expect.stringMatching(/verify_token/) }),
+    ]);
     expect(JSON.stringify(entries)).not.toContain('guessed-token-xyz');
     expect(JSON.stringify(entries)).not.toContain(TEST_VERIFY_TOKEN);
   });
@@ -238,7 +249,11 @@ describe('logs', () => {
     gateway.logger.warn({ authorization: 'Bearer k', nested: { accessToken: 't', psid: 'p' }, senderPsid: 'q' }, 'redaction check');
     // pino writes synchronously to the capture; the line is there already.
     const [entry] = entriesSince(before);
-    expect(entry).toMatchObject({ authorization: '[redacted]', nested: { accessToken: '[redacted]', psid: '[redacted]' }, senderPsid: '[redacted]' });
+    expect(entry).toMatchObject({
+      authorization: '[redacted]',
+      nested: { accessToken: '[redacted]', psid: '[redacted]' },
+      senderPsid: '[redacted]',
+    });
   });
 });
 
@@ -263,7 +278,12 @@ describe('the webhook receipt', () => {
       body,
     });
     expect(response.status).toBe(200);
-    const receipt = (await response.json()) as { result: string; stored: number; duplicates: number; scans: { id: string; stored: boolean }[] };
+    const receipt = (await response.json()) as {
+      result: string;
+      stored: number;
+      duplicates: number;
+      scans: { id: string; stored: boolean }[];
+    };
     expect(receipt).toMatchObject({ result: 'EVENT_RECEIVED', stored: 1, duplicates: 2, ignored: 0, malformed: 0 });
     expect(receipt.scans.map((scan) => scan.stored)).toEqual([false, true, false]);
     expect(receipt.scans[1].id).toBe(receipt.scans[2].id);

@@ -106,7 +106,9 @@ describe('LOCAL codes scan as their m.me link', () => {
 
   it('refuses a size too small for a long ref, naming imageSize, and stores nothing', async () => {
     const before = [await countRows(gateway, 'code'), await countRows(gateway, 'code_image')];
-    const result = await execute(gateway.url, GenerateCodeDocument, { input: { imageSize: 100, data: { ref: `${LONG_REF.slice(0, 249)}Q` } } });
+    const result = await execute(gateway.url, GenerateCodeDocument, {
+      input: { imageSize: 100, data: { ref: `${LONG_REF.slice(0, 249)}Q` } },
+    });
     expect(result.data ?? null).toBeNull();
     expect(result.errors).toHaveLength(1);
     expect(result.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'imageSize' });

@@ -15,7 +15,11 @@ const newPageId = (): string => `8${randomBytes(6).readUIntBE(0, 6).toString().p
 const newRef = (name: string): string => `${name}-${randomBytes(4).toString('hex')}`;
 const iso = (timestamp: number): string => new Date(timestamp).toISOString();
 
-type ScanPage = { edges: { cursor?: string; node: ScanFieldsFragment }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number };
+type ScanPage = {
+  edges: { cursor?: string; node: ScanFieldsFragment }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  totalCount: number;
+};
 
 describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
   let gateway: TestGateway;
@@ -27,7 +31,10 @@ describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
     (await query(GenerateCodeDocument, { input: ref === null ? { imageSize: 100 } : { data: { ref }, imageSize: 100 } })).generateCode;
 
   /** Walks a list to its end with `first`, checking each page's totalCount and cursor chain. */
-  async function walk(fetchPage: (after: string | null) => Promise<ScanPage>, first: number): Promise<{ nodes: ScanFieldsFragment[]; totals: number[]; pages: number }> {
+  async function walk(
+    fetchPage: (after: string | null) => Promise<ScanPage>,
+    first: number,
+  ): Promise<{ nodes: ScanFieldsFragment[]; totals: number[]; pages: number }> {
     const nodes: ScanFieldsFragment[] = [];
     const totals: number[] = [];
     let after: string | null = null;
@@ -114,7 +121,10 @@ describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
 
     it('keeps scans without a ref as orphans of the page, then counts them on the static code generated later', async () => {
       const t = 1_765_100_000_000;
-      const events = [scan(TEST_PAGE_ID, { ref: null, timestamp: t + 2 }), scan(TEST_PAGE_ID, { ref: null, timestamp: t + 1, kind: ScanKind.POSTBACK })];
+      const events = [
+        scan(TEST_PAGE_ID, { ref: null, timestamp: t + 2 }),
+        scan(TEST_PAGE_ID, { ref: null, timestamp: t + 1, kind: ScanKind.POSTBACK }),
+      ];
       await postOk(events);
       const statics = (await walkScans({ pageId: TEST_PAGE_ID }, 100)).nodes.filter((node) => node.ref === null);
       expect(statics).toMatchObject([
@@ -153,7 +163,11 @@ describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
       for (let p = 0; p < 40; p++) {
         const own = Array.from({ length: 3 + (p % 4) }, (_unused, i) => {
           n += 1;
-          return scan(TEST_PAGE_ID, { ref: refs[(p + i) % refs.length], timestamp: spread(n), kind: n % 5 === 0 ? ScanKind.POSTBACK : ScanKind.REFERRAL });
+          return scan(TEST_PAGE_ID, {
+            ref: refs[(p + i) % refs.length],
+            timestamp: spread(n),
+            kind: n % 5 === 0 ? ScanKind.POSTBACK : ScanKind.REFERRAL,
+          });
         });
         // Every third post repeats two events of the post before it (a redelivery racing the original).
         const repeated = p % 3 === 2 ? posts[p - 1].slice(0, 2) : [];
@@ -175,7 +189,11 @@ describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
       expect(await countRows(gateway, 'scan')).toBe(before + distinct.size);
 
       for (const [index, code] of codes.entries()) {
-        expect(await codeCounts(code.id)).toEqual({ scanCount: expected[index].count, lastScannedAt: expected[index].last, codeScansTotal: expected[index].count });
+        expect(await codeCounts(code.id)).toEqual({
+          scanCount: expected[index].count,
+          lastScannedAt: expected[index].last,
+          codeScansTotal: expected[index].count,
+        });
         const byCodeId = await query(ScansDocument, { codeId: code.id, first: 1 });
         expect(byCodeId.scans.totalCount).toBe(expected[index].count);
         expect(byCodeId.scans.edges[0].node.occurredAt).toBe(expected[index].last);
@@ -227,7 +245,10 @@ describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
       await postOk(Array.from({ length: 10 }, (_unused, i) => scan(pageId, { timestamp: t + i })));
       const first = (await query(ScansDocument, { pageId, first: 4 })).scans;
       await postOk([scan(pageId, { timestamp: t + 1000 }), scan(pageId, { timestamp: t - 1000 })]);
-      const rest = await walk(async (after) => (await query(ScansDocument, { pageId, first: 4, after: after ?? first.pageInfo.endCursor })).scans, 4);
+      const rest = await walk(
+        async (after) => (await query(ScansDocument, { pageId, first: 4, after: after ?? first.pageInfo.endCursor })).scans,
+        4,
+      );
       expect([...first.edges.map((edge) => edge.node), ...rest.nodes].map((node) => node.occurredAt)).toEqual([
         ...Array.from({ length: 10 }, (_unused, i) => iso(t + 9 - i)),
         iso(t - 1000),
@@ -259,7 +280,11 @@ describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
       const theirs = await walkScans({ codeId: other.id }, 100);
       expect(theirs.nodes.map((node) => node.ref)).toEqual([otherRef, otherRef, otherRef, otherRef]);
       const onOtherPage = await walkScans({ pageId: otherPage }, 100);
-      expect(onOtherPage.nodes.map((node) => [node.ref, node.code])).toEqual([[ref, null], [ref, null], [ref, null]]);
+      expect(onOtherPage.nodes.map((node) => [node.ref, node.code])).toEqual([
+        [ref, null],
+        [ref, null],
+        [ref, null],
+      ]);
     });
 
     it('lists everything without filters, and nothing for a page without scans', async () => {
@@ -302,24 +327,57 @@ describe.each(DATABASE_KINDS)('scans on %s', (kind) => {
         expect(codesCursor).toEqual(expect.any(String));
       });
       const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-      const cases: { name: string; list: 'scans' | 'Code.scans'; variables: () => Record<string, unknown>; code: string; field: string }[] = [
-        ...(['scans', 'Code.scans'] as const).flatMap((list) => [
-          { name: 'first 0', list, variables: () => ({ first: 0 }), code: 'BAD_USER_INPUT', field: 'first' },
-          { name: 'first 101', list, variables: () => ({ first: 101 }), code: 'BAD_USER_INPUT', field: 'first' },
-          { name: 'first -1', list, variables: () => ({ first: -1 }), code: 'BAD_USER_INPUT', field: 'first' },
-          { name: 'after not a cursor', list, variables: () => ({ after: 'nope' }), code: 'BAD_USER_INPUT', field: 'after' },
-          { name: 'after empty', list, variables: () => ({ after: '' }), code: 'BAD_USER_INPUT', field: 'after' },
-          { name: 'after a cursor of the codes list', list, variables: () => ({ after: codesCursor }), code: 'BAD_USER_INPUT', field: 'after' },
-          { name: 'after a forged cursor of the right ordering with a key of the wrong type', list, variables: () => ({ after: forged(['ID_DESC', 1]) }), code: 'BAD_USER_INPUT', field: 'after' },
-          { name: 'after a forged cursor of the right ordering with too many keys', list, variables: () => ({ after: forged(['ID_DESC', 'x', 1]) }), code: 'BAD_USER_INPUT', field: 'after' },
-          { name: 'after a forged cursor with null', list, variables: () => ({ after: forged(['ID_DESC', null]) }), code: 'BAD_USER_INPUT', field: 'after' },
-        ]),
-        { name: 'an unknown codeId', list: 'scans', variables: () => ({ codeId: randomUUID() }), code: 'NOT_FOUND', field: 'codeId' },
-        { name: 'a codeId that is no id at all', list: 'scans', variables: () => ({ codeId: 'not-an-id' }), code: 'NOT_FOUND', field: 'codeId' },
-      ];
+      const cases: { name: string; list: 'scans' | 'Code.scans'; variables: () => Record<string, unknown>; code: string; field: string }[] =
+        [
+          ...(['scans', 'Code.scans'] as const).flatMap((list) => [
+            { name: 'first 0', list, variables: () => ({ first: 0 }), code: 'BAD_USER_INPUT', field: 'first' },
+            { name: 'first 101', list, variables: () => ({ first: 101 }), code: 'BAD_USER_INPUT', field: 'first' },
+            { name: 'first -1', list, variables: () => ({ first: -1 }), code: 'BAD_USER_INPUT', field: 'first' },
+            { name: 'after not a cursor', list, variables: () => ({ after: 'nope' }), code: 'BAD_USER_INPUT', field: 'after' },
+            { name: 'after empty', list, variables: () => ({ after: '' }), code: 'BAD_USER_INPUT', field: 'after' },
+            {
+              name: 'after a cursor of the codes list',
+              list,
+              variables: () => ({ after: codesCursor }),
+              code: 'BAD_USER_INPUT',
+              field: 'after',
+            },
+            {
+              name: 'after a forged cursor of the right ordering with a key of the wrong type',
+              list,
+              variables: () => ({ after: forged(['ID_DESC', 1]) }),
+              code: 'BAD_USER_INPUT',
+              field: 'after',
+            },
+            {
+              name: 'after a forged cursor of the right ordering with too many keys',
+              list,
+              variables: () => ({ after: forged(['ID_DESC', 'x', 1]) }),
+              code: 'BAD_USER_INPUT',
+              field: 'after',
+            },
+            {
+              name: 'after a forged cursor with null',
+              list,
+              variables: () => ({ after: forged(['ID_DESC', null]) }),
+              code: 'BAD_USER_INPUT',
+              field: 'after',
+            },
+          ]),
+          { name: 'an unknown codeId', list: 'scans', variables: () => ({ codeId: randomUUID() }), code: 'NOT_FOUND', field: 'codeId' },
+          {
+            name: 'a codeId that is no id at all',
+            list: 'scans',
+            variables: () => ({ codeId: 'not-an-id' }),
+            code: 'NOT_FOUND',
+            field: 'codeId',
+          },
+        ];
       it.each(cases)('$list with $name → $code on $field', async ({ list, variables, code, field }) => {
         const result =
-          list === 'scans' ? await execute(gateway.url, ScansDocument, variables()) : await execute(gateway.url, CodeScansDocument, { id: codeId, ...variables() });
+          list === 'scans'
+            ? await execute(gateway.url, ScansDocument, variables())
+            : await execute(gateway.url, CodeScansDocument, { id: codeId, ...variables() });
         witness.remember(JSON.stringify(result));
         expect(result.errors).toHaveLength(1);
         expect(result.errors?.[0].extensions).toMatchObject({ code, field });

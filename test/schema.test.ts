@@ -16,10 +16,14 @@ describe('schema/schema.graphql', () => {
 describe('test/generated/graphql.ts', () => {
   it('is what `npm run codegen` generates from the schema and test/operations', () => {
     // The codegen CLI loads ESM that jest cannot: it runs in its own process, in check mode.
-    const check = spawnSync(process.execPath, [join(root, 'node_modules', '@graphql-codegen', 'cli', 'cjs', 'bin.js'), '--config', 'codegen.yml', '--check'], {
-      cwd: root,
-      encoding: 'utf8',
-    });
+    const check = spawnSync(
+      process.execPath,
+      [join(root, 'node_modules', '@graphql-codegen', 'cli', 'cjs', 'bin.js'), '--config', 'codegen.yml', '--check'],
+      {
+        cwd: root,
+        encoding: 'utf8',
+      },
+    );
     expect({ status: check.status, stale: /stale files/.test(check.stdout + check.stderr) }).toEqual({ status: 0, stale: false });
   });
 });

@@ -182,7 +182,12 @@ describe.each(DATABASE_KINDS)('scanned subscription on %s', (kind) => {
       const orphan = scanOf(TEST_PAGE_ID, { ref: 'no-code-for-this' });
       await post(gateway, [orphan]);
       await subscriber.waitForEvents(1);
-      expect(subscriber.events[0].scanned).toMatchObject({ pageId: TEST_PAGE_ID, ref: 'no-code-for-this', occurredAt: occurredAt(orphan), code: null });
+      expect(subscriber.events[0].scanned).toMatchObject({
+        pageId: TEST_PAGE_ID,
+        ref: 'no-code-for-this',
+        occurredAt: occurredAt(orphan),
+        code: null,
+      });
     });
 
     it('delivers a scan without ref as a scan of the page static code', async () => {
@@ -364,9 +369,12 @@ describe.each(DATABASE_KINDS)('a subscriber that stops reading, on %s', (kind) =
     // Many aliases of the same fields: every message is some 10 KB, so the kernel buffers fill up soon.
     const bulk = Array.from(
       { length: 32 },
-      (_, index) => `c${index}: code { id pageId ref label imageUrl createdAt scanCount lastScannedAt } r${index}: receivedAt k${index}: kind`,
+      (_, index) =>
+        `c${index}: code { id pageId ref label imageUrl createdAt scanCount lastScannedAt } r${index}: receivedAt k${index}: kind`,
     ).join(' ');
-    const slow = await openStalledSubscriber(gateway.url, `subscription ($ref: String) { scanned(ref: $ref) { occurredAt ${bulk} } }`, { ref: 'slow' });
+    const slow = await openStalledSubscriber(gateway.url, `subscription ($ref: String) { scanned(ref: $ref) { occurredAt ${bulk} } }`, {
+      ref: 'slow',
+    });
     try {
       await waitForSubscribers(gateway, 2);
 
@@ -397,7 +405,9 @@ describe.each(DATABASE_KINDS)('a subscriber that stops reading, on %s', (kind) =
       slow.resume();
       await withDeadline(slow.closed, 10_000, 'the stalled socket to close');
       expect(slow.socket.readyState).toBe(WebSocket.CLOSED);
-      const delivered = slow.messages.filter((message) => message.type === 'next').map((message) => message.payload?.data?.scanned.occurredAt);
+      const delivered = slow.messages
+        .filter((message) => message.type === 'next')
+        .map((message) => message.payload?.data?.scanned.occurredAt);
       expect(delivered.length).toBeGreaterThan(0);
       expect(delivered.length).toBeLessThan(posted.length);
       expect(delivered).toEqual(posted.slice(0, delivered.length).map(occurredAt));

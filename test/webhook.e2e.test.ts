@@ -27,7 +27,11 @@ async function handshake(gateway: Gateway, params: [string, string][]): Promise<
 
 /** POST /webhook with the given headers and nothing else (for headers postRawWebhook does not set). */
 async function postWithHeaders(gateway: Gateway, body: string, headers: Record<string, string>): Promise<WebhookAnswer> {
-  const response = await fetch(`${gateway.url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const response = await fetch(`${gateway.url}/webhook`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
   return { status: response.status, text: await response.text() };
 }
 
@@ -92,16 +96,84 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
     });
 
     const refused: { name: string; params: [string, string][] }[] = [
-      { name: 'a wrong token', params: [['hub.mode', 'subscribe'], ['hub.verify_token', 'not-the-token'], ['hub.challenge', '42']] },
-      { name: 'the token with another case', params: [['hub.mode', 'subscribe'], ['hub.verify_token', TEST_VERIFY_TOKEN.toUpperCase()], ['hub.challenge', '42']] },
-      { name: 'the token with a trailing space', params: [['hub.mode', 'subscribe'], ['hub.verify_token', `${TEST_VERIFY_TOKEN} `], ['hub.challenge', '42']] },
-      { name: 'a prefix of the token', params: [['hub.mode', 'subscribe'], ['hub.verify_token', TEST_VERIFY_TOKEN.slice(0, -1)], ['hub.challenge', '42']] },
-      { name: 'an empty token', params: [['hub.mode', 'subscribe'], ['hub.verify_token', ''], ['hub.challenge', '42']] },
-      { name: 'the token given twice', params: [['hub.mode', 'subscribe'], ['hub.verify_token', TEST_VERIFY_TOKEN], ['hub.verify_token', TEST_VERIFY_TOKEN], ['hub.challenge', '42']] },
-      { name: 'a wrong mode', params: [['hub.mode', 'unsubscribe'], ['hub.verify_token', TEST_VERIFY_TOKEN], ['hub.challenge', '42']] },
-      { name: 'no mode', params: [['hub.verify_token', TEST_VERIFY_TOKEN], ['hub.challenge', '42']] },
-      { name: 'no token', params: [['hub.mode', 'subscribe'], ['hub.challenge', '42']] },
-      { name: 'no challenge', params: [['hub.mode', 'subscribe'], ['hub.verify_token', TEST_VERIFY_TOKEN]] },
+      {
+        name: 'a wrong token',
+        params: [
+          ['hub.mode', 'subscribe'],
+          ['hub.verify_token', 'not-the-token'],
+          ['hub.challenge', '42'],
+        ],
+      },
+      {
+        name: 'the token with another case',
+        params: [
+          ['hub.mode', 'subscribe'],
+          ['hub.verify_token', TEST_VERIFY_TOKEN.toUpperCase()],
+          ['hub.challenge', '42'],
+        ],
+      },
+      {
+        name: 'the token with a trailing space',
+        params: [
+          ['hub.mode', 'subscribe'],
+          ['hub.verify_token', `${TEST_VERIFY_TOKEN} `],
+          ['hub.challenge', '42'],
+        ],
+      },
+      {
+        name: 'a prefix of the token',
+        params: [
+          ['hub.mode', 'subscribe'],
+          ['hub.verify_token', TEST_VERIFY_TOKEN.slice(0, -1)],
+          ['hub.challenge', '42'],
+        ],
+      },
+      {
+        name: 'an empty token',
+        params: [
+          ['hub.mode', 'subscribe'],
+          ['hub.verify_token', ''],
+          ['hub.challenge', '42'],
+        ],
+      },
+      {
+        name: 'the token given twice',
+        params: [
+          ['hub.mode', 'subscribe'],
+          ['hub.verify_token', TEST_VERIFY_TOKEN],
+          ['hub.verify_token', TEST_VERIFY_TOKEN],
+          ['hub.challenge', '42'],
+        ],
+      },
+      {
+        name: 'a wrong mode',
+        params: [
+          ['hub.mode', 'unsubscribe'],
+          ['hub.verify_token', TEST_VERIFY_TOKEN],
+          ['hub.challenge', '42'],
+        ],
+      },
+      {
+        name: 'no mode',
+        params: [
+          ['hub.verify_token', TEST_VERIFY_TOKEN],
+          ['hub.challenge', '42'],
+        ],
+      },
+      {
+        name: 'no token',
+        params: [
+          ['hub.mode', 'subscribe'],
+          ['hub.challenge', '42'],
+        ],
+      },
+      {
+        name: 'no challenge',
+        params: [
+          ['hub.mode', 'subscribe'],
+          ['hub.verify_token', TEST_VERIFY_TOKEN],
+        ],
+      },
       { name: 'no parameters at all', params: [] },
     ];
     it.each(refused)('refuses $name with 403 and does not echo the challenge', async ({ params }) => {
@@ -128,7 +200,10 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
         name: 'a body tampered with after signing (one byte changed)',
         send: (body) => {
           const signature = `sha256=${hmac('sha256', body)}`;
-          const tampered = body.replace(/"timestamp":(\d+)/, (_match, digits: string) => `"timestamp":${digits.slice(0, -1)}${(Number(digits.at(-1)) + 1) % 10}`);
+          const tampered = body.replace(
+            /"timestamp":(\d+)/,
+            (_match, digits: string) => `"timestamp":${digits.slice(0, -1)}${(Number(digits.at(-1)) + 1) % 10}`,
+          );
           expect(Buffer.byteLength(tampered)).toBe(Buffer.byteLength(body));
           expect(tampered).not.toBe(body);
           return postRaw(tampered, { signature });
@@ -150,9 +225,15 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
       { name: 'sha256=zz', send: (body) => postRaw(body, { signature: 'sha256=zz' }) },
       { name: 'a digest one hex digit short', send: (body) => postRaw(body, { signature: `sha256=${hmac('sha256', body).slice(0, 63)}` }) },
       { name: 'a digest two hex digits long', send: (body) => postRaw(body, { signature: `sha256=${hmac('sha256', body)}00` }) },
-      { name: 'a digest of the right length with a non-hex digit', send: (body) => postRaw(body, { signature: `sha256=${hmac('sha256', body).slice(0, 63)}g` }) },
+      {
+        name: 'a digest of the right length with a non-hex digit',
+        send: (body) => postRaw(body, { signature: `sha256=${hmac('sha256', body).slice(0, 63)}g` }),
+      },
       { name: 'the digest without the sha256= prefix', send: (body) => postRaw(body, { signature: hmac('sha256', body) }) },
-      { name: 'the digest in base64', send: (body) => postRaw(body, { signature: `sha256=${createHmac('sha256', TEST_APP_SECRET).update(body).digest('base64')}` }) },
+      {
+        name: 'the digest in base64',
+        send: (body) => postRaw(body, { signature: `sha256=${createHmac('sha256', TEST_APP_SECRET).update(body).digest('base64')}` }),
+      },
       { name: 'an empty header', send: (body) => postRaw(body, { signature: '' }) },
       { name: 'sha256= and nothing else', send: (body) => postRaw(body, { signature: 'sha256=' }) },
       {
@@ -187,8 +268,16 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
       const timestamp = 1_764_100_000_123;
       // Written by hand exactly as Meta sends it: non-ASCII as \uXXXX (emoji as a surrogate pair), '/' as '\/'.
       const raw =
-        '{"object":"page","entry":[{"id":"' + pageId + '","time":1764100000999,"messaging":[' +
-        '{"sender":{"id":"' + psid + '"},"recipient":{"id":"' + pageId + '"},"timestamp":' + timestamp + ',' +
+        '{"object":"page","entry":[{"id":"' +
+        pageId +
+        '","time":1764100000999,"messaging":[' +
+        '{"sender":{"id":"' +
+        psid +
+        '"},"recipient":{"id":"' +
+        pageId +
+        '"},"timestamp":' +
+        timestamp +
+        ',' +
         '"referral":{"ref":"caf\\u00e9\\/table-\\ud83c\\udf55","source":"M\\u00c9NU\\/\\u2603","type":"OPEN_THREAD"}}]}]}';
       expect(raw).not.toMatch(/[^\x20-\x7e]/);
       const before = await stored();
@@ -259,7 +348,9 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
     it('takes a batch of 1000 events (the most Meta sends at once) in one post', async () => {
       const pageId = newPageId();
       const before = await stored();
-      const events = Array.from({ length: 1000 }, (_, index) => scan(pageId, { ref: `bulk-${index % 7}`, kind: index % 3 === 0 ? ScanKind.POSTBACK : ScanKind.REFERRAL }));
+      const events = Array.from({ length: 1000 }, (_, index) =>
+        scan(pageId, { ref: `bulk-${index % 7}`, kind: index % 3 === 0 ? ScanKind.POSTBACK : ScanKind.REFERRAL }),
+      );
       expect((await post(events)).status).toBe(200);
       expect(await stored()).toEqual([before[0] + 1000, before[1] + 7]);
       const { scans } = await query(ScansDocument, { pageId, first: 1 });
@@ -287,7 +378,11 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
             messaging(TEST_PAGE_ID, psidA, t + 3, { delivery: { mids: ['m1'], watermark: t } }),
             messaging(TEST_PAGE_ID, psidB, t + 4, { postback: { title: 'Menu', payload: 'MENU' } }),
             messaging(TEST_PAGE_ID, psidB, t + 5, {
-              postback: { title: 'Get Started', payload: 'GET_STARTED', referral: { ref: 'parse-a', source: 'SHORTLINK', type: 'OPEN_THREAD' } },
+              postback: {
+                title: 'Get Started',
+                payload: 'GET_STARTED',
+                referral: { ref: 'parse-a', source: 'SHORTLINK', type: 'OPEN_THREAD' },
+              },
             }),
             messaging(TEST_PAGE_ID, psidA, t + 6, { read: { watermark: t } }),
             // No ref: the page's static code. No source: null.
@@ -306,7 +401,11 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
             messaging(otherPage, psidB, t + 20, { referral: { ref: 'parse-b', type: 'OPEN_THREAD' } }),
             messaging(otherPage, psidB, t + 21, { message_reads: {} }),
             messaging(otherPage, psidA, t + 22, {
-              postback: { title: 'Get Started', payload: 'GET_STARTED', referral: { ref: 'parse-a', source: 'ADS', type: 'OPEN_THREAD', ad_id: '1' } },
+              postback: {
+                title: 'Get Started',
+                payload: 'GET_STARTED',
+                referral: { ref: 'parse-a', source: 'ADS', type: 'OPEN_THREAD', ad_id: '1' },
+              },
             }),
             // The page is the event's recipient, even under another entry.
             messaging(relayedPage, psidA, t + 23, { referral: { ref: 'parse-c', source: 'SHORTLINK' } }),
@@ -328,7 +427,9 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
       ]);
       expect(ours.map((found) => found.code?.id)).toEqual([staticCode.id, staticCode.id, codeA.id, codeA.id]);
 
-      expect((await scansOfPage(otherPage)).map(({ kind: k, ref, source, occurredAt, code }) => ({ kind: k, ref, source, occurredAt, code }))).toEqual([
+      expect(
+        (await scansOfPage(otherPage)).map(({ kind: k, ref, source, occurredAt, code }) => ({ kind: k, ref, source, occurredAt, code })),
+      ).toEqual([
         { kind: 'POSTBACK', ref: 'parse-a', source: 'ADS', occurredAt: at(22), code: null },
         { kind: 'REFERRAL', ref: 'parse-b', source: null, occurredAt: at(20), code: null },
       ]);
@@ -462,7 +563,14 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
         expect(answer.status).toBe(403);
         expect(answer.text).not.toContain('42');
       }
-      expect((await handshake(bare, [['hub.mode', 'subscribe'], ['hub.challenge', '42']])).status).toBe(403);
+      expect(
+        (
+          await handshake(bare, [
+            ['hub.mode', 'subscribe'],
+            ['hub.challenge', '42'],
+          ])
+        ).status,
+      ).toBe(403);
     });
 
     it('answers 401 to every post when APP_SECRET is unset, whatever secret signed it, and stores nothing', async () => {
@@ -534,8 +642,12 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
       const level = gateway.logger.level;
       gateway.logger.level = 'debug';
       try {
-        expect((await post([scan(pageId, { senderPsid: psid, ref: 'logged' }), scan(pageId, { senderPsid: psid, ref: 'logged' })])).status).toBe(200);
-        const malformed = envelope([{ id: pageId, time: 1, messaging: [messaging(pageId, psid, -1, { referral: { ref: 'x'.repeat(300) } })] }]);
+        expect(
+          (await post([scan(pageId, { senderPsid: psid, ref: 'logged' }), scan(pageId, { senderPsid: psid, ref: 'logged' })])).status,
+        ).toBe(200);
+        const malformed = envelope([
+          { id: pageId, time: 1, messaging: [messaging(pageId, psid, -1, { referral: { ref: 'x'.repeat(300) } })] },
+        ]);
         expect((await postRaw(JSON.stringify(malformed))).status).toBe(200);
         expect((await postRaw(`{"sender":"${psid}"`)).status).toBe(400);
         expect((await postRaw(JSON.stringify(malformed), { secret: 'wrong' })).status).toBe(401);

@@ -6,7 +6,11 @@ import type { Services } from './services';
 /** What every resolver receives: each capability's resolvers declare the part they read. */
 export type GraphQLContext = CodesContext & ScansContext & { services: Services };
 
-export function createGraphQLContext(services: Services, request: RequestContext, dropConnection?: (reason: string) => void): GraphQLContext {
+export function createGraphQLContext(
+  services: Services,
+  request: RequestContext,
+  dropConnection?: (reason: string) => void,
+): GraphQLContext {
   return {
     request,
     services,

@@ -90,7 +90,11 @@ export function graphqlHttpRoutes(apollo: ApolloServer<GraphQLContext>, options:
     app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
       // Body parsing: malformed JSON 400, too large 413, charset 415.
       if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-        return badRequest(reply, error.statusCode, error instanceof BadRequestBody || error.statusCode !== 400 ? error.message : 'Malformed JSON body.');
+        return badRequest(
+          reply,
+          error.statusCode,
+          error instanceof BadRequestBody || error.statusCode !== 400 ? error.message : 'Malformed JSON body.',
+        );
       }
       request.log.error({ err: error }, 'unexpected error in GraphQL over HTTP');
       return reply.code(500).type('text/plain; charset=utf-8').send('Internal server error.\n');

@@ -32,7 +32,11 @@ export function operationsRoutes(services: Services, options: OperationsOptions)
       if (metricsKeys.length > 0) {
         const presented = bearerToken(request.headers.authorization);
         if (presented === undefined || !metricsKeys.some((key) => sameSecret(presented, key))) {
-          return reply.code(401).header('WWW-Authenticate', 'Bearer').type('text/plain; charset=utf-8').send('A bearer token is required: ADMIN_API_KEY or METRICS_TOKEN.\n');
+          return reply
+            .code(401)
+            .header('WWW-Authenticate', 'Bearer')
+            .type('text/plain; charset=utf-8')
+            .send('A bearer token is required: ADMIN_API_KEY or METRICS_TOKEN.\n');
         }
       }
       return reply.type(services.metrics.contentType).send(await services.metrics.render());

@@ -25,7 +25,7 @@ export class Code {
   @Column({ type: 'varchar', length: 16 })
   type!: CodeType;
 
-  @Field(() => String, { nullable: true, description: 'null for the page\'s static code' })
+  @Field(() => String, { nullable: true, description: "null for the page's static code" })
   @Column({ type: 'varchar', length: 250, transformer: nullableRef })
   ref!: string | null;
 

@@ -65,8 +65,12 @@ function sortKeyOf(code: Code, orderBy: CodeOrderBy): (string | number)[] {
 
 function isUniqueViolation(error: unknown): boolean {
   const { code, message } = error as { code?: string; message?: string };
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
-    || /UNIQUE constraint failed/.test(message ?? '');
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    /UNIQUE constraint failed/.test(message ?? '')
+  );
 }
 
 export class CodeService {
@@ -141,7 +145,11 @@ export class CodeService {
       });
       await manager.insert(Code, code);
     }
-    await this.images.insert(manager, { id: imageId, codeId: code.id, size: imageSize, provider: this.provider.kind, createdAt: now }, image);
+    await this.images.insert(
+      manager,
+      { id: imageId, codeId: code.id, size: imageSize, provider: this.provider.kind, createdAt: now },
+      image,
+    );
     return this.pointAt(manager, code.id, imageId, imageSize, this.provider.kind, label);
   }
 

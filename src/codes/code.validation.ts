@@ -20,17 +20,14 @@ export function validateImageSize(imageSize: number): number {
 
 export function validateRef(ref: string, field = 'data.ref'): string {
   if (ref.length === 0) {
-    throw new BadUserInputError(field, 'ref must not be empty; omit data for the page\'s static code');
+    throw new BadUserInputError(field, "ref must not be empty; omit data for the page's static code");
   }
   if (ref.length > MAX_REF_LENGTH) {
     throw new BadUserInputError(field, `ref must be at most ${MAX_REF_LENGTH} characters, got ${ref.length}`);
   }
   if (!REF_PATTERN.test(ref)) {
     const offending = [...ref].find((character) => !REF_PATTERN.test(character));
-    throw new BadUserInputError(
-      field,
-      `ref may only contain a-z A-Z 0-9 + / = - . : _ (found ${JSON.stringify(offending)})`,
-    );
+    throw new BadUserInputError(field, `ref may only contain a-z A-Z 0-9 + / = - . : _ (found ${JSON.stringify(offending)})`);
   }
   return ref;
 }

@@ -34,7 +34,10 @@ export class RefCounterStore {
   constructor(private readonly db: Database) {}
 
   async claim(manager: EntityManager, pageId: string, ref: string | null): Promise<RefCount> {
-    const [row] = await manager.query(CLAIM_COUNTER_SQL((n) => this.db.param(n)), [pageId, refKey(ref)]);
+    const [row] = await manager.query(
+      CLAIM_COUNTER_SQL((n) => this.db.param(n)),
+      [pageId, refKey(ref)],
+    );
     return refCountOf(row);
   }
 }

@@ -33,7 +33,12 @@ export function createErrorFormatter(production: boolean, logger: Logger) {
 
     // Only before execution (no path): during execution the same messages mean a resolver
     // returned a value its type cannot hold, a bug of ours, not of the request.
-    if (error instanceof GraphQLError && formatted.path === undefined && BAD_VALUE_MESSAGE.test(error.message) && !formatted.extensions?.field) {
+    if (
+      error instanceof GraphQLError &&
+      formatted.path === undefined &&
+      BAD_VALUE_MESSAGE.test(error.message) &&
+      !formatted.extensions?.field
+    ) {
       const field = inputFieldOf(error);
       const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
       return { ...formatted, extensions: { ...extensions, code: 'BAD_USER_INPUT', ...(field ? { field } : {}) } };

@@ -14,7 +14,10 @@ export function inputFieldOf(error: GraphQLError): string | undefined {
     const at = new RegExp(` at "${variable}((?:\\.\\w+|\\[\\d+\\])+)"; `).exec(error.message);
     if (!at) return variable;
     // List indexes are not part of a field name.
-    const segments = at[1].replace(/\[\d+\]/g, '').split('.').filter((segment) => segment !== '');
+    const segments = at[1]
+      .replace(/\[\d+\]/g, '')
+      .split('.')
+      .filter((segment) => segment !== '');
     return segments.length > 0 ? segments.join('.') : variable;
   }
   const valueNode = error.nodes?.[0];
@@ -23,9 +26,7 @@ export function inputFieldOf(error: GraphQLError): string | undefined {
 }
 
 function isValueNode(node: ASTNode): boolean {
-  return [Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOLEAN, Kind.ENUM, Kind.NULL, Kind.LIST, Kind.OBJECT].includes(
-    node.kind as Kind,
-  );
+  return [Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOLEAN, Kind.ENUM, Kind.NULL, Kind.LIST, Kind.OBJECT].includes(node.kind as Kind);
 }
 
 /** The argument/input-field path of the value starting at `offset` in the document. */

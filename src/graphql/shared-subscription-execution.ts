@@ -1,11 +1,4 @@
-import {
-  createSourceEventStream,
-  execute,
-  print,
-  type DocumentNode,
-  type ExecutionArgs,
-  type ExecutionResult,
-} from 'graphql';
+import { createSourceEventStream, execute, print, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 

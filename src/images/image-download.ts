@@ -60,9 +60,7 @@ export async function downloadImage(url: string, options: DownloadImageOptions):
 
     if (response.status >= 500) {
       await discardBody(response);
-      throw new UpstreamUnavailableError(
-        `The image host ${target.hostname} failed with HTTP ${response.status}; try again later.`,
-      );
+      throw new UpstreamUnavailableError(`The image host ${target.hostname} failed with HTTP ${response.status}; try again later.`);
     }
     if (response.status < 200 || response.status >= 300) {
       await discardBody(response);
@@ -106,9 +104,7 @@ function checkUrl(raw: string, allowedHosts: readonly string[], redirectedFrom?:
     url = new URL(raw, redirectedFrom);
   } catch {
     throw new UpstreamError(
-      redirectedFrom
-        ? `The image host ${redirectedFrom.hostname} redirected to an invalid URL.`
-        : 'The code image URL is not a valid URL.',
+      redirectedFrom ? `The image host ${redirectedFrom.hostname} redirected to an invalid URL.` : 'The code image URL is not a valid URL.',
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
@@ -121,9 +117,7 @@ function checkUrl(raw: string, allowedHosts: readonly string[], redirectedFrom?:
     const where = redirectedFrom
       ? `The image host ${redirectedFrom.hostname} redirected to ${url.hostname}`
       : `The code image is on ${url.hostname}`;
-    throw new UpstreamError(
-      `${where}, which is not an allowed image host (allowed: ${allowedHosts.join(', ')}; see CODE_IMAGE_HOSTS).`,
-    );
+    throw new UpstreamError(`${where}, which is not an allowed image host (allowed: ${allowedHosts.join(', ')}; see CODE_IMAGE_HOSTS).`);
   }
   return url;
 }
@@ -136,14 +130,8 @@ async function fetchOrExplain(url: URL, signal: AbortSignal, timeoutMs: number):
   }
 }
 
-async function readCappedBody(
-  response: Response,
-  hostname: string,
-  options: DownloadImageOptions,
-  signal: AbortSignal,
-): Promise<Buffer> {
-  const tooLarge = () =>
-    new UpstreamError(`The image from ${hostname} is larger than the limit of ${options.maxBytes} bytes.`);
+async function readCappedBody(response: Response, hostname: string, options: DownloadImageOptions, signal: AbortSignal): Promise<Buffer> {
+  const tooLarge = () => new UpstreamError(`The image from ${hostname} is larger than the limit of ${options.maxBytes} bytes.`);
 
   const declaredLength = Number(response.headers.get('content-length') ?? Number.NaN);
   if (Number.isFinite(declaredLength) && declaredLength > options.maxBytes) {
@@ -173,18 +161,11 @@ async function readCappedBody(
   return Buffer.concat(chunks, received);
 }
 
-function unavailableBecause(
-  error: unknown,
-  hostname: string,
-  signal: AbortSignal,
-  timeoutMs: number,
-): UpstreamUnavailableError {
+function unavailableBecause(error: unknown, hostname: string, signal: AbortSignal, timeoutMs: number): UpstreamUnavailableError {
   if (signal.aborted) {
     return new UpstreamUnavailableError(`The image host ${hostname} did not deliver within ${timeoutMs} ms.`);
   }
-  return new UpstreamUnavailableError(
-    `The image host ${hostname} could not be reached (${describeNetworkError(error)}); try again later.`,
-  );
+  return new UpstreamUnavailableError(`The image host ${hostname} could not be reached (${describeNetworkError(error)}); try again later.`);
 }
 
 /**

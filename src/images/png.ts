@@ -17,7 +17,12 @@ function chunk(type: string, data: Buffer): Buffer {
  * `isDark(x, y)` is asked once per pixel of a row only when the row differs from
  * the previous one, which QR codes (rows repeated `scale` times) make rare.
  */
-export function encodeBilevelPng(width: number, height: number, rowKey: (y: number) => number, isDark: (x: number, y: number) => boolean): Buffer {
+export function encodeBilevelPng(
+  width: number,
+  height: number,
+  rowKey: (y: number) => number,
+  isDark: (x: number, y: number) => boolean,
+): Buffer {
   const stride = 1 + Math.ceil(width / 8);
   const raw = Buffer.alloc(stride * height);
   let previousKey = Number.NaN;
@@ -43,12 +48,7 @@ export function encodeBilevelPng(width: number, height: number, rowKey: (y: numb
   header[10] = 0; // deflate
   header[11] = 0; // adaptive filtering
   header[12] = 0; // no interlace
-  return Buffer.concat([
-    PNG_SIGNATURE,
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', header), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
 export interface BilevelImage {

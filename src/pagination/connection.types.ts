@@ -30,7 +30,10 @@ export interface Connection<T> {
 }
 
 /** The Relay connection types `<Name>Edge` and `<Name>Connection` of a node type. */
-export function connectionType<T extends object>(node: ClassType<T>, name: string): ClassType<Connection<T>> & {
+export function connectionType<T extends object>(
+  node: ClassType<T>,
+  name: string,
+): ClassType<Connection<T>> & {
   of(page: ListPage<T>): Connection<T>;
 } {
   @ObjectType(`${name}Edge`)

@@ -8,7 +8,9 @@ export class PsidHasher {
   private readonly key: Buffer;
 
   constructor(secrets: { psidHashKey?: string; appSecret?: string }) {
-    const key = secrets.psidHashKey ?? (secrets.appSecret ? createHmac('sha256', secrets.appSecret).update('psid-hash-key').digest('hex') : undefined);
+    const key =
+      secrets.psidHashKey ??
+      (secrets.appSecret ? createHmac('sha256', secrets.appSecret).update('psid-hash-key').digest('hex') : undefined);
     // Without a key the webhook refuses everything, so nothing is hashed; a random key keeps it safe anyway.
     this.key = key === undefined ? randomBytes(32) : Buffer.from(key);
   }

@@ -105,7 +105,10 @@ export class ScanFeed {
       // The listener's SUBSCRIBE must wait for Redis however long it takes (ioredis then
       // resubscribes by itself after every reconnection).
       this.listener = new Redis(options.redisUrl, { ...redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null });
-      for (const [role, client] of [['publisher', this.publisher], ['listener', this.listener]] as const) {
+      for (const [role, client] of [
+        ['publisher', this.publisher],
+        ['listener', this.listener],
+      ] as const) {
         // One line per outage, not one per reconnection attempt.
         let down = false;
         client.on('error', (error: Error) => {
@@ -249,7 +252,13 @@ async function closeRedis(client: Redis): Promise<void> {
   const timedOut = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, REDIS_QUIT_TIMEOUT_MS);
   });
-  await Promise.race([client.quit().then(() => undefined, () => undefined), timedOut]);
+  await Promise.race([
+    client.quit().then(
+      () => undefined,
+      () => undefined,
+    ),
+    timedOut,
+  ]);
   clearTimeout(timer);
   client.disconnect();
 }

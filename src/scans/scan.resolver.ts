@@ -69,7 +69,11 @@ export class ScanResolver {
 @Resolver(() => Code)
 export class CodeScansResolver {
   @FieldResolver(() => ScanConnection, { description: 'scans of this code, newest first' })
-  async scans(@Root() code: Code, @Args(() => PageArgs) page: PageArgs, @Ctx() { request, services }: ScansContext): Promise<Connection<Scan>> {
+  async scans(
+    @Root() code: Code,
+    @Args(() => PageArgs) page: PageArgs,
+    @Ctx() { request, services }: ScansContext,
+  ): Promise<Connection<Scan>> {
     const scans = await services.scans.list(request, { pageId: code.pageId, ref: code.ref, ...page });
     // Every scan of (page, ref) is counted on the code: no COUNT(*) needed.
     return ScanConnection.of({ ...scans, totalCount: async () => code.scanCount });

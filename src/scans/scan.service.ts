@@ -101,7 +101,10 @@ export class ScanService {
       const [id] = decodeCursor(request.after, SCAN_ORDERING, ['string']);
       query.andWhere('scan.id < :id', { id });
     }
-    const rows = await query.orderBy('scan.id', 'DESC').limit(first + 1).getMany();
+    const rows = await query
+      .orderBy('scan.id', 'DESC')
+      .limit(first + 1)
+      .getMany();
     const scans = rows.slice(0, first);
     return {
       items: scans,
@@ -110,7 +113,6 @@ export class ScanService {
       totalCount: () => filtered().getCount(),
     };
   }
-
 }
 
 /**
@@ -125,4 +127,3 @@ export function scanIdOf(event: IncomingScan, senderHash: string): string {
     .digest('hex');
   return `${time.slice(0, 8)}-${time.slice(8)}-8${identity.slice(0, 3)}-${identity.slice(3, 7)}-${identity.slice(7, 19)}`;
 }
-

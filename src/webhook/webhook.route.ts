@@ -92,7 +92,10 @@ export function webhookRoutes(scans: ScanService, metrics: GatewayMetrics, optio
         return text(reply, 400, `Bad webhook: ${reason}.\n`);
       }
       const result = await scans.ingest({ requestId: request.id }, parsed.scans);
-      request.log.debug({ stored: result.stored, duplicates: result.duplicates, ignored: parsed.ignored, malformed: parsed.malformed }, 'webhook stored');
+      request.log.debug(
+        { stored: result.stored, duplicates: result.duplicates, ignored: parsed.ignored, malformed: parsed.malformed },
+        'webhook stored',
+      );
       if (wantsJson(request)) return reply.code(200).send(receipt(parsed, result));
       return text(reply, 200, 'EVENT_RECEIVED');
     });

@@ -144,9 +144,7 @@ export class FakeGraphApi {
       case 'imageOnce':
         return this.addImage({ ...this.codeImageFile(imageSize, 'png'), servesLeft: 1 });
       case 'nonImage':
-        return this.addImage(
-          file(Buffer.from('<!doctype html><html><body>Not an image</body></html>'), 'image/png'),
-        );
+        return this.addImage(file(Buffer.from('<!doctype html><html><body>Not an image</body></html>'), 'image/png'));
       case 'oversizedImage': {
         const body = Buffer.alloc(behaviour.bytes);
         PNG_SIGNATURE.copy(body);

@@ -7,7 +7,13 @@ let sequence = 0;
 /** A scan event with a unique sender and timestamp unless told otherwise. */
 export function scanOf(pageId: string, overrides: Partial<SimulatedScan> = {}): SimulatedScan {
   sequence += 1;
-  return { pageId, senderPsid: `psid-${process.pid}-${sequence}`, timestamp: 1_764_000_000_000 + sequence, source: 'SHORTLINK', ...overrides };
+  return {
+    pageId,
+    senderPsid: `psid-${process.pid}-${sequence}`,
+    timestamp: 1_764_000_000_000 + sequence,
+    source: 'SHORTLINK',
+    ...overrides,
+  };
 }
 
 export interface WebhookAnswer {
@@ -24,7 +30,11 @@ export async function postRawWebhook(
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   const signature = options.signature === undefined ? signBody(body, options.secret ?? TEST_APP_SECRET) : options.signature;
   if (signature !== null) headers['x-hub-signature-256'] = signature;
-  const response = await fetch(`${baseUrl}/webhook`, { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body) });
+  const response = await fetch(`${baseUrl}/webhook`, {
+    method: 'POST',
+    headers,
+    body: typeof body === 'string' ? body : new Uint8Array(body),
+  });
   return { status: response.status, text: await response.text() };
 }
 

@@ -201,9 +201,7 @@ function adviceFor(code: number): string {
 /** Graph messages are not supposed to echo the token, but a message that did must not carry it further. */
 function redact(message: string, token: string): string {
   const withoutToken = message.split(token).join('[redacted]').split(encodeURIComponent(token)).join('[redacted]');
-  return withoutToken.length > MAX_GRAPH_MESSAGE_CHARS
-    ? `${withoutToken.slice(0, MAX_GRAPH_MESSAGE_CHARS)}…`
-    : withoutToken;
+  return withoutToken.length > MAX_GRAPH_MESSAGE_CHARS ? `${withoutToken.slice(0, MAX_GRAPH_MESSAGE_CHARS)}…` : withoutToken;
 }
 
 function readGraphError(json: unknown): GraphError | undefined {

@@ -32,10 +32,7 @@ export function renderQrPng(text: string, imageSize: number): { png: Buffer; pix
   const scale = Math.floor(imageSize / (symbolModules + 2 * QUIET_ZONE_MODULES));
   if (scale < 1) {
     const minimum = symbolModules + 2 * QUIET_ZONE_MODULES;
-    throw new BadUserInputError(
-      'imageSize',
-      `imageSize ${imageSize} is too small for this ref: its QR code needs at least ${minimum} px`,
-    );
+    throw new BadUserInputError('imageSize', `imageSize ${imageSize} is too small for this ref: its QR code needs at least ${minimum} px`);
   }
   const margin = Math.floor((imageSize - symbolModules * scale) / 2);
   const moduleAt = (pixel: number): number => {

@@ -33,9 +33,7 @@ export class CodesAndImages1764050000000 implements MigrationInterface {
     await queryRunner.query(`CREATE INDEX ix_code_scan_count ON code (scan_count, created_at, id)`);
     await queryRunner.query(`CREATE INDEX ix_code_page_scan_count ON code (page_id, scan_count, created_at, id)`);
     await queryRunner.query(`CREATE INDEX ix_code_last_scanned ON code (last_scanned_at, created_at, id)`);
-    await queryRunner.query(
-      `CREATE INDEX ix_code_page_last_scanned ON code (page_id, last_scanned_at, created_at, id)`,
-    );
+    await queryRunner.query(`CREATE INDEX ix_code_page_last_scanned ON code (page_id, last_scanned_at, created_at, id)`);
     await queryRunner.query(`CREATE INDEX ix_code_ref ON code (ref)`);
 
     await queryRunner.query(`
