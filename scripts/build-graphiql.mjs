@@ -11,7 +11,7 @@ const started = performance.now();
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(root, 'dist', 'graphiql');
 const assetsDir = path.join(outDir, 'assets');
-// Must match the mount point of express.static in src/graphiql/graphiql.route.ts.
+// Must match GRAPHIQL_ASSETS_PATH, where src/graphiql/graphiql.route.ts serves the assets (@fastify/static).
 const publicPath = '/graphiql/assets/';
 
 // Every emitted asset carries a content hash, which is what lets the router

@@ -1,10 +1,25 @@
 import 'reflect-metadata';
 import { startGateway } from './app/gateway';
 import { ConfigError, loadConfig, type GatewayConfig } from './config';
-import { createLogger } from './logging/logger';
+import { createLogger, type Logger } from './logging/logger';
 
 /** Hard limit for a graceful stop; a supervisor sends SIGKILL soon after. */
 const SHUTDOWN_DEADLINE_MS = 9_500;
+
+/** Longest wait for the log to reach its destination before exiting anyway. */
+const LOG_FLUSH_TIMEOUT_MS = 1_000;
+
+/**
+ * Exits once every log line written so far is out. Lines are written asynchronously;
+ * exiting with a write in flight could print the last lines out of order, or lose them.
+ */
+function exitAfterFlush(logger: Logger, code: number): void {
+  const fallback = setTimeout(() => process.exit(code), LOG_FLUSH_TIMEOUT_MS);
+  logger.flush(() => {
+    clearTimeout(fallback);
+    process.exit(code);
+  });
+}
 
 /** One line a person can act on, for the failures a start usually meets. */
 function startFailure(error: unknown, config: GatewayConfig): string {
@@ -32,9 +47,9 @@ async function main(): Promise<void> {
   try {
     gateway = await startGateway(config, { logger });
   } catch (error) {
-    logger.flush();
     process.stderr.write(`${startFailure(error, config)}\n`);
-    process.exit(1);
+    exitAfterFlush(logger, 1);
+    return;
   }
   logger.info(
     {
@@ -52,17 +67,17 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'stopping');
     const deadline = setTimeout(() => {
       logger.error('graceful stop exceeded its deadline; exiting');
-      process.exit(1);
+      exitAfterFlush(logger, 1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
     running.stop().then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        exitAfterFlush(logger, 0);
       },
       (error: unknown) => {
         logger.error({ err: error }, 'error while stopping');
-        process.exit(1);
+        exitAfterFlush(logger, 1);
       },
     );
   };

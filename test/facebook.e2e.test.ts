@@ -8,7 +8,7 @@ import { executeOk } from './support/graphql-client';
 reportSkippedDatabases();
 
 const TOKEN = 'test-token-EAAG0123456789abcdefSECRET';
-/** The gateway refuses images above 5 MiB (MAX_UPSTREAM_IMAGE_BYTES in src/server.ts). */
+/** The gateway refuses images above 5 MiB (MAX_UPSTREAM_IMAGE_BYTES in src/app/services.ts). */
 const MAX_IMAGE_BYTES = 5 * 1024 * 1024;
 
 interface RawResult {

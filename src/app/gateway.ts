@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ApolloServer } from '@apollo/server';
 import type { FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '../config';
 import type { Database } from '../db/database';
 import { createErrorFormatter } from '../graphql/format-error';
 import { createLogger, type Logger } from '../logging/logger';
-import { createGraphQLContext } from './graphql-context';
+import { createGraphQLContext, type GraphQLContext } from './graphql-context';
 import { startApollo, type GraphqlHttpOptions } from './graphql-http';
 import { attachGraphqlWebSocket } from './graphql-ws';
 import { createHttpServer } from './http-server';
@@ -52,8 +53,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     contextFor: (requestId) => createGraphQLContext(services, { requestId }),
   };
 
-  let apollo;
-  let app;
+  let apollo: ApolloServer<GraphQLContext> | undefined;
+  let app: FastifyInstance | undefined;
   try {
     apollo = await startApollo(graphql);
     app = await createHttpServer(config, logger, apollo, graphql);
@@ -74,8 +75,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   publicUrl = config.publicUrl ?? `http://localhost:${port}`;
 
-  const stopApp = app;
-  const stopApollo = apollo;
+  const [stopApp, stopApollo] = [app, apollo];
   let stopping: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,

@@ -80,6 +80,8 @@ export function createLogger(options: LoggerOptions): Logger {
       },
     },
     // Asynchronous: a log line never waits for the terminal or the pipe on a hot path.
-    options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 0 }),
+    // minLength 1 still writes every line at once, and makes flush(cb) wait for the write
+    // in flight (with 0 it returns at once, and a line written at exit could overtake it).
+    options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 1 }),
   );
 }
