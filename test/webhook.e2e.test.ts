@@ -359,7 +359,7 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
   });
 
   describe('parsing', () => {
-    it('stores exactly the referrals and postback referrals of every entry and item, and ignores the rest', async () => {
+    it('stores exactly the referrals and postback referrals of every entry and item (standby included), and ignores the rest', async () => {
       const otherPage = newPageId();
       const relayedPage = newPageId();
       const staticCode = await generate(null);
@@ -393,6 +393,7 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
             messaging(TEST_PAGE_ID, psidA, t + 10, { message: { mid: 'm2', quick_reply: { payload: 'X' }, text: 'x' } }),
           ],
         },
+        // What an app that does not own the thread receives: the only report of this scan it will get.
         { id: otherPage, time: t, standby: [messaging(otherPage, psidA, t, { referral: { ref: 'standby', source: 'ADS' } })] },
         {
           id: otherPage,
@@ -415,7 +416,7 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
       const before = await stored();
       const answer = await postRaw(serializeLikeMeta(body));
       expect(answer.status).toBe(200);
-      expect((await stored())[0]).toBe(before[0] + 7);
+      expect((await stored())[0]).toBe(before[0] + 8);
 
       const at = (offset: number) => new Date(t + offset).toISOString();
       const ours = (await scansOfPage(TEST_PAGE_ID)).filter((found) => found.occurredAt >= at(0) && found.occurredAt <= at(99_999));
@@ -432,6 +433,7 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
       ).toEqual([
         { kind: 'POSTBACK', ref: 'parse-a', source: 'ADS', occurredAt: at(22), code: null },
         { kind: 'REFERRAL', ref: 'parse-b', source: null, occurredAt: at(20), code: null },
+        { kind: 'REFERRAL', ref: 'standby', source: 'ADS', occurredAt: at(0), code: null },
       ]);
       expect(await scansOfPage(relayedPage)).toMatchObject([{ pageId: relayedPage, ref: 'parse-c', kind: 'REFERRAL', occurredAt: at(23) }]);
 
@@ -461,13 +463,14 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
             { sender: { id: psid }, recipient: { id: pageId }, timestamp: t + 2, postback: { title: 'x', referral: null } },
             { sender: { id: '' }, recipient: { id: pageId }, timestamp: t + 3, referral: { ref: 'empty-sender' } },
             { sender: {}, recipient: { id: pageId }, timestamp: t + 4, referral: { ref: 'no-sender-id' } },
-            { sender: { id: psid }, recipient: { id: pageId }, timestamp: t + 5, referral: { ref: 'r'.repeat(251) } },
+            { sender: { id: psid }, recipient: { id: pageId }, timestamp: t + 5, referral: { ref: 'r'.repeat(2084) } },
             { sender: { id: psid }, recipient: { id: pageId }, timestamp: t + 6, referral: { ref: 12 } },
             { sender: { id: psid }, recipient: { id: pageId }, timestamp: -5, referral: { ref: 'negative-time' } },
-            // Values the databases would refuse: past the Date range, an overlong page id, NUL in a ref.
+            // Values the databases would refuse: past the Date range, an overlong page id.
             { sender: { id: psid }, recipient: { id: pageId }, timestamp: 1e20, referral: { ref: 'beyond-dates' } },
             { sender: { id: psid }, recipient: { id: pageId }, timestamp: 8_640_000_000_000_001, referral: { ref: 'beyond-dates' } },
             { sender: { id: psid }, recipient: { id: '9'.repeat(65) }, timestamp: t + 8, referral: { ref: 'long-page' } },
+            // NUL cannot be stored in PostgreSQL text: the scan is kept with U+FFFD in its place.
             { sender: { id: psid }, recipient: { id: pageId }, timestamp: t + 9, referral: { ref: 'nul\u0000ref' } },
             { sender: { id: psid }, recipient: { id: pageId }, timestamp: t + 7, referral: { ref: 'r'.repeat(250), source: 'SHORTLINK' } },
           ],
@@ -477,8 +480,11 @@ describe.each(DATABASE_KINDS)('webhook on %s', (kind) => {
       ]);
       const before = await stored();
       expect((await postRaw(JSON.stringify(body))).status).toBe(200);
-      expect((await stored())[0]).toBe(before[0] + 1);
-      expect(await scansOfPage(pageId)).toMatchObject([{ ref: 'r'.repeat(250), occurredAt: new Date(t + 7).toISOString() }]);
+      expect((await stored())[0]).toBe(before[0] + 2);
+      expect(await scansOfPage(pageId)).toMatchObject([
+        { ref: 'nul\uFFFDref', occurredAt: new Date(t + 9).toISOString() },
+        { ref: 'r'.repeat(250), occurredAt: new Date(t + 7).toISOString() },
+      ]);
     });
   });
 

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export type WebhookOutcome = 'stored' | 'unsigned' | 'bad_request' | 'too_large' | 'error';
+/** Why a message on the Redis scan channel was dropped instead of delivered. */
+export type FeedRejectionReason = 'unauthenticated' | 'malformed' | 'too_large';
+const FEED_REJECTION_REASONS: readonly FeedRejectionReason[] = ['unauthenticated', 'malformed', 'too_large'];
 
 /**
  * The gateway's Prometheus metrics, in a registry of its own (several gateways may run
@@ -37,6 +39,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  private readonly webhookItemsRejected = new Counter({
+    name: 'gateway_webhook_items_rejected_total',
+    help: 'Scans in signed webhooks that could not be stored, by reason (the request is still answered 200).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   private readonly graphApiCalls = new Counter({
     name: 'gateway_graph_api_calls_total',
     help: 'Graph API calls (and image downloads) by outcome.',
@@ -44,8 +53,17 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  private readonly feedMessagesRejected = new Counter({
+    name: 'gateway_feed_messages_rejected_total',
+    help: 'Messages on the Redis scan channel dropped undelivered: unauthenticated (missing or bad MAC), malformed, or too_large.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // Every reason is exported from the start (at 0), so a rate or an alert has a series to read.
+    for (const reason of FEED_REJECTION_REASONS) this.feedMessagesRejected.inc({ reason }, 0);
   }
 
   /** The gauge of current subscribers reads the feed when scraped. */
@@ -72,6 +90,14 @@ export class GatewayMetrics {
 
   subscriberDropped(): void {
     this.subscribersDropped.inc();
+  }
+
+  feedMessageRejected(reason: FeedRejectionReason): void {
+    this.feedMessagesRejected.inc({ reason });
+  }
+
+  webhookItemsRejectedBy(reasons: Partial<Record<string, number>>): void {
+    for (const [reason, count] of Object.entries(reasons)) if (count) this.webhookItemsRejected.inc({ reason }, count);
   }
 
   /** success, refused (a Graph API error that retrying will not fix) or transient (retried) */

@@ -24,7 +24,7 @@ export class Scan {
   pageId!: string;
 
   @Field(() => String, { nullable: true })
-  @Column({ type: 'varchar', length: 250, transformer: nullableRef })
+  @Column({ type: 'varchar', length: 2083, transformer: nullableRef })
   ref!: string | null;
 
   @Field(() => ScanKind)

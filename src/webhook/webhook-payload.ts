@@ -1,80 +1,140 @@
+import { parse as parseLosslessJson } from 'lossless-json';
 import { MAX_SCAN_TIME_MS, type IncomingScan } from '../scans/incoming-scan';
 import { ScanKind } from '../scans/scan-kind';
+
+/** Why a scan in a webhook cannot be stored; logged and counted, never the item itself. */
+export type MalformedReason =
+  'no page id' | 'invalid page id' | 'no sender' | 'no timestamp' | 'timestamp out of range' | 'ref not a string' | 'ref too long';
 
 export interface ParsedWebhook {
   scans: IncomingScan[];
   /** messaging items that were not scans (messages, deliveries, reads, plain postbacks…) */
   ignored: number;
-  /**
-   * scans that cannot be stored: no page or sender, no valid timestamp (the item's,
-   * else the entry's), an id or ref longer than Messenger's, a NUL character
-   */
+  /** scans that cannot be stored, by reason */
   malformed: number;
+  malformedReasons: Partial<Record<MalformedReason, number>>;
 }
 
 export class WebhookPayloadError extends Error {}
 
-const MAX_REF_LENGTH = 250;
+/** Meta's documentation allows m.me refs of up to 2,083 characters. */
+export const MAX_REF_LENGTH = 2083;
+/**
+ * The most bytes a stored ref may take: (page_id, ref, id) must fit one PostgreSQL
+ * index entry (about 2,700 bytes). A ref that came through an m.me link of 2,083
+ * characters, percent-encoded, never decodes to more.
+ */
+export const MAX_REF_BYTES = 2400;
 const MAX_SOURCE_LENGTH = 64;
 const MAX_ID_LENGTH = 64;
+/** Meta's timestamps are milliseconds; a value below this (3 March 1973 in ms) is in seconds. */
+const SECONDS_BELOW = 1e11;
+/** A JSON number of 16 or more digits may exceed 2^53 and lose digits in JSON.parse. */
+const LONG_NUMBER = /[:[,]\s*-?\d{16}/;
 
 type JsonObject = Record<string, unknown>;
 const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Ids are strings; a JSON number is taken digit for digit (see parseWebhookBody). */
 const idOf = (value: unknown): string | undefined => {
   const id = isObject(value) ? value.id : undefined;
-  return typeof id === 'string' && id !== '' ? id : typeof id === 'number' ? String(id) : undefined;
+  return typeof id === 'string' && id !== '' ? id : typeof id === 'number' && Number.isSafeInteger(id) ? String(id) : undefined;
 };
 
+/** Integers too large for a double stay strings: they are ids, and 1234567890123456789 ≠ …788. */
+function keepLongIntegers(text: string): number | string {
+  const value = Number(text);
+  return Number.isSafeInteger(value) || !/^-?\d+$/.test(text) ? value : text;
+}
+
 /**
- * Reads every entry and every messaging item of a page webhook: a `referral` is a
- * REFERRAL scan, a `postback` carrying `referral` a POSTBACK scan (a person's first
- * time). Everything else is counted as ignored, never an error.
+ * The raw body of a signed webhook, parsed. JSON.parse rounds integers beyond 2^53, so a
+ * body with a long number token is read by a lossless parser instead (rare: Meta sends
+ * ids as strings; the common path stays JSON.parse).
+ */
+export function parseWebhookBody(raw: Buffer): ParsedWebhook {
+  const text = raw.toString('utf8');
+  let body: unknown;
+  try {
+    body = LONG_NUMBER.test(text) ? parseLosslessJson(text, null, keepLongIntegers) : JSON.parse(text);
+  } catch {
+    throw new WebhookPayloadError('body is not JSON');
+  }
+  return parseWebhook(body);
+}
+
+/**
+ * Reads every entry and every item of a page webhook, in `messaging` and in `standby`
+ * (what an app that does not own the thread receives): a `referral` (on the item or on
+ * its `message`) is a REFERRAL scan, a `postback` carrying `referral` a POSTBACK scan (a
+ * person's first time). Everything else is counted as ignored, never an error.
  */
 export function parseWebhook(body: unknown): ParsedWebhook {
   if (!isObject(body) || body.object !== 'page' || !Array.isArray(body.entry)) {
     throw new WebhookPayloadError('not a page webhook: expected {"object":"page","entry":[…]}');
   }
-  const parsed: ParsedWebhook = { scans: [], ignored: 0, malformed: 0 };
+  const parsed: ParsedWebhook = { scans: [], ignored: 0, malformed: 0, malformedReasons: {} };
   for (const entry of body.entry) {
-    if (!isObject(entry) || !Array.isArray(entry.messaging)) continue;
-    for (const item of entry.messaging) {
-      const scan = isObject(item) ? scanOf(item, entry) : undefined;
-      if (scan === undefined) parsed.ignored++;
-      else if (scan === null) parsed.malformed++;
-      else parsed.scans.push(scan);
+    if (!isObject(entry)) continue;
+    for (const items of [entry.messaging, entry.standby]) {
+      if (!Array.isArray(items)) continue;
+      for (const item of items) {
+        const scan = isObject(item) ? scanOf(item, entry) : undefined;
+        if (scan === undefined) {
+          parsed.ignored++;
+        } else if (typeof scan === 'string') {
+          parsed.malformed++;
+          parsed.malformedReasons[scan] = (parsed.malformedReasons[scan] ?? 0) + 1;
+        } else {
+          parsed.scans.push(scan);
+        }
+      }
     }
   }
   return parsed;
 }
 
-/** undefined: not a scan; null: a scan that cannot be stored. */
-function scanOf(item: JsonObject, entry: JsonObject): IncomingScan | null | undefined {
-  let referral: unknown;
-  let kind: ScanKind;
-  if (isObject(item.referral)) {
-    referral = item.referral;
-    kind = ScanKind.REFERRAL;
-  } else if (isObject(item.postback) && isObject(item.postback.referral)) {
-    referral = item.postback.referral;
-    kind = ScanKind.POSTBACK;
-  } else {
-    return undefined;
-  }
-  const { ref, source } = referral as JsonObject;
+function referralOf(item: JsonObject): { referral: JsonObject; kind: ScanKind } | undefined {
+  if (isObject(item.referral)) return { referral: item.referral, kind: ScanKind.REFERRAL };
+  if (isObject(item.postback) && isObject(item.postback.referral)) return { referral: item.postback.referral, kind: ScanKind.POSTBACK };
+  if (isObject(item.message) && isObject(item.message.referral)) return { referral: item.message.referral, kind: ScanKind.REFERRAL };
+  return undefined;
+}
+
+/** A number, or the digits of an integer too long for one (parseWebhookBody keeps those as strings). */
+function numberOf(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  return typeof value === 'string' && /^-?\d{16,}$/.test(value) ? Number(value) : undefined;
+}
+
+function timestampOf(item: JsonObject, entry: JsonObject): number | undefined {
+  const raw = numberOf(item.timestamp) ?? numberOf(entry.time);
+  if (raw === undefined || !Number.isFinite(raw)) return undefined;
+  return raw > 0 && raw < SECONDS_BELOW ? raw * 1000 : raw;
+}
+
+/** undefined: not a scan; a reason: a scan that cannot be stored. */
+function scanOf(item: JsonObject, entry: JsonObject): IncomingScan | MalformedReason | undefined {
+  const found = referralOf(item);
+  if (!found) return undefined;
+  const { ref, source } = found.referral;
   const pageId = idOf(item.recipient) ?? idOf(entry);
   const senderPsid = idOf(item.sender);
-  const timestamp = typeof item.timestamp === 'number' ? item.timestamp : typeof entry.time === 'number' ? entry.time : NaN;
-  if (!pageId || pageId.length > MAX_ID_LENGTH || !senderPsid) return null;
-  if (!Number.isFinite(timestamp) || timestamp <= 0 || timestamp > MAX_SCAN_TIME_MS) return null;
-  if (ref !== undefined && ref !== null && (typeof ref !== 'string' || ref.length > MAX_REF_LENGTH || ref.includes('\u0000'))) {
-    return null;
-  }
+  const timestamp = timestampOf(item, entry);
+  if (!pageId) return 'no page id';
+  if (pageId.length > MAX_ID_LENGTH || pageId.includes('\u0000')) return 'invalid page id';
+  if (!senderPsid) return 'no sender';
+  if (timestamp === undefined) return 'no timestamp';
+  if (timestamp <= 0 || timestamp > MAX_SCAN_TIME_MS) return 'timestamp out of range';
+  if (ref !== undefined && ref !== null && typeof ref !== 'string') return 'ref not a string';
+  if (typeof ref === 'string' && (ref.length > MAX_REF_LENGTH || Buffer.byteLength(ref) > MAX_REF_BYTES)) return 'ref too long';
   return {
     pageId,
     senderPsid,
-    kind,
-    ref: typeof ref === 'string' && ref !== '' ? ref : null,
-    // PostgreSQL text cannot hold NUL; a source is informative, so it is cleaned rather than refused.
+    kind: found.kind,
+    // PostgreSQL text cannot hold NUL: it becomes U+FFFD, so the scan is still counted (as an
+    // orphan: no code's ref has it).
+    ref: typeof ref === 'string' && ref !== '' ? ref.replaceAll('\u0000', '\uFFFD') : null,
+    // A source is informative, so it is cleaned rather than refused.
     source: typeof source === 'string' && source !== '' ? source.replaceAll('\u0000', '').slice(0, MAX_SOURCE_LENGTH) || null : null,
     occurredAt: new Date(Math.floor(timestamp)),
   };

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { IngestResult, ScanService } from '../scans/scan.service';
 import { checkSignature } from './signature';
-import { parseWebhook, WebhookPayloadError, type ParsedWebhook } from './webhook-payload';
+import { parseWebhookBody, WebhookPayloadError, type ParsedWebhook } from './webhook-payload';
 
 export interface WebhookOptions {
   appSecret: string | undefined;
@@ -85,11 +85,16 @@ export function webhookRoutes(scans: ScanService, metrics: GatewayMetrics, optio
       }
       let parsed: ParsedWebhook;
       try {
-        parsed = parseWebhook(JSON.parse(raw.toString('utf8')));
+        parsed = parseWebhookBody(raw);
       } catch (error) {
-        const reason = error instanceof WebhookPayloadError ? error.message : 'body is not JSON';
-        request.log.warn({ reason }, 'webhook refused: signed but not a page webhook');
-        return text(reply, 400, `Bad webhook: ${reason}.\n`);
+        if (!(error instanceof WebhookPayloadError)) throw error;
+        request.log.warn({ reason: error.message }, 'webhook refused: signed but not a page webhook');
+        return text(reply, 400, `Bad webhook: ${error.message}.\n`);
+      }
+      if (parsed.malformed > 0) {
+        // Meta would redeliver the same items forever: answer 200, and say what was not stored.
+        request.log.warn({ malformed: parsed.malformed, reasons: parsed.malformedReasons }, 'webhook scans not stored');
+        metrics.webhookItemsRejectedBy(parsed.malformedReasons);
       }
       const result = await scans.ingest({ requestId: request.id }, parsed.scans);
       request.log.debug(

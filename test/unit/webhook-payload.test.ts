@@ -1,4 +1,4 @@
-import { parseWebhook, WebhookPayloadError } from '../../src/webhook/webhook-payload';
+import { MAX_REF_BYTES, MAX_REF_LENGTH, parseWebhook, parseWebhookBody, WebhookPayloadError } from '../../src/webhook/webhook-payload';
 import { ScanKind } from '../../src/scans/scan-kind';
 import { MAX_SCAN_TIME_MS } from '../../src/scans/incoming-scan';
 
@@ -42,6 +42,7 @@ describe('parseWebhook: scans', () => {
       ],
       ignored: 0,
       malformed: 0,
+      malformedReasons: {},
     });
   });
 
@@ -81,10 +82,10 @@ describe('parseWebhook: scans', () => {
         [referralItem()],
       ),
     );
-    expect(parsed).toEqual({ scans: [], ignored: 10, malformed: 0 });
+    expect(parsed).toEqual({ scans: [], ignored: 10, malformed: 0, malformedReasons: {} });
   });
 
-  it('reads every messaging item of every entry, in order, not only messaging[0]', () => {
+  it('reads every messaging and standby item of every entry, in order, not only messaging[0]', () => {
     const body = {
       object: 'page',
       entry: [
@@ -99,7 +100,7 @@ describe('parseWebhook: scans', () => {
         },
         { id: 'page-b', time: ENTRY_TIME, messaging: [postbackItem({ recipient: { id: 'page-b' }, sender: { id: 's3' } }, { ref: 'b1' })] },
         { id: 'page-c', time: ENTRY_TIME, messaging: [] },
-        { id: 'page-d', time: ENTRY_TIME, standby: [referralItem()] },
+        { id: 'page-d', time: ENTRY_TIME, standby: [referralItem({ recipient: { id: 'page-d' }, sender: { id: 's5' } }, { ref: 'd1' })] },
         'not an entry',
         { id: 'page-e', time: ENTRY_TIME, messaging: [referralItem({ recipient: { id: 'page-e' }, sender: { id: 's4' } }, { ref: 'e1' })] },
       ],
@@ -109,6 +110,7 @@ describe('parseWebhook: scans', () => {
       ['page-a', 's1', ScanKind.REFERRAL, 'a1'],
       ['page-a', 's2', ScanKind.REFERRAL, 'a2'],
       ['page-b', 's3', ScanKind.POSTBACK, 'b1'],
+      ['page-d', 's5', ScanKind.REFERRAL, 'd1'],
       ['page-e', 's4', ScanKind.REFERRAL, 'e1'],
     ]);
     expect(parsed.ignored).toBe(1);
@@ -166,9 +168,37 @@ describe('parseWebhook: scans', () => {
     expect(parsed.scans.map((scan) => scan.ref)).toEqual([null, null, null]);
   });
 
-  it('keeps a ref of exactly 250 characters', () => {
-    const ref = 'r'.repeat(250);
+  it('keeps a ref of exactly 2,083 characters, what an m.me link may carry', () => {
+    const ref = 'r'.repeat(MAX_REF_LENGTH);
+    expect(MAX_REF_LENGTH).toBe(2083);
     expect(parseWebhook(webhook(referralItem({}, { ref }))).scans[0].ref).toBe(ref);
+  });
+
+  it('keeps a scan whose ref holds NUL, with U+FFFD in its place (PostgreSQL text cannot hold NUL)', () => {
+    const [scan] = parseWebhook(webhook(referralItem({}, { ref: 'ta\u0000ble' }))).scans;
+    expect(scan.ref).toBe('ta\uFFFDble');
+  });
+
+  it('reads a referral riding on a message as a REFERRAL scan', () => {
+    const item = {
+      sender: { id: 'p' },
+      recipient: { id: PAGE },
+      timestamp: ITEM_TIME,
+      message: { mid: 'm', text: 'hi', referral: { ref: 'ad-1', source: 'ADS' } },
+    };
+    expect(parseWebhook(webhook(item)).scans).toMatchObject([{ kind: ScanKind.REFERRAL, ref: 'ad-1', source: 'ADS' }]);
+  });
+
+  it('prefers the postback referral over one on a message in the same item', () => {
+    const item = { ...postbackItem(), message: { referral: { ref: 'on-message' } } };
+    expect(parseWebhook(webhook(item)).scans).toMatchObject([{ kind: ScanKind.POSTBACK, ref: 'welcome' }]);
+  });
+
+  it('reads a timestamp in seconds as seconds (anything below 1e11, i.e. before March 1973 in milliseconds)', () => {
+    const parsed = parseWebhook(
+      webhook(referralItem({ timestamp: 1_700_000_000 }), referralItem({ timestamp: 99_999_999_999 }), referralItem({ timestamp: 1e11 })),
+    );
+    expect(parsed.scans.map((scan) => scan.occurredAt.getTime())).toEqual([1_700_000_000_000, 99_999_999_999_000, 1e11]);
   });
 
   it('cleans the source of NUL characters and truncates it to 64 characters; an empty or non-string source is null', () => {
@@ -188,26 +218,27 @@ describe('parseWebhook: scans', () => {
 });
 
 describe('parseWebhook: malformed scans are counted, not stored', () => {
-  const malformedCases: [string, Json][] = [
-    ['no sender', referralItem({ sender: undefined })],
-    ['a sender without id', referralItem({ sender: {} })],
-    ['an empty sender id', referralItem({ sender: { id: '' } })],
-    ['a sender that is a string', referralItem({ sender: 'psid-1' })],
-    ['a ref longer than 250 characters', referralItem({}, { ref: 'r'.repeat(251) })],
-    ['a ref with a NUL character', referralItem({}, { ref: 'ta\u0000ble' })],
-    ['a numeric ref', referralItem({}, { ref: 42 })],
-    ['an object ref', referralItem({}, { ref: { nested: true } })],
-    ['a boolean ref', referralItem({}, { ref: false })],
-    ['a page id longer than 64 characters', referralItem({ recipient: { id: 'p'.repeat(65) } })],
-    ['a zero timestamp', referralItem({ timestamp: 0 })],
-    ['a negative timestamp', referralItem({ timestamp: -5 })],
-    ['an infinite timestamp', referralItem({ timestamp: Infinity })],
-    ['a timestamp beyond what a Date holds', referralItem({ timestamp: 8.64e15 + 1 })],
-    ['a timestamp later than a scan id can order', referralItem({ timestamp: MAX_SCAN_TIME_MS + 1 })],
+  const malformedCases: [string, Json, string][] = [
+    ['no sender', referralItem({ sender: undefined }), 'no sender'],
+    ['a sender without id', referralItem({ sender: {} }), 'no sender'],
+    ['an empty sender id', referralItem({ sender: { id: '' } }), 'no sender'],
+    ['a sender that is a string', referralItem({ sender: 'psid-1' }), 'no sender'],
+    ['a ref longer than 2,083 characters', referralItem({}, { ref: 'r'.repeat(2084) }), 'ref too long'],
+    ['a ref within 2,083 characters but over the byte bound', referralItem({}, { ref: 'é'.repeat(MAX_REF_BYTES / 2 + 1) }), 'ref too long'],
+    ['a numeric ref', referralItem({}, { ref: 42 }), 'ref not a string'],
+    ['an object ref', referralItem({}, { ref: { nested: true } }), 'ref not a string'],
+    ['a boolean ref', referralItem({}, { ref: false }), 'ref not a string'],
+    ['a page id longer than 64 characters', referralItem({ recipient: { id: 'p'.repeat(65) } }), 'invalid page id'],
+    ['a page id with NUL', referralItem({ recipient: { id: 'page\u0000' } }), 'invalid page id'],
+    ['a zero timestamp', referralItem({ timestamp: 0 }), 'timestamp out of range'],
+    ['a negative timestamp', referralItem({ timestamp: -5 }), 'timestamp out of range'],
+    ['an infinite timestamp', referralItem({ timestamp: Infinity }), 'no timestamp'],
+    ['a timestamp beyond what a Date holds', referralItem({ timestamp: 8.64e15 + 1 }), 'timestamp out of range'],
+    ['a timestamp later than a scan id can order', referralItem({ timestamp: MAX_SCAN_TIME_MS + 1 }), 'timestamp out of range'],
   ];
 
-  it.each(malformedCases)('%s', (_name, item) => {
-    expect(parseWebhook(webhook(item))).toEqual({ scans: [], ignored: 0, malformed: 1 });
+  it.each(malformedCases)('%s', (_name, item, reason) => {
+    expect(parseWebhook(webhook(item))).toEqual({ scans: [], ignored: 0, malformed: 1, malformedReasons: { [reason]: 1 } });
   });
 
   it('the latest time a scan id can order is accepted', () => {
@@ -216,17 +247,22 @@ describe('parseWebhook: malformed scans are counted, not stored', () => {
   });
 
   it('a postback scan without sender is malformed too', () => {
-    expect(parseWebhook(webhook(postbackItem({ sender: undefined })))).toEqual({ scans: [], ignored: 0, malformed: 1 });
+    expect(parseWebhook(webhook(postbackItem({ sender: undefined })))).toEqual({
+      scans: [],
+      ignored: 0,
+      malformed: 1,
+      malformedReasons: { 'no sender': 1 },
+    });
   });
 
   it('no page id at all (neither recipient nor entry id) is malformed', () => {
     const body = { object: 'page', entry: [{ time: ENTRY_TIME, messaging: [referralItem({ recipient: undefined })] }] };
-    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1 });
+    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1, malformedReasons: { 'no page id': 1 } });
   });
 
   it('no timestamp on the item nor on the entry is malformed', () => {
     const body = { object: 'page', entry: [{ id: PAGE, messaging: [referralItem({ timestamp: undefined })] }] };
-    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1 });
+    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1, malformedReasons: { 'no timestamp': 1 } });
   });
 
   it('a malformed item does not hide the good ones around it', () => {
@@ -257,6 +293,44 @@ describe('parseWebhook: not a page webhook', () => {
   });
 
   it('an empty entry list is a valid webhook with nothing in it', () => {
-    expect(parseWebhook({ object: 'page', entry: [] })).toEqual({ scans: [], ignored: 0, malformed: 0 });
+    expect(parseWebhook({ object: 'page', entry: [] })).toEqual({ scans: [], ignored: 0, malformed: 0, malformedReasons: {} });
   });
+});
+
+describe('parseWebhookBody', () => {
+  const raw = (text: string) => Buffer.from(text, 'utf8');
+
+  it('keeps integers beyond 2^53 digit for digit: two senders a double cannot tell apart stay two', () => {
+    const text =
+      `{"object":"page","entry":[{"id":9007199254740993,"time":${ENTRY_TIME},"messaging":[` +
+      `{"sender":{"id":1234567890123456789},"recipient":{"id":9007199254740993},"timestamp":${ITEM_TIME},"referral":{"ref":"a"}},` +
+      `{"sender":{"id":1234567890123456788},"recipient":{"id":9007199254740993},"timestamp":${ITEM_TIME},"referral":{"ref":"a"}}]}]}`;
+    const { scans } = parseWebhookBody(raw(text));
+    expect(scans.map((scan) => [scan.pageId, scan.senderPsid])).toEqual([
+      ['9007199254740993', '1234567890123456789'],
+      ['9007199254740993', '1234567890123456788'],
+    ]);
+  });
+
+  it('reads a huge numeric timestamp as out of range, not as missing (which would take entry.time)', () => {
+    const text = `{"object":"page","entry":[{"id":"${PAGE}","time":${ENTRY_TIME},"messaging":[{"sender":{"id":"s"},"recipient":{"id":"${PAGE}"},"timestamp":100000000000000000000,"referral":{"ref":"a"}}]}]}`;
+    expect(parseWebhookBody(raw(text))).toMatchObject({ scans: [], malformed: 1, malformedReasons: { 'timestamp out of range': 1 } });
+  });
+
+  it('parses the usual body (ids as strings) exactly as JSON.parse would', () => {
+    const body = webhook(referralItem({ sender: { id: '1254459154682919' } }));
+    expect(parseWebhookBody(raw(JSON.stringify(body)))).toEqual(parseWebhook(body));
+  });
+
+  it('leaves a long digit run inside a string alone', () => {
+    const body = webhook(referralItem({}, { ref: 'x:12345678901234567890,y' }));
+    expect(parseWebhookBody(raw(JSON.stringify(body))).scans[0].ref).toBe('x:12345678901234567890,y');
+  });
+
+  it.each(['{"object":"page","entry":[', '', 'not json', '{"object":"page","entry":[{"id":1234567890123456789'])(
+    'refuses %j as not JSON',
+    (text) => {
+      expect(() => parseWebhookBody(raw(text))).toThrow(new WebhookPayloadError('body is not JSON'));
+    },
+  );
 });
