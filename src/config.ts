@@ -35,8 +35,15 @@ export interface GatewayConfig {
   codeImageHosts: string[];
   adminApiKey: string | undefined;
   introspection: boolean;
-  /** Largest webhook body accepted (WEBHOOK_MAX_BYTES); Meta batches up to 1000 events. */
+  /**
+   * Largest webhook body accepted (WEBHOOK_MAX_BYTES). Meta batches up to 1,000 events;
+   * the default holds 1,000 referrals with refs of the full 2,083 characters.
+   */
   webhookMaxBytes: number;
+  /** Bytes of webhook bodies held at once, all requests together (WEBHOOK_MAX_INFLIGHT_BYTES): 503 beyond. */
+  webhookMaxInflightBytes: number;
+  /** Time to receive one webhook body (WEBHOOK_RECEIVE_TIMEOUT_MS): 408 and the connection closed beyond. */
+  webhookReceiveTimeoutMs: number;
   /** LOG_LEVEL: debug, info, warn, error or silent. */
   logLevel: LogLevel;
   /** METRICS_TOKEN: a bearer token accepted by /metrics besides ADMIN_API_KEY. */
@@ -181,7 +188,9 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     codeImageHosts: parseHostList('CODE_IMAGE_HOSTS', optional(env, 'CODE_IMAGE_HOSTS') ?? 'fbcdn.net,facebook.com'),
     adminApiKey: optional(env, 'ADMIN_API_KEY'),
     introspection: boolean(env, 'GRAPHQL_INTROSPECTION', true),
-    webhookMaxBytes: integer(env, 'WEBHOOK_MAX_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    webhookMaxBytes: integer(env, 'WEBHOOK_MAX_BYTES', 2.5 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    webhookMaxInflightBytes: integer(env, 'WEBHOOK_MAX_INFLIGHT_BYTES', 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    webhookReceiveTimeoutMs: integer(env, 'WEBHOOK_RECEIVE_TIMEOUT_MS', 10_000, 100, 120_000),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     metricsToken: optional(env, 'METRICS_TOKEN'),
     subscriberMaxBacklog: integer(env, 'SUBSCRIBER_MAX_BACKLOG', 10_000, 1, 1_000_000),

@@ -67,6 +67,8 @@ export async function createHttpServer(
       appSecret: config.appSecret,
       verifyToken: config.webhookVerifyToken,
       maxBytes: config.webhookMaxBytes,
+      maxInflightBytes: config.webhookMaxInflightBytes,
+      receiveTimeoutMs: config.webhookReceiveTimeoutMs,
     }),
   );
   await app.register(imageRoutes(services.images));

@@ -1,13 +1,19 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { IngestResult, ScanService } from '../scans/scan.service';
+import { BodyBudget } from './body-budget';
 import { checkSignature } from './signature';
+import { readWebhookBody, WebhookBodyError } from './webhook-body';
 import { parseWebhookBody, WebhookPayloadError, type ParsedWebhook } from './webhook-payload';
 
 export interface WebhookOptions {
   appSecret: string | undefined;
   verifyToken: string | undefined;
   maxBytes: number;
+  /** bytes of webhook bodies held at once, all requests together */
+  maxInflightBytes: number;
+  /** time to receive one body */
+  receiveTimeoutMs: number;
 }
 
 type HandshakeQuery = Record<string, string | string[] | undefined>;
@@ -48,14 +54,37 @@ function text(reply: FastifyReply, status: number, body: string): FastifyReply {
  */
 export function webhookRoutes(scans: ScanService, metrics: GatewayMetrics, options: WebhookOptions): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
-    // The signature covers the raw bytes: every body is read as a Buffer, whatever its type.
+    const budget = new BodyBudget(options.maxInflightBytes);
+    /** Budget bytes each request holds until it is answered. */
+    const held = new WeakMap<FastifyRequest, number>();
+    const release = (request: FastifyRequest) => {
+      budget.release(held.get(request) ?? 0);
+      held.delete(request);
+    };
+    // The signature covers the raw bytes: every body is read as a Buffer, whatever its type,
+    // within the limits of readWebhookBody.
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBytes }, (_request, body, done) => done(null, body));
+    app.addContentTypeParser('*', (request, payload, done) => {
+      readWebhookBody(payload, { maxBytes: options.maxBytes, receiveTimeoutMs: options.receiveTimeoutMs, budget }).then(
+        (read) => {
+          held.set(request, read.held);
+          done(null, read.body);
+        },
+        (error: Error) => done(error, undefined),
+      );
+    });
 
     app.addHook('onResponse', async (request, reply) => {
+      release(request);
       if (request.method === 'POST') metrics.webhookAnswered(reply.statusCode);
     });
+    app.addHook('onRequestAbort', async (request) => release(request));
     app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+      if (error instanceof WebhookBodyError) {
+        if (error.statusCode === 503) reply.header('Retry-After', '1');
+        if (error.statusCode !== 413) request.log.warn({ reason: error.message, inflightBytes: budget.inUse }, 'webhook body refused');
+        return text(reply, error.statusCode, `${error.message}\n`);
+      }
       if (error.statusCode === 413) return text(reply, 413, 'Webhook body too large.\n');
       if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
         return text(reply, error.statusCode, 'Bad webhook request.\n');
