@@ -56,8 +56,10 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   const feed = new ScanFeed({
     maxBacklog: config.subscriberMaxBacklog,
     redisUrl: config.redisUrl,
+    secrets: { appSecret: config.appSecret, psidHashKey: config.psidHashKey },
     logger: logger.child({ component: 'scan-feed' }),
     onSubscriberDropped: () => metrics.subscriberDropped(),
+    onMessageRejected: (reason) => metrics.feedMessageRejected(reason),
   });
   metrics.observeSubscribers(() => feed.subscriberCount);
   const images = new ImageStore(db, publicUrl);

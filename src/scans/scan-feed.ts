@@ -1,8 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import Redis from 'ioredis';
+import { CodeType } from '../codes/code.entity';
 import { codeFromRecord, type CodeRecord } from '../codes/code.wire';
+import { CodeProviderKind } from '../images/image.types';
 import type { Logger } from '../logging/logger';
-import { Scan, type ScanKind } from './scan.entity';
+import type { FeedRejectionReason } from '../metrics/gateway-metrics';
+import { Scan, ScanKind } from './scan.entity';
 
 /**
  * A stored scan as it travels to subscribers, in this process or through Redis:
@@ -61,13 +64,270 @@ const REDIS_CHANNEL = 'messenger-code-gateway:scans';
 /** How long a stop waits for Redis to acknowledge QUIT before dropping the connections. */
 const REDIS_QUIT_TIMEOUT_MS = 1000;
 
+// ---------------------------------------------------------------------------------------
+// Messages on the Redis channel
+//
+// Anyone who can reach Redis can publish on the channel, so every message is signed and
+// checked before anything in it is believed: a frame is `mcg1.<MAC>.<JSON>`, where MAC is
+// the hex HMAC-SHA256 of exactly the JSON bytes that follow, keyed with deriveFeedKey().
+// A frame that is too large, unsigned, wrongly signed, or whose JSON is not a FeedMessage
+// is dropped whole: it was forged or corrupted, so none of its events is delivered.
+
+/** The label the feed key is derived under; a new format gets a new label (and prefix). */
+const FEED_KEY_LABEL = 'messenger-code-gateway/redis-scan-feed/v1';
+const FRAME_PREFIX = 'mcg1.';
+const MAC_HEX_LENGTH = 64;
+const FRAME_HEADER_BYTES = FRAME_PREFIX.length + MAC_HEX_LENGTH + 1;
+const FRAME_PREFIX_BYTES = Buffer.from(FRAME_PREFIX);
+const FRAME_SEPARATOR = '.'.charCodeAt(0);
+
+/** Largest frame accepted (and sent): refused before its MAC is computed or its JSON parsed. */
+export const MAX_FEED_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Most events in one message; a larger batch is sent as several messages. */
+export const MAX_FEED_MESSAGE_EVENTS = 1000;
+
+/**
+ * Bounds of a scan event's fields on the channel: above the database columns (so that
+ * nothing an instance stores is refused by the others), far below what could hurt.
+ */
+const MAX_ID_LENGTH = 64;
+const MAX_PAGE_ID_LENGTH = 64;
+const MAX_REF_LENGTH = 4096;
+const MAX_SOURCE_LENGTH = 256;
+const MAX_LABEL_LENGTH = 1000;
+/** The largest instant a Date holds. */
+const MAX_EPOCH_MILLIS = 8.64e15;
+const MAX_IMAGE_SIZE = 100_000;
+
+/** One batch of scan events on the channel, from the instance `origin`. */
+export interface FeedMessage {
+  origin: string;
+  events: ScanEvent[];
+}
+
+export type FeedDecoding =
+  | { ok: true; message: FeedMessage }
+  | { ok: false; reason: FeedRejectionReason; /** what was wrong, without the message's content */ detail: string };
+
+/**
+ * The key that signs the channel's messages, derived from a secret every instance
+ * shares: APP_SECRET, else PSID_HASH_KEY. Undefined with neither: messages could not be
+ * authenticated, so the feed then neither sends to Redis nor accepts from it.
+ */
+export function deriveFeedKey(secrets: { appSecret?: string; psidHashKey?: string }): Buffer | undefined {
+  const secret = secrets.appSecret || secrets.psidHashKey;
+  return secret ? createHmac('sha256', secret).update(FEED_KEY_LABEL).digest() : undefined;
+}
+
+/** One signed frame carrying `message`, as it is published. */
+export function encodeFeedMessage(key: Buffer, message: FeedMessage): Buffer {
+  const json = Buffer.from(JSON.stringify(message));
+  const mac = createHmac('sha256', key).update(json).digest('hex');
+  return Buffer.concat([Buffer.from(`${FRAME_PREFIX}${mac}.`), json]);
+}
+
+/**
+ * The frames that carry `events` from `origin`: at most MAX_FEED_MESSAGE_EVENTS events
+ * and `maxBytes` bytes each, so every instance accepts them. Events that break the
+ * channel's bounds are left out (every instance would drop the whole message for them)
+ * and reported as `refused`.
+ */
+export function encodeFeedMessages(
+  key: Buffer,
+  origin: string,
+  events: ScanEvent[],
+  maxBytes = MAX_FEED_MESSAGE_BYTES,
+): { frames: Buffer[]; refused: { index: number; detail: string }[] } {
+  const refused: { index: number; detail: string }[] = [];
+  const sendable: ScanEvent[] = [];
+  events.forEach((event, index) => {
+    try {
+      readScanEvent(event, 'event');
+      sendable.push(event);
+    } catch (error) {
+      if (!(error instanceof InvalidFeedMessage)) throw error;
+      refused.push({ index, detail: error.message });
+    }
+  });
+  const frames: Buffer[] = [];
+  const encode = (chunk: ScanEvent[]): void => {
+    const frame = encodeFeedMessage(key, { origin, events: chunk });
+    if (frame.length <= maxBytes) {
+      frames.push(frame);
+    } else if (chunk.length > 1) {
+      const half = Math.ceil(chunk.length / 2);
+      encode(chunk.slice(0, half));
+      encode(chunk.slice(half));
+    } else {
+      refused.push({ index: events.indexOf(chunk[0]), detail: `event: larger than ${maxBytes} bytes on its own` });
+    }
+  };
+  for (let start = 0; start < sendable.length; start += MAX_FEED_MESSAGE_EVENTS) {
+    encode(sendable.slice(start, start + MAX_FEED_MESSAGE_EVENTS));
+  }
+  return { frames, refused };
+}
+
+/**
+ * Checks a frame received from the channel, in order of cost: its size, its MAC (over the
+ * raw bytes, compared in constant time), then its JSON and the shape of every event. The
+ * events returned are fresh objects holding only the known fields.
+ */
+export function decodeFeedMessage(key: Buffer, frame: Buffer, maxBytes = MAX_FEED_MESSAGE_BYTES): FeedDecoding {
+  if (frame.length > maxBytes) return { ok: false, reason: 'too_large', detail: `${frame.length} bytes, more than ${maxBytes}` };
+  if (frame.length < FRAME_HEADER_BYTES || !frame.subarray(0, FRAME_PREFIX_BYTES.length).equals(FRAME_PREFIX_BYTES)) {
+    return { ok: false, reason: 'unauthenticated', detail: 'not signed' };
+  }
+  const macHex = frame.toString('latin1', FRAME_PREFIX_BYTES.length, FRAME_HEADER_BYTES - 1);
+  const given = /^[0-9a-f]+$/.test(macHex) ? Buffer.from(macHex, 'hex') : Buffer.alloc(0);
+  if (given.length !== MAC_HEX_LENGTH / 2 || frame[FRAME_HEADER_BYTES - 1] !== FRAME_SEPARATOR) {
+    return { ok: false, reason: 'unauthenticated', detail: 'not signed' };
+  }
+  const json = frame.subarray(FRAME_HEADER_BYTES);
+  const expected = createHmac('sha256', key).update(json).digest();
+  if (!timingSafeEqual(given, expected)) return { ok: false, reason: 'unauthenticated', detail: 'bad signature' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'malformed', detail: 'not JSON' };
+  }
+  try {
+    return { ok: true, message: readFeedMessage(parsed) };
+  } catch (error) {
+    if (!(error instanceof InvalidFeedMessage)) throw error;
+    return { ok: false, reason: 'malformed', detail: error.message };
+  }
+}
+
+class InvalidFeedMessage extends Error {}
+
+function invalid(path: string, expected: string): never {
+  throw new InvalidFeedMessage(`${path}: expected ${expected}`);
+}
+
+function readObject(value: unknown, path: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid(path, 'an object');
+  return value as Record<string, unknown>;
+}
+
+function readString(value: unknown, path: string, minLength: number, maxLength: number): string {
+  if (typeof value !== 'string' || value.length < minLength || value.length > maxLength) {
+    invalid(path, `a string of ${minLength} to ${maxLength} characters`);
+  }
+  return value;
+}
+
+function readNullableString(value: unknown, path: string, maxLength: number): string | null {
+  return value === null ? null : readString(value, path, 0, maxLength);
+}
+
+function readInteger(value: unknown, path: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) invalid(path, `an integer from 0 to ${max}`);
+  return value;
+}
+
+function readOneOf<T extends string>(value: unknown, path: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) invalid(path, `one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+const SCAN_KINDS = Object.values(ScanKind);
+const CODE_TYPES = Object.values(CodeType);
+const CODE_PROVIDERS = Object.values(CodeProviderKind);
+
+function readCodeRecord(value: unknown, path: string): CodeRecord {
+  const code = readObject(value, path);
+  return {
+    id: readString(code.id, `${path}.id`, 1, MAX_ID_LENGTH),
+    pageId: readString(code.pageId, `${path}.pageId`, 1, MAX_PAGE_ID_LENGTH),
+    type: readOneOf(code.type, `${path}.type`, CODE_TYPES),
+    ref: readNullableString(code.ref, `${path}.ref`, MAX_REF_LENGTH),
+    label: readNullableString(code.label, `${path}.label`, MAX_LABEL_LENGTH),
+    provider: readOneOf(code.provider, `${path}.provider`, CODE_PROVIDERS),
+    imageSize: readInteger(code.imageSize, `${path}.imageSize`, MAX_IMAGE_SIZE),
+    imageId: readString(code.imageId, `${path}.imageId`, 1, MAX_ID_LENGTH),
+    createdAt: readInteger(code.createdAt, `${path}.createdAt`, MAX_EPOCH_MILLIS),
+    scanCount: readInteger(code.scanCount, `${path}.scanCount`, Number.MAX_SAFE_INTEGER),
+    lastScannedAt: code.lastScannedAt === null ? null : readInteger(code.lastScannedAt, `${path}.lastScannedAt`, MAX_EPOCH_MILLIS),
+  };
+}
+
+function readScanEvent(value: unknown, path: string): ScanEvent {
+  const event = readObject(value, path);
+  const scan = readObject(event.scan, `${path}.scan`);
+  return {
+    scan: {
+      id: readString(scan.id, `${path}.scan.id`, 1, MAX_ID_LENGTH),
+      pageId: readString(scan.pageId, `${path}.scan.pageId`, 1, MAX_PAGE_ID_LENGTH),
+      ref: readNullableString(scan.ref, `${path}.scan.ref`, MAX_REF_LENGTH),
+      kind: readOneOf(scan.kind, `${path}.scan.kind`, SCAN_KINDS),
+      source: readNullableString(scan.source, `${path}.scan.source`, MAX_SOURCE_LENGTH),
+      occurredAt: readInteger(scan.occurredAt, `${path}.scan.occurredAt`, MAX_EPOCH_MILLIS),
+      receivedAt: readInteger(scan.receivedAt, `${path}.scan.receivedAt`, MAX_EPOCH_MILLIS),
+    },
+    code: event.code === null ? null : readCodeRecord(event.code, `${path}.code`),
+  };
+}
+
+function readFeedMessage(value: unknown): FeedMessage {
+  const message = readObject(value, 'message');
+  const origin = readString(message.origin, 'origin', 1, MAX_ID_LENGTH);
+  const events = message.events;
+  if (!Array.isArray(events) || events.length === 0 || events.length > MAX_FEED_MESSAGE_EVENTS) {
+    invalid('events', `an array of 1 to ${MAX_FEED_MESSAGE_EVENTS} events`);
+  }
+  return { origin, events: events.map((event, index) => readScanEvent(event, `events[${index}]`)) };
+}
+
+/** At most one warn line per REJECTION_WARN_INTERVAL_MS about dropped messages. */
+export const REJECTION_WARN_INTERVAL_MS = 60_000;
+
+/**
+ * Logs dropped channel messages at warn without letting a flood of them flood the log:
+ * the first at once, then at most one line per interval, which says how many were
+ * dropped since the previous line (each one is counted in /metrics anyway).
+ */
+export class RejectionLog {
+  private lastLineAt = -Infinity;
+  private unlogged = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly intervalMs = REJECTION_WARN_INTERVAL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  report(reason: FeedRejectionReason, detail: string): void {
+    const now = this.now();
+    if (now - this.lastLineAt < this.intervalMs) {
+      this.unlogged += 1;
+      return;
+    }
+    this.logger.warn(
+      { reason, detail, droppedSincePreviousLine: this.unlogged },
+      'dropped a message on the redis scan channel (forged, corrupted, or signed with another APP_SECRET); ' +
+        'further drops are counted in gateway_feed_messages_rejected_total and logged at most once a minute',
+    );
+    this.lastLineAt = now;
+    this.unlogged = 0;
+  }
+}
+
 export interface ScanFeedOptions {
   /** events queued for one subscriber before it is cut off as too slow */
   maxBacklog: number;
   redisUrl?: string;
+  /**
+   * The shared secrets the Redis messages' key is derived from (deriveFeedKey); without
+   * either, a feed with redisUrl neither sends to Redis nor accepts from it.
+   */
+  secrets?: { appSecret?: string; psidHashKey?: string };
   logger: Logger;
   /** told each time a subscriber is cut off */
   onSubscriberDropped?: () => void;
+  /** told each time a message on the Redis channel is dropped undelivered */
+  onMessageRejected?: (reason: FeedRejectionReason) => void;
 }
 
 /**
@@ -80,19 +340,33 @@ export interface ScanFeedOptions {
  *
  * With Redis, every batch is also published once on a channel that every instance
  * subscribes to; an instance delivers its own batches directly, so its subscribers
- * keep receiving while Redis is away. The database stays the source of truth.
+ * keep receiving while Redis is away. The database stays the source of truth. Messages
+ * on the channel are signed, and checked before delivery (decodeFeedMessage).
  */
 export class ScanFeed {
   private readonly subscribers = new Set<Subscriber>();
   private readonly instanceId = randomUUID();
   private readonly publisher?: Redis;
   private readonly listener?: Redis;
+  /** signs what is sent and authenticates what is received; without it, Redis carries nothing */
+  private readonly key?: Buffer;
+  private readonly rejections: RejectionLog;
 
   private readonly logger: Logger;
 
   constructor(private readonly options: ScanFeedOptions) {
     this.logger = options.logger;
+    this.rejections = new RejectionLog(this.logger);
     if (options.redisUrl) {
+      this.key = deriveFeedKey(options.secrets ?? {});
+      // Still connected (REDIS_URL asks for it, and /readyz reports it), but nothing is
+      // sent nor subscribed to: what arrived could not be told from a forgery.
+      if (!this.key) {
+        this.logger.warn(
+          'REDIS_URL is set but neither APP_SECRET nor PSID_HASH_KEY is: scans are not shared with other instances through Redis, ' +
+            'because their messages could not be authenticated; set APP_SECRET (the same on every instance) to share them',
+        );
+      }
       const redisOptions = {
         // Fail a publish at once while disconnected rather than queueing without bound;
         // the scans are stored, and live delivery resumes on reconnect.
@@ -122,8 +396,13 @@ export class ScanFeed {
           this.logger.info({ client: role }, 'redis reachable again');
         });
       }
-      this.listener.subscribe(REDIS_CHANNEL).catch((error: Error) => this.logger.warn({ error: error.message }, 'redis subscribe failed'));
-      this.listener.on('message', (_channel: string, message: string) => this.receive(message));
+      if (this.key) {
+        this.listener
+          .subscribe(REDIS_CHANNEL)
+          .catch((error: Error) => this.logger.warn({ error: error.message }, 'redis subscribe failed'));
+        // The raw bytes: the MAC covers exactly them, and the size is known before any decoding.
+        this.listener.on('messageBuffer', (_channel: Buffer, message: Buffer | undefined) => this.receive(message));
+      }
     }
   }
 
@@ -135,24 +414,37 @@ export class ScanFeed {
   publish(events: ScanEvent[]): void {
     if (events.length === 0) return;
     this.deliver(events);
-    if (this.publisher) {
-      const message = JSON.stringify({ origin: this.instanceId, events });
-      this.publisher.publish(REDIS_CHANNEL, message).catch((error: Error) => {
-        this.logger.warn({ error: error.message, events: events.length }, 'scan events not sent to other instances: redis unavailable');
-      });
+    if (this.publisher && this.key) {
+      const { frames, refused } = encodeFeedMessages(this.key, this.instanceId, events);
+      for (const { detail } of refused) {
+        this.logger.warn({ detail }, 'scan event not sent to other instances: outside the bounds of the redis scan channel');
+      }
+      for (const frame of frames) {
+        this.publisher.publish(REDIS_CHANNEL, frame).catch((error: Error) => {
+          this.logger.warn({ error: error.message, events: events.length }, 'scan events not sent to other instances: redis unavailable');
+        });
+      }
     }
   }
 
-  private receive(message: string): void {
-    let parsed: { origin?: string; events?: ScanEvent[] };
+  /** A message from the channel. Nothing may throw out of here: it runs in ioredis's listener. */
+  private receive(frame: Buffer | undefined): void {
     try {
-      parsed = JSON.parse(message) as typeof parsed;
-    } catch {
-      this.logger.warn('ignored a malformed message on the scan channel');
-      return;
+      if (!this.key) return;
+      const decoded = decodeFeedMessage(this.key, frame ?? Buffer.alloc(0));
+      if (!decoded.ok) {
+        this.options.onMessageRejected?.(decoded.reason);
+        this.rejections.report(decoded.reason, decoded.detail);
+        return;
+      }
+      if (decoded.message.origin === this.instanceId) return; // delivered here when published
+      this.deliver(decoded.message.events);
+    } catch (error) {
+      this.logger.error(
+        { error: error instanceof Error ? error.message : String(error) },
+        'failed to handle a message on the redis scan channel',
+      );
     }
-    if (parsed.origin === this.instanceId || !Array.isArray(parsed.events)) return;
-    this.deliver(parsed.events);
   }
 
   private deliver(events: ScanEvent[]): void {
