@@ -141,7 +141,12 @@ function parseHostList(name: string, raw: string): string[] {
     .map((host) => host.trim().toLowerCase().replace(/^\.+/, ''))
     .filter((host) => host !== '');
   for (const host of hosts) {
-    if (!/^[a-z0-9.-]+$/.test(host)) throw new ConfigError(name, `has an invalid host name "${host}"`);
+    // `host` (port 443) or `host:port`.
+    const match = /^[a-z0-9.-]+(?::(\d{1,5}))?$/.exec(host);
+    if (!match) throw new ConfigError(name, `has an invalid host name "${host}" (a host, or host:port)`);
+    if (match[1] !== undefined && (Number(match[1]) < 1 || Number(match[1]) > 65535)) {
+      throw new ConfigError(name, `has an invalid port in "${host}"`);
+    }
   }
   return hosts;
 }

@@ -178,7 +178,17 @@ describe('loadConfig', () => {
       variable: 'CODE_IMAGE_HOSTS',
     },
     { name: 'CODE_IMAGE_HOSTS with a wildcard', env: { CODE_IMAGE_HOSTS: '*.fbcdn.net' }, variable: 'CODE_IMAGE_HOSTS' },
+    { name: 'CODE_IMAGE_HOSTS with port 0', env: { CODE_IMAGE_HOSTS: 'cdn.example.com:0' }, variable: 'CODE_IMAGE_HOSTS' },
+    { name: 'CODE_IMAGE_HOSTS with a port above 65535', env: { CODE_IMAGE_HOSTS: 'cdn.example.com:70000' }, variable: 'CODE_IMAGE_HOSTS' },
+    { name: 'CODE_IMAGE_HOSTS with an empty port', env: { CODE_IMAGE_HOSTS: 'cdn.example.com:' }, variable: 'CODE_IMAGE_HOSTS' },
   ];
+
+  it('takes CODE_IMAGE_HOSTS entries with a port (an entry without one stands for 443)', () => {
+    expect(loadConfig({ CODE_IMAGE_HOSTS: 'cdn.example.com:8443,fbcdn.net' }).codeImageHosts).toEqual([
+      'cdn.example.com:8443',
+      'fbcdn.net',
+    ]);
+  });
 
   it.each(bad)('refuses $name with one line naming $variable', ({ env, variable }) => {
     const error = configErrorOf(env);

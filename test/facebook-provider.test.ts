@@ -114,7 +114,8 @@ describe('downloadImage', () => {
 
   beforeAll(async () => {
     fake = await FakeGraphApi.start();
-    options = { allowedHosts: ['127.0.0.1'], timeoutMs: 2000, maxBytes: 100_000 };
+    // An allowed host stands for port 443 only: the fake's port is named with it.
+    options = { allowedHosts: [new URL(fake.url).host], timeoutMs: 2000, maxBytes: 100_000 };
   });
   beforeEach(() => fake.reset());
   afterAll(() => fake.stop());
@@ -138,7 +139,7 @@ describe('downloadImage', () => {
     ['a data: URL', 'data:image/png;base64,iVBORw0KGgo=', /only http: and https:/],
     ['something that is not a URL', 'not a url', /not a valid URL/],
   ])('refuses %s without requesting it', async (_description, url, message) => {
-    const error = await rejectionOf(downloadImage(url, { ...options, allowedHosts: ['fbcdn.net', '127.0.0.1'] }));
+    const error = await rejectionOf(downloadImage(url, { ...options, allowedHosts: ['fbcdn.net', new URL(fake.url).host] }));
     expect(error).toBeInstanceOf(UpstreamError);
     expect(error.message).toMatch(message);
     expect(fake.imageRequests).toBe(0);
@@ -213,13 +214,30 @@ describe('downloadImage', () => {
     expect(error.message).toMatch(/did not deliver within 200 ms/);
   });
 
+  it('refuses an allowed host on a port that is not allowed, without requesting it', async () => {
+    const other = await FakeGraphApi.start();
+    try {
+      // The same host, another port: a different service (CODE_IMAGE_HOSTS names ports, 443 when it does not).
+      const error = await rejectionOf(downloadImage(other.hostImage({ kind: 'success' }, 100), options));
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect(error.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${new URL(other.url).port}, which is not an allowed image host`));
+      expect(other.imageRequests).toBe(0);
+      const bare = await rejectionOf(downloadImage(fake.hostImage({ kind: 'success' }, 100), { ...options, allowedHosts: ['127.0.0.1'] }));
+      expect(bare.message).toMatch(/not an allowed image host/);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('reports a host that refuses connections as unavailable', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const { port } = closed.address() as AddressInfo;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
 
-    const error = await rejectionOf(downloadImage(`http://127.0.0.1:${port}/code.png`, options));
+    const error = await rejectionOf(
+      downloadImage(`http://127.0.0.1:${port}/code.png`, { ...options, allowedHosts: [`127.0.0.1:${port}`] }),
+    );
     expect(error).toBeInstanceOf(UpstreamUnavailableError);
     expect(error.message).toMatch(/could not be reached \(ECONNREFUSED\)/);
   });
@@ -304,6 +322,29 @@ describe('FacebookCodeImageProvider', () => {
   it('leaves out data for the static code', async () => {
     await provider.obtain({ ...codeRequest, ref: null });
     expect(fake.requests[0].body).toEqual({ type: 'standard', image_size: 120 });
+  });
+
+  it('refuses a Graph API answer larger than 64 KiB without reading the rest of it', async () => {
+    // 400 MB offered; the fake writes only as the client reads.
+    fake.enqueue({ kind: 'hugeAnswer', bytes: 400 * 1024 * 1024 });
+    const error = await rejectionOf(provider.obtain(codeRequest));
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error.message).toMatch(/answered with more than 65536 bytes/);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('refuses an image of another size than the one asked for', async () => {
+    fake.enqueue({ kind: 'imageOfSize', size: 150 });
+    const error = await rejectionOf(provider.obtain(codeRequest));
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error.message).toMatch(/150 × 150 pixels instead of 120 × 120/);
+  });
+
+  it('refuses a PNG whose header claims 100,000 × 100,000 pixels', async () => {
+    fake.enqueue({ kind: 'claimedDimensions', width: 100_000, height: 100_000 });
+    const error = await rejectionOf(provider.obtain(codeRequest));
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error.message).toMatch(/100000 × 100000 pixels instead of 120 × 120/);
   });
 
   it('accepts a JPEG code image', async () => {

@@ -3,7 +3,10 @@ import { UpstreamError, UpstreamUnavailableError } from '../errors';
 import { sniffImage, type SniffedContentType } from './image-sniff';
 
 export interface DownloadImageOptions {
-  /** Hosts the image (and every redirect) may come from; each also allows its subdomains. */
+  /**
+   * Hosts the image (and every redirect) may come from, each with its subdomains, as
+   * `host` (port 443 only) or `host:port`.
+   */
   allowedHosts: string[];
   /** Budget for the whole download: every redirect hop, headers and body. */
   timeoutMs: number;
@@ -12,6 +15,9 @@ export interface DownloadImageOptions {
   /** Redirects followed before giving up; 3 unless told. */
   maxRedirects?: number;
 }
+
+/** The port an allowed host without one stands for: images are fetched over HTTPS. */
+const DEFAULT_ALLOWED_PORT = 443;
 
 export interface DownloadedImage {
   bytes: Buffer;
@@ -37,7 +43,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
  */
 export async function downloadImage(url: string, options: DownloadImageOptions): Promise<DownloadedImage> {
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
-  const allowedHosts = options.allowedHosts.map(normalizeHostname).filter((host) => host !== '');
+  const allowedHosts = options.allowedHosts.map((host) => host.trim().toLowerCase()).filter((host) => host !== '');
   // One signal for the whole download, so a server that trickles its body cannot hold us past the budget.
   const signal = AbortSignal.timeout(options.timeoutMs);
 
@@ -98,6 +104,31 @@ function normalizeHostname(hostname: string): string {
   return hostname.trim().toLowerCase().replace(/\.$/, '');
 }
 
+/** The port a URL connects to: its own, else its scheme's. */
+export function effectivePort(url: URL): number {
+  return url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+}
+
+/** An allowed `host` or `host:port` (an IPv6 address in brackets), its port 443 when not given. */
+function splitHostPort(allowed: string): { hostname: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(allowed.trim());
+  if (!match) return { hostname: '', port: DEFAULT_ALLOWED_PORT };
+  return { hostname: match[1], port: match[2] === undefined ? DEFAULT_ALLOWED_PORT : Number(match[2]) };
+}
+
+/**
+ * True when the URL's host is allowed (as isAllowedHost) on the URL's port: an entry
+ * without a port allows 443 only, so `fbcdn.net` does not let in `fbcdn.net:8080` nor
+ * plain HTTP on port 80.
+ */
+export function isAllowedOrigin(url: URL, allowedHosts: readonly string[]): boolean {
+  const port = effectivePort(url);
+  return allowedHosts.some((entry) => {
+    const allowed = splitHostPort(entry);
+    return allowed.port === port && isAllowedHost(url.hostname, [allowed.hostname]);
+  });
+}
+
 function checkUrl(raw: string, allowedHosts: readonly string[], redirectedFrom?: URL): URL {
   let url: URL;
   try {
@@ -113,10 +144,14 @@ function checkUrl(raw: string, allowedHosts: readonly string[], redirectedFrom?:
   if (url.username !== '' || url.password !== '') {
     throw new UpstreamError('The code image URL carries credentials; refusing to download it.');
   }
-  if (!isAllowedHost(url.hostname, allowedHosts)) {
-    const where = redirectedFrom
-      ? `The image host ${redirectedFrom.hostname} redirected to ${url.hostname}`
-      : `The code image is on ${url.hostname}`;
+  if (!isAllowedOrigin(url, allowedHosts)) {
+    // The port is named when it is what makes the difference.
+    const onOtherPort = isAllowedHost(
+      url.hostname,
+      allowedHosts.map((entry) => splitHostPort(entry).hostname),
+    );
+    const name = onOtherPort ? `${url.hostname}:${effectivePort(url)}` : url.hostname;
+    const where = redirectedFrom ? `The image host ${redirectedFrom.hostname} redirected to ${name}` : `The code image is on ${name}`;
     throw new UpstreamError(`${where}, which is not an allowed image host (allowed: ${allowedHosts.join(', ')}; see CODE_IMAGE_HOSTS).`);
   }
   return url;
@@ -130,35 +165,43 @@ async function fetchOrExplain(url: URL, signal: AbortSignal, timeoutMs: number):
   }
 }
 
-async function readCappedBody(response: Response, hostname: string, options: DownloadImageOptions, signal: AbortSignal): Promise<Buffer> {
-  const tooLarge = () => new UpstreamError(`The image from ${hostname} is larger than the limit of ${options.maxBytes} bytes.`);
-
+/**
+ * The body of a response, or 'too large' as soon as it passes `maxBytes`: by its
+ * Content-Length before reading, else counted while streaming (the header may be absent
+ * or lie). Network errors while reading are thrown as they come.
+ */
+export async function readCapped(response: Response, maxBytes: number): Promise<Buffer | 'too large'> {
   const declaredLength = Number(response.headers.get('content-length') ?? Number.NaN);
-  if (Number.isFinite(declaredLength) && declaredLength > options.maxBytes) {
+  if (Number.isFinite(declaredLength) && declaredLength > maxBytes) {
     await discardBody(response);
-    throw tooLarge();
+    return 'too large';
   }
   if (response.body === null) return Buffer.alloc(0);
-
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let received = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      received += value.byteLength;
-      if (received > options.maxBytes) {
-        await reader.cancel().catch(() => undefined);
-        throw tooLarge();
-      }
-      chunks.push(value);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.byteLength;
+    if (received > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      return 'too large';
     }
-  } catch (error) {
-    if (error instanceof UpstreamError) throw error;
-    throw unavailableBecause(error, hostname, signal, options.timeoutMs);
+    chunks.push(value);
   }
   return Buffer.concat(chunks, received);
+}
+
+async function readCappedBody(response: Response, hostname: string, options: DownloadImageOptions, signal: AbortSignal): Promise<Buffer> {
+  let bytes: Buffer | 'too large';
+  try {
+    bytes = await readCapped(response, options.maxBytes);
+  } catch (error) {
+    throw unavailableBecause(error, hostname, signal, options.timeoutMs);
+  }
+  if (bytes === 'too large') throw new UpstreamError(`The image from ${hostname} is larger than the limit of ${options.maxBytes} bytes.`);
+  return bytes;
 }
 
 function unavailableBecause(error: unknown, hostname: string, signal: AbortSignal, timeoutMs: number): UpstreamUnavailableError {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { PNG } from 'pngjs';
@@ -29,7 +30,11 @@ export type FakeImageBehaviour =
   /** sends the headers and the PNG signature, then nothing until the client gives up */
   | { kind: 'stalledImage' }
   /** answers this status with a short text body */
-  | { kind: 'imageStatus'; status: number };
+  | { kind: 'imageStatus'; status: number }
+  /** a real PNG of `size` × `size`, whatever size was asked for */
+  | { kind: 'imageOfSize'; size: number }
+  /** a PNG header claiming `width` × `height` (a decompression bomb), with a little data */
+  | { kind: 'claimedDimensions'; width: number; height: number };
 
 /** Behaviours of the messenger_codes call itself. */
 export type FakeGraphCallBehaviour =
@@ -40,7 +45,9 @@ export type FakeGraphCallBehaviour =
   /** 200 whose JSON is cut off */
   | { kind: 'malformedJson' }
   /** succeeds after delayMs, if the client still waits */
-  | { kind: 'slow'; delayMs: number };
+  | { kind: 'slow'; delayMs: number }
+  /** 200 with a JSON answer of `bytes` bytes, streamed without Content-Length */
+  | { kind: 'hugeAnswer'; bytes: number };
 
 export type FakeGraphBehaviour = FakeImageBehaviour | FakeGraphCallBehaviour;
 
@@ -166,6 +173,16 @@ export class FakeGraphApi {
         return this.addImage({ kind: 'stall' });
       case 'imageStatus':
         return this.addImage({ kind: 'status', status: behaviour.status });
+      case 'imageOfSize':
+        return this.addImage(this.codeImageFile(behaviour.size, 'png'));
+      case 'claimedDimensions': {
+        // A genuine PNG whose IHDR says otherwise (its CRC made to match, as a bomb's would be).
+        const png = Buffer.from(renderPng(100));
+        png.writeUInt32BE(behaviour.width, 16);
+        png.writeUInt32BE(behaviour.height, 20);
+        png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
+        return this.addImage(file(png, 'image/png'));
+      }
     }
   }
 
@@ -219,6 +236,23 @@ export class FakeGraphApi {
       case 'http500':
         res.writeHead(500, { 'content-type': 'text/plain' }).end('Internal Server Error');
         return;
+      case 'hugeAnswer': {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"uri":"');
+        const chunk = Buffer.alloc(64 * 1024, 'a');
+        let sent = 0;
+        // Written as the client reads: a client that stops reading stops the writing.
+        const pump = () => {
+          while (sent < behaviour.bytes && !res.destroyed) {
+            sent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          if (!res.destroyed) res.end('"}');
+        };
+        res.once('close', () => res.removeAllListeners('drain'));
+        pump();
+        return;
+      }
       case 'malformedJson':
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"uri": "http://127.0.0.1/images/');
         return;

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpstreamError, UpstreamUnavailableError, type UpstreamDetails } from '../../errors';
-import { describeNetworkError, downloadImage, type DownloadImageOptions } from '../../images/image-download';
+import { describeNetworkError, downloadImage, effectivePort, readCapped, type DownloadImageOptions } from '../../images/image-download';
 import { CodeProviderKind, type CodeImage } from '../../images/image.types';
 import type { CodeImageProvider, CodeImageRequest } from './code-image-provider';
 
@@ -31,6 +31,8 @@ const GRAPH_CODE_INVALID_TOKEN = 190;
 const GRAPH_CODE_PERMISSION = 10;
 const GRAPH_CODE_INVALID_PARAMETER = 100;
 const GRAPH_CODE_DEPRECATED = 12;
+/** Largest Graph API answer read; the endpoint answers a few hundred bytes. */
+const MAX_GRAPH_RESPONSE_BYTES = 64 * 1024;
 /** Enough of Graph's own message to help, not enough to flood a client. */
 const MAX_GRAPH_MESSAGE_CHARS = 300;
 
@@ -58,7 +60,9 @@ export class FacebookCodeImageProvider implements CodeImageProvider {
   private readonly download: DownloadImageOptions;
 
   constructor(private readonly options: FacebookProviderOptions) {
-    const graphHost = new URL(options.graphApiUrl).hostname;
+    const graph = new URL(options.graphApiUrl);
+    // With its port: an allowed host stands for port 443 only (see isAllowedOrigin).
+    const graphHost = `${graph.hostname}:${effectivePort(graph)}`;
     this.endpoint = `${options.graphApiUrl.replace(/\/+$/, '')}/${options.graphApiVersion}/me/messenger_codes`;
     this.download = {
       // The Graph API host itself may hand out image URIs on its own domain.
@@ -80,7 +84,7 @@ export class FacebookCodeImageProvider implements CodeImageProvider {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await sleep(this.backoffMs(attempt - 1));
       const result = await this.countedGraphCall(request, token);
-      if ('uri' in result) return this.downloadFreshImage(result.uri);
+      if ('uri' in result) return checkSize(await this.downloadFreshImage(result.uri), request.imageSize);
       lastFailure = result.transientFailure;
     }
     throw new UpstreamUnavailableError(
@@ -122,8 +126,13 @@ export class FacebookCodeImageProvider implements CodeImageProvider {
         signal,
       });
       status = response.status;
-      text = await response.text();
+      const answer = await readCapped(response, MAX_GRAPH_RESPONSE_BYTES);
+      // An answer of this endpoint is a few hundred bytes; a huge one is not read into memory.
+      if (answer === 'too large')
+        throw new UpstreamError(`The Messenger Code API answered with more than ${MAX_GRAPH_RESPONSE_BYTES} bytes.`);
+      text = answer.toString('utf8');
     } catch (error) {
+      if (error instanceof UpstreamError) throw error;
       return {
         transientFailure: signal.aborted
           ? `no answer within ${this.options.requestTimeoutMs} ms`
@@ -170,6 +179,19 @@ export class FacebookCodeImageProvider implements CodeImageProvider {
     const ceiling = this.options.retryBaseDelayMs * 2 ** retry;
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
+}
+
+/**
+ * The image must be what was asked for: its header decides what a viewer will try to
+ * decode, and a PNG claiming 100,000 × 100,000 pixels is a decompression bomb.
+ */
+function checkSize(image: CodeImage, imageSize: number): CodeImage {
+  if (image.width !== imageSize || image.height !== imageSize) {
+    throw new UpstreamError(
+      `The Messenger Code API returned an image of ${image.width} × ${image.height} pixels instead of ${imageSize} × ${imageSize}.`,
+    );
+  }
+  return image;
 }
 
 function refusal(error: GraphError, token: string): UpstreamError {
