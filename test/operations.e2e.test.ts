@@ -7,25 +7,12 @@ import { request as httpRequest, Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KEEP_ALIVE_TIMEOUT_MS, HEADERS_TIMEOUT_MS } from '../src/app/http-server';
 import { GenerateCodeDocument } from './generated/graphql';
+import { sample, scrape } from './support/metrics';
 import { startTestGateway, TEST_PAGE_ID, TEST_VERIFY_TOKEN, type TestGateway } from './support/gateway';
 import { FakeGraphApi } from './support/fake-graph-api';
 import { execute, executeOk } from './support/graphql-client';
 import { postRawWebhook, postScans, scanOf, TEST_APP_SECRET } from './support/webhook';
 import { serializeLikeMeta, webhookBodyOf } from '../src/webhook/simulated-webhook';
-
-/** The value of one sample line of the Prometheus text, e.g. `gateway_scans_total{result="stored"}`. */
-function sample(metrics: string, series: string): number | undefined {
-  const line = metrics.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-async function metricsOf(
-  gateway: TestGateway,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; text: string; type: string | null }> {
-  const response = await fetch(`${gateway.url}/metrics`, { headers });
-  return { status: response.status, text: await response.text(), type: response.headers.get('content-type') };
-}
 
 describe('/metrics', () => {
   let gateway: TestGateway;
@@ -39,7 +26,7 @@ describe('/metrics', () => {
     expect((await postScans(gateway.url, [scan])).status).toBe(200);
     expect((await postScans(gateway.url, [scan], 'wrong-secret')).status).toBe(401);
 
-    const metrics = await metricsOf(gateway);
+    const metrics = await scrape(gateway.url);
     expect(metrics.status).toBe(200);
     expect(metrics.type).toMatch(/^text\/plain/);
     expect(sample(metrics.text, 'gateway_webhook_requests_total{status="200"}')).toBe(2);
@@ -57,7 +44,7 @@ describe('/metrics', () => {
   it('counts a body too large as 413', async () => {
     const huge = 'x'.repeat(4 * 1024 * 1024 + 1);
     expect((await postRawWebhook(gateway.url, huge)).status).toBe(413);
-    expect(sample((await metricsOf(gateway)).text, 'gateway_webhook_requests_total{status="413"}')).toBe(1);
+    expect(sample((await scrape(gateway.url)).text, 'gateway_webhook_requests_total{status="413"}')).toBe(1);
   });
 });
 
@@ -83,7 +70,7 @@ describe('/metrics of Graph API calls', () => {
     const refused = await execute(gateway.url, GenerateCodeDocument, { input: { data: { ref: 'graph-refused' }, imageSize: 100 } });
     expect(refused.errors?.[0].extensions?.code).toBe('UPSTREAM_ERROR');
 
-    const { text } = await metricsOf(gateway);
+    const { text } = await scrape(gateway.url);
     expect(sample(text, 'gateway_graph_api_calls_total{outcome="transient"}')).toBe(1);
     expect(sample(text, 'gateway_graph_api_calls_total{outcome="success"}')).toBe(1);
     expect(sample(text, 'gateway_graph_api_calls_total{outcome="refused"}')).toBe(1);
@@ -104,7 +91,7 @@ describe('/metrics with ADMIN_API_KEY and METRICS_TOKEN', () => {
     ['the token without Bearer', { authorization: TOKEN }],
     ['a prefix of the token', { authorization: `Bearer ${TOKEN.slice(0, -1)}` }],
   ])('refuses %s with 401 and shows nothing', async (_name, headers) => {
-    const metrics = await metricsOf(gateway, headers as Record<string, string>);
+    const metrics = await scrape(gateway.url, headers as Record<string, string>);
     expect(metrics.status).toBe(401);
     expect(metrics.text).not.toContain('gateway_');
   });
@@ -113,7 +100,7 @@ describe('/metrics with ADMIN_API_KEY and METRICS_TOKEN', () => {
     ['METRICS_TOKEN', TOKEN],
     ['ADMIN_API_KEY', ADMIN],
   ])('answers with %s', async (_name, key) => {
-    const metrics = await metricsOf(gateway, { authorization: `Bearer ${key}` });
+    const metrics = await scrape(gateway.url, { authorization: `Bearer ${key}` });
     expect(metrics.status).toBe(200);
     expect(metrics.text).toContain('gateway_webhook_requests_total');
   });

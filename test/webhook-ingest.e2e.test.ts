@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { ScansDocument, type ScanFieldsFragment } from './generated/graphql';
 import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
+import { sample, scrape } from './support/metrics';
 import { startTestGateway, type TestGateway } from './support/gateway';
 import { executeOk } from './support/graphql-client';
 import { postRawWebhook } from './support/webhook';
@@ -24,11 +25,6 @@ const item = (pageId: string, psid: string, timestamp: number, event: Record<str
 const page = (pageId: string, entry: Record<string, unknown>) =>
   JSON.stringify({ object: 'page', entry: [{ id: pageId, time: 1, ...entry }] });
 
-function sample(metrics: string, series: string): number | undefined {
-  const line = metrics.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
 describe.each(DATABASE_KINDS)('webhook ingest on %s', (kind) => {
   let gateway: TestGateway;
   beforeAll(async () => {
@@ -41,7 +37,7 @@ describe.each(DATABASE_KINDS)('webhook ingest on %s', (kind) => {
   }
 
   async function rejected(reason: string): Promise<number> {
-    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    const { text } = await scrape(gateway.url);
     return sample(text, `gateway_webhook_items_rejected_total{reason="${reason}"}`) ?? 0;
   }
 
