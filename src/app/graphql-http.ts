@@ -5,6 +5,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import { UnauthenticatedError } from '../errors';
 import { graphiqlRoutes } from '../graphiql/graphiql.route';
+import { hidingSuggestions, OperationLimitsGate } from '../graphql/operation-limits';
 import type { GraphQLContext } from './graphql-context';
 import type { Services } from './services';
 
@@ -19,14 +20,23 @@ export interface GraphqlHttpOptions {
   contextFor: (requestId: string) => GraphQLContext;
 }
 
-/** Apollo Server for GraphQL over HTTP; started here, stopped by the gateway. */
+/** The error formatter of both routes: graphql's "Did you mean …?" hints go with introspection. */
+function formatErrorOf(options: GraphqlHttpOptions): GraphqlHttpOptions['formatError'] {
+  return options.introspection ? options.formatError : hidingSuggestions(options.formatError);
+}
+
+/**
+ * Apollo Server for GraphQL over HTTP; started here, stopped by the gateway. The operation
+ * limits are not among its validation rules: Apollo runs those in the same pass as graphql's
+ * own, and a refused document must not reach those (see OperationLimitsGate in graphqlHttpRoutes).
+ */
 export async function startApollo(options: GraphqlHttpOptions): Promise<ApolloServer<GraphQLContext>> {
   const apollo = new ApolloServer<GraphQLContext>({
     schema: options.schema,
     introspection: options.introspection,
     // main.ts owns the signals: Apollo re-raising them would kill the process mid-stop.
     stopOnTerminationSignals: false,
-    formatError: options.formatError,
+    formatError: formatErrorOf(options),
     // Internal errors are logged with their stack; clients only ever need the message and code.
     includeStacktraceInErrorResponses: false,
     plugins: [
@@ -56,6 +66,16 @@ function badRequest(reply: FastifyReply, status: number, message: string): Fasti
   return reply.code(status).send({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
 }
 
+/** The query text of a GET or of a single (not batched) JSON POST; anything else is Apollo's to refuse. */
+function queryOf(request: FastifyRequest): string | undefined {
+  const params = request.method === 'GET' ? request.query : request.body;
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return undefined;
+  const query = (params as { query?: unknown }).query;
+  return typeof query === 'string' ? query : undefined;
+}
+
+const GRAPHQL_RESPONSE_JSON = 'application/graphql-response+json';
+
 /**
  * GET and POST /graphql (the API, behind the API key when one is configured) and the
  * GraphiQL page with its assets. Body parsing is this plugin's own: JSON in UTF-8, and
@@ -64,6 +84,8 @@ function badRequest(reply: FastifyReply, status: number, message: string): Fasti
 export function graphqlHttpRoutes(apollo: ApolloServer<GraphQLContext>, options: GraphqlHttpOptions): FastifyPluginAsync {
   const { apiKeys } = options.services;
   const execute = fastifyApolloHandler(apollo, { context: async (request) => options.contextFor(request.id) });
+  const limits = new OperationLimitsGate(options.schema);
+  const formatError = formatErrorOf(options);
   const api = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     if (apiKeys.required && !apiKeys.authenticate(request.headers.authorization)) {
       const error = new UnauthenticatedError();
@@ -71,6 +93,17 @@ export function graphqlHttpRoutes(apollo: ApolloServer<GraphQLContext>, options:
         .code(401)
         .header('WWW-Authenticate', 'Bearer')
         .send({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] });
+    }
+    // The operation limits, before Apollo parses and validates: a refused operation is
+    // answered here, as Apollo answers a validation error, and nothing of it runs.
+    const query = queryOf(request);
+    const refusal = query === undefined ? undefined : limits.refusal(query);
+    if (refusal) {
+      const accept = request.headers.accept ?? '';
+      return reply
+        .code(400)
+        .type(`${accept.includes(GRAPHQL_RESPONSE_JSON) ? GRAPHQL_RESPONSE_JSON : 'application/json'}; charset=utf-8`)
+        .send({ errors: refusal.map((error) => formatError(error.toJSON(), error)) });
     }
     return execute.call(reply.server, request, reply);
   };

@@ -5,6 +5,7 @@ import type { DocumentNode, GraphQLError, GraphQLFormattedError, GraphQLSchema }
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { DocumentCache } from '../graphql/document-cache';
+import { hidingSuggestions } from '../graphql/operation-limits';
 import { subscribeSharingResults } from '../graphql/shared-subscription-execution';
 import type { Logger } from '../logging/logger';
 import type { GraphQLContext } from './graphql-context';
@@ -35,7 +36,8 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
   // noServer: upgrades are routed here by path, and a listen error is never re-emitted by ws.
   const webSocketServer = new WebSocketServer({ noServer: true });
   const documents = new DocumentCache(schema, { introspection: options.introspection });
-  const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => options.formatError(error.toJSON(), error));
+  const formatError = options.introspection ? options.formatError : hidingSuggestions(options.formatError);
+  const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
 
   const cleanup = useServer<Record<string, unknown>>(
     {
