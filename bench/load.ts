@@ -16,6 +16,8 @@ import type {
   FloorOpenParams,
   FloorRoundParams,
   FloorServerMessage,
+  HealthProbeParams,
+  HealthProbeResult,
   HttpRoundParams,
   HttpRoundResult,
   LoadOp,
@@ -306,12 +308,36 @@ async function closeFloor(): Promise<{ closed: number }> {
   return { closed };
 }
 
+// ---------------------------------------------------------------- health under attack
+
+/** How long /healthz takes while something else happens to the gateway: its event loop's responsiveness. */
+async function healthProbe(params: HealthProbeParams): Promise<HealthProbeResult> {
+  const latencies = new Samples();
+  let failures = 0;
+  const end = performance.now() + params.durationMs;
+  while (performance.now() < end) {
+    const started = performance.now();
+    try {
+      const response = await fetch(`${params.baseUrl}/healthz`, { signal: AbortSignal.timeout(60_000) });
+      await response.arrayBuffer();
+      if (response.status !== 200) failures += 1;
+    } catch {
+      failures += 1;
+    }
+    const took = performance.now() - started;
+    latencies.push(took);
+    await sleepUntil(started + params.intervalMs);
+  }
+  return { samples: latencies.length, latency: summarize(latencies.values()), failures };
+}
+
 // ---------------------------------------------------------------- dispatch
 
 type Handlers = { [K in LoadOp]: (params: LoadOps[K]['params']) => Promise<LoadOps[K]['result']> };
 
 const handlers: Handlers = {
   http: httpRound,
+  healthProbe,
   openSubscribers,
   syncSubscribers,
   deliveryRound,

@@ -106,7 +106,22 @@ export interface FloorRoundParams {
   rate: number;
 }
 
+/** GETs /healthz one after the other for `durationMs`, each at most `intervalMs` after the last began. */
+export interface HealthProbeParams {
+  baseUrl: string;
+  durationMs: number;
+  intervalMs: number;
+}
+
+export interface HealthProbeResult {
+  samples: number;
+  /** ms, per GET /healthz; a GET that failed counts as its time to failure */
+  latency: LatencySummary;
+  failures: number;
+}
+
 export interface LoadOps {
+  healthProbe: { params: HealthProbeParams; result: HealthProbeResult };
   http: { params: HttpRoundParams; result: HttpRoundResult };
   openSubscribers: { params: OpenSubscribersParams; result: OpenSubscribersResult };
   syncSubscribers: { params: ScanTarget; result: SyncSubscribersResult };

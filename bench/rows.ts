@@ -6,6 +6,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { attacks } from './attacks';
 import { GatewayProcess } from './gateway-process';
 import { HttpFloorServer } from './http-floor';
 import type { LoadProcess } from './load-client';
@@ -621,6 +622,83 @@ export async function memoryPerSubscriber(context: BenchContext): Promise<RowRes
       } finally {
         await context.load.call('closeSubscribers', {});
       }
+    });
+  });
+}
+
+// ---------------------------------------------------------------- row 7
+
+/** An attack that never ends is reported as such instead of stalling the benchmark. */
+const ATTACK_DEADLINE_MS = 60_000;
+
+export async function healthUnderAttack(context: BenchContext): Promise<RowResult> {
+  return inRowDirectory(context, 'row7', async (directory) => {
+    const path = await databaseWithCodes(context, directory, 1);
+    return withGateway(context, 'row7', path, async (gateway) => {
+      // A code with 100 scans, for the nested-lists attack.
+      const ref = benchRef(0);
+      const { codes } = await graphql<{ codes: { edges: { node: { id: string } }[] } }>(
+        gateway,
+        `
+          query ($ref: String) {
+            codes(ref: $ref, first: 1) {
+              edges {
+                node {
+                  id
+                }
+              }
+            }
+          }
+        `,
+        { ref },
+      );
+      const codeId = codes.edges[0].node.id;
+      const warm = await context.load.call('http', {
+        baseUrl: gateway.url,
+        workload: { kind: 'batched-webhook', appSecret: context.appSecret, pageId: context.pageId, refs: [ref], batchSize: 100 },
+        concurrency: 1,
+        durationMs: 200,
+      });
+      if (warm.failures > 0) throw new Error(`webhooks failed: ${warm.firstFailure ?? '?'}`);
+
+      const idle = await context.load.call('healthProbe', { baseUrl: gateway.url, durationMs: 2000, intervalMs: 10 });
+      context.log(`row 7 idle: /healthz p99 ${ms(idle.latency.p99)}, worst ${ms(idle.latency.max)}`);
+      const results: { name: string; what: string; outcome: string; worstMs: number; p99Ms: number; failures: number }[] = [];
+      for (const attack of attacks({ codeId, appSecret: context.appSecret, pageId: context.pageId })) {
+        const probe = context.load.call('healthProbe', { baseUrl: gateway.url, durationMs: attack.probeMs, intervalMs: 10 });
+        const outcome = await Promise.race([
+          attack.run(gateway.url).catch((error: unknown) => `client error: ${error instanceof Error ? error.message : String(error)}`),
+          sleep(ATTACK_DEADLINE_MS).then(() => `no answer within ${ATTACK_DEADLINE_MS / 1000} s`),
+        ]);
+        const health = await probe;
+        gateway.assertRunning();
+        results.push({
+          name: attack.name,
+          what: attack.what,
+          outcome,
+          worstMs: health.latency.max,
+          p99Ms: health.latency.p99,
+          failures: health.failures,
+        });
+        context.log(
+          `row 7 ${attack.name}: ${outcome}; /healthz worst ${ms(health.latency.max)} (p99 ${ms(health.latency.p99)}, ${health.failures} failed)`,
+        );
+      }
+      const worst = Math.max(...results.map((result) => result.worstMs));
+      const failures = results.reduce((sum, result) => sum + result.failures, 0);
+      return {
+        row: 7,
+        what: `worst GET /healthz latency while the gateway refuses each attack of the hardening issue (${results.length - 1} attacks)`,
+        measured: `worst ${ms(worst)} over all attacks; ${failures} /healthz failures`,
+        floor: `idle: worst ${ms(idle.latency.max)}, p99 ${ms(idle.latency.p99)}`,
+        target: 'every attack refused, /healthz always answering (worst < 1 s)',
+        met: worst < 1000 && failures === 0,
+        data: { idle, attacks: results },
+        notes: results.map(
+          (result) =>
+            `- row 7, ${result.name} (${result.what}): ${result.outcome}; /healthz worst ${ms(result.worstMs)}, p99 ${ms(result.p99Ms)}`,
+        ),
+      };
     });
   });
 }

@@ -24,6 +24,7 @@ import {
   batchedWebhooks,
   deliveryLatency,
   generateCodes,
+  healthUnderAttack,
   listingAtScale,
   memoryPerSubscriber,
   singleScanWebhooks,
@@ -37,6 +38,7 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 4, what: 'listing at scale', run: listingAtScale },
   { row: 5, what: 'generateCode', run: generateCodes },
   { row: 6, what: 'memory per subscriber', run: memoryPerSubscriber },
+  { row: 7, what: '/healthz under attack', run: healthUnderAttack },
 ];
 
 const RESULTS_PATH = join(__dirname, '..', '..', 'bench', 'results.json');
