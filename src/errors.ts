@@ -61,3 +61,16 @@ export class UpstreamUnavailableError extends PublicError {
     super(message, 'UPSTREAM_UNAVAILABLE', { retryable: true });
   }
 }
+
+/** A subscription past the most a connection may hold: refused alone, the connection and the others go on. */
+export class TooManySubscriptionsError extends PublicError {
+  constructor(limit: number) {
+    super(
+      `Too many subscriptions on this connection: at most ${limit} at once. Complete one, or open another connection.`,
+      'TOO_MANY_SUBSCRIPTIONS',
+      {
+        limit,
+      },
+    );
+  }
+}

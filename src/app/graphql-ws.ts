@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { DocumentNode, GraphQLError, GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { PublicError } from '../errors';
+import { TooManySubscriptionsError } from '../errors';
 import { DocumentCache } from '../graphql/document-cache';
 import { hidingSuggestions } from '../graphql/operation-limits';
 import { subscribeSharingResults } from '../graphql/shared-subscription-execution';
@@ -58,17 +58,6 @@ interface Extra {
   acknowledged: boolean;
 }
 
-/** The 101st subscription of a connection: refused alone, the connection and the others go on. */
-class TooManySubscriptionsError extends PublicError {
-  constructor() {
-    super(
-      `Too many subscriptions on this connection: at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} at once. Complete one, or open another connection.`,
-      'TOO_MANY_SUBSCRIPTIONS',
-      { limit: MAX_SUBSCRIPTIONS_PER_CONNECTION },
-    );
-  }
-}
-
 /** A token bucket: `take` says whether one more message fits. */
 class MessageRate {
   private tokens = MESSAGE_BURST;
@@ -109,7 +98,8 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
     connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
     onSubscribe: (context, _id, payload) => {
       // graphql-ws has already counted this one among the connection's operations.
-      if (Object.keys(context.subscriptions).length > MAX_SUBSCRIPTIONS_PER_CONNECTION) return [new TooManySubscriptionsError()];
+      if (Object.keys(context.subscriptions).length > MAX_SUBSCRIPTIONS_PER_CONNECTION)
+        return [new TooManySubscriptionsError(MAX_SUBSCRIPTIONS_PER_CONNECTION)];
       const document = documents.get(payload.query);
       if (Array.isArray(document)) return document as readonly GraphQLError[];
       // Context and root value are filled in by graphql-ws from the options.
