@@ -34,6 +34,7 @@ const CONTRACT_VARIABLES = [
   'SUBSCRIBER_MAX_BACKLOG',
   'LOG_LEVEL',
   'METRICS_TOKEN',
+  'CORS_ORIGINS',
 ];
 
 export interface GatewayOptions {

@@ -50,6 +50,11 @@ export interface GatewayConfig {
   metricsToken: string | undefined;
   /** Messages queued for one subscriber before it is disconnected as too slow (SUBSCRIBER_MAX_BACKLOG). */
   subscriberMaxBacklog: number;
+  /**
+   * CORS_ORIGINS: the browser origins (as browsers send them in Origin) allowed to call
+   * /graphql from another origin; '*' for any; empty (the default) for none.
+   */
+  corsOrigins: string[] | '*';
 }
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -110,6 +115,44 @@ function httpUrl(name: string, raw: string): string {
     throw new ConfigError(name, `must be an http(s) URL, got "${raw}"`);
   }
   return raw.replace(/\/+$/, '');
+}
+
+/**
+ * CORS_ORIGINS: `*` alone, or comma-separated origins (http(s), a host, an optional port, no
+ * path), each kept as a browser serializes it in Origin (`https://App.example.com:443/` is
+ * `https://app.example.com`) so a plain string comparison matches.
+ */
+function parseCorsOrigins(name: string, raw: string | undefined): string[] | '*' {
+  if (raw === undefined) return [];
+  const items = raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  if (items.includes('*')) {
+    if (items.length > 1) throw new ConfigError(name, 'is `*` alone or a list of origins, not both');
+    return '*';
+  }
+  const origins = items.map((item) => {
+    let url: URL;
+    try {
+      url = new URL(item);
+    } catch {
+      throw new ConfigError(name, `has an invalid origin "${item}" (scheme, host and optional port, e.g. https://app.example.com)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ConfigError(name, `has an origin that is not http(s): "${item}"`);
+    }
+    if (
+      !/^https?:\/\/[^/?#]+\/?$/i.test(item) ||
+      url.username !== '' ||
+      url.password !== '' ||
+      !/^([a-z0-9.-]+|\[[0-9a-f:.]+\])$/.test(url.hostname)
+    ) {
+      throw new ConfigError(name, `has "${item}", not an origin: scheme, host and optional port only (no path, query or user)`);
+    }
+    return url.origin;
+  });
+  return [...new Set(origins)];
 }
 
 function parseDatabase(raw: string): DatabaseConfig {
@@ -199,5 +242,6 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     metricsToken: optional(env, 'METRICS_TOKEN'),
     subscriberMaxBacklog: integer(env, 'SUBSCRIBER_MAX_BACKLOG', 10_000, 1, 1_000_000),
+    corsOrigins: parseCorsOrigins('CORS_ORIGINS', optional(env, 'CORS_ORIGINS')),
   };
 }

@@ -203,3 +203,40 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain('test-token-secret');
   });
 });
+
+describe('CORS_ORIGINS', () => {
+  it('is empty (no CORS) by default', () => {
+    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: ' , ' }).corsOrigins).toEqual([]);
+  });
+
+  it('keeps each origin as a browser sends it in Origin', () => {
+    expect(
+      loadConfig({ CORS_ORIGINS: ' https://App.Example.com , http://localhost:5173,https://app.example.com:443/,http://[::1]:8080,,' })
+        .corsOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:5173', 'http://[::1]:8080']);
+  });
+
+  it('takes `*` for any origin', () => {
+    expect(loadConfig({ CORS_ORIGINS: ' * ' }).corsOrigins).toBe('*');
+  });
+
+  it.each([
+    ['a path', 'https://app.example.com/app'],
+    ['a query', 'https://app.example.com?x=1'],
+    ['a fragment', 'https://app.example.com#x'],
+    ['no scheme', 'app.example.com'],
+    ['a host and port without scheme', 'localhost:5173'],
+    ['another scheme', 'ftp://app.example.com'],
+    ['a user', 'https://user@app.example.com'],
+    ['a port above 65535', 'https://app.example.com:70000'],
+    ['a wildcard host', 'https://*.example.com'],
+    ['`*` among origins', '*,https://app.example.com'],
+    ['a bad origin after a good one', 'https://app.example.com,not an origin'],
+  ])('refuses %s in one line naming CORS_ORIGINS', (_name, value) => {
+    const error = configErrorOf({ CORS_ORIGINS: value });
+    expect(error.variable).toBe('CORS_ORIGINS');
+    expect(error.message).toContain('CORS_ORIGINS');
+    expect(error.message).not.toContain('\n');
+  });
+});

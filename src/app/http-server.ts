@@ -72,6 +72,6 @@ export async function createHttpServer(
     }),
   );
   await app.register(imageRoutes(services.images));
-  await app.register(graphqlHttpRoutes(apollo, graphql));
+  await app.register(graphqlHttpRoutes(apollo, graphql, { corsOrigins: config.corsOrigins }));
   return app;
 }
