@@ -25,6 +25,10 @@ export interface GatewayConfig {
   /** Page used when a request names none; the demo page when PAGE_ID is unset. */
   defaultPageId: string;
   pageAccessToken: string | undefined;
+  /** ENCRYPTION_KEY: the 32-byte key page tokens are encrypted under; without it no token is stored. */
+  encryptionKey: Buffer | undefined;
+  /** ENCRYPTION_KEY_PREVIOUS: older keys, still accepted for decryption (tokens are then re-encrypted). */
+  previousEncryptionKeys: Buffer[];
   appSecret: string | undefined;
   /**
    * Key of the hash that replaces PSIDs (PSID_HASH_KEY; derived from APP_SECRET when
@@ -194,6 +198,36 @@ function parseHostList(name: string, raw: string): string[] {
   return hosts;
 }
 
+/**
+ * A 32-byte AES key as 64 hex characters or base64 (standard or URL-safe). The value is a
+ * secret: errors say what is wrong with it, never what it is.
+ */
+function parseEncryptionKey(name: string, raw: string): Buffer {
+  if (/^[0-9a-fA-F]{64}$/.test(raw)) return Buffer.from(raw, 'hex');
+  if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(raw)) {
+    const key = Buffer.from(raw, 'base64');
+    if (key.length === 32) return key;
+    throw new ConfigError(name, `must be 32 bytes (64 hex characters or base64, e.g. \`openssl rand -hex 32\`), got ${key.length} bytes`);
+  }
+  throw new ConfigError(name, 'must be 32 bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)');
+}
+
+function parseEncryptionKeys(env: Env): { current: Buffer | undefined; previous: Buffer[] } {
+  const currentRaw = optional(env, 'ENCRYPTION_KEY');
+  const current = currentRaw === undefined ? undefined : parseEncryptionKey('ENCRYPTION_KEY', currentRaw);
+  const previousRaw = optional(env, 'ENCRYPTION_KEY_PREVIOUS');
+  if (previousRaw === undefined) return { current, previous: [] };
+  if (current === undefined) {
+    throw new ConfigError('ENCRYPTION_KEY_PREVIOUS', 'needs ENCRYPTION_KEY: tokens are re-encrypted under it');
+  }
+  const previous = previousRaw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+    .map((item) => parseEncryptionKey('ENCRYPTION_KEY_PREVIOUS', item));
+  return { current, previous };
+}
+
 export function loadConfig(env: Env = process.env): GatewayConfig {
   const port = integer(env, 'PORT', 4000, 0, 65535);
   const codeProviderRaw = (optional(env, 'CODE_PROVIDER') ?? 'local').toLowerCase();
@@ -211,6 +245,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   if (codeProviderRaw === 'facebook' && pageId === undefined) {
     throw new ConfigError('PAGE_ID', 'is required when CODE_PROVIDER=facebook (the page of PAGE_ACCESS_TOKEN)');
   }
+  const encryptionKeys = parseEncryptionKeys(env);
   const graphApiVersion = optional(env, 'GRAPH_API_VERSION') ?? 'v2.6';
   if (!/^v\d+\.\d+$/.test(graphApiVersion)) {
     throw new ConfigError('GRAPH_API_VERSION', `must look like v2.6, got "${graphApiVersion}"`);
@@ -230,6 +265,8 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     graphApiMaxAttempts: integer(env, 'GRAPH_API_MAX_ATTEMPTS', 3, 1, 10),
     defaultPageId: pageId ?? DEMO_PAGE_ID,
     pageAccessToken,
+    encryptionKey: encryptionKeys.current,
+    previousEncryptionKeys: encryptionKeys.previous,
     appSecret: optional(env, 'APP_SECRET'),
     psidHashKey: optional(env, 'PSID_HASH_KEY'),
     webhookVerifyToken: optional(env, 'WEBHOOK_VERIFY_TOKEN'),

@@ -240,3 +240,32 @@ describe('CORS_ORIGINS', () => {
     expect(error.message).not.toContain('\n');
   });
 });
+
+describe('ENCRYPTION_KEY and ENCRYPTION_KEY_PREVIOUS', () => {
+  const hex = 'ab'.repeat(32);
+  const base64 = Buffer.alloc(32, 7).toString('base64');
+
+  it('are unset by default', () => {
+    expect(loadConfig({})).toMatchObject({ encryptionKey: undefined, previousEncryptionKeys: [] });
+  });
+
+  it('take 32 bytes as 64 hex characters or base64', () => {
+    const config = loadConfig({ ENCRYPTION_KEY: hex, ENCRYPTION_KEY_PREVIOUS: `${base64}, ${Buffer.alloc(32, 9).toString('base64url')}` });
+    expect(config.encryptionKey).toEqual(Buffer.from(hex, 'hex'));
+    expect(config.previousEncryptionKeys).toEqual([Buffer.alloc(32, 7), Buffer.alloc(32, 9)]);
+  });
+
+  it.each([
+    ['ENCRYPTION_KEY', { ENCRYPTION_KEY: 'ab'.repeat(16) }],
+    ['ENCRYPTION_KEY', { ENCRYPTION_KEY: 'not a key!' }],
+    ['ENCRYPTION_KEY', { ENCRYPTION_KEY: Buffer.alloc(31).toString('base64') }],
+    ['ENCRYPTION_KEY_PREVIOUS', { ENCRYPTION_KEY: 'ab'.repeat(32), ENCRYPTION_KEY_PREVIOUS: 'short' }],
+    ['ENCRYPTION_KEY_PREVIOUS', { ENCRYPTION_KEY_PREVIOUS: 'ab'.repeat(32) }],
+  ])('refuse a bad %s with one line naming it, without echoing the value', (variable, env) => {
+    const error = configErrorOf(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(variable);
+    expect(error.message).not.toContain('\n');
+    for (const value of Object.values(env)) expect(error.message).not.toContain(value);
+  });
+});

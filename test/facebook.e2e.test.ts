@@ -1,9 +1,11 @@
+import { createHmac } from 'node:crypto';
 import { print, type GraphQLFormattedError } from 'graphql';
 import { CodesDocument, GenerateCodeDocument, type GenerateCodeInput, type GenerateCodeMutation } from './generated/graphql';
 import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
 import { FakeGraphApi, renderGrayJpeg, renderPng, type FakeGraphBehaviour, type FakeImageBehaviour } from './support/fake-graph-api';
 import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { executeOk } from './support/graphql-client';
+import { TEST_APP_SECRET } from './support/webhook';
 
 reportSkippedDatabases();
 
@@ -119,7 +121,8 @@ describe.each(DATABASE_KINDS)('FACEBOOK provider through generateCode on %s', (k
         {
           method: 'POST',
           path: '/v2.6/me/messenger_codes',
-          query: { access_token: TOKEN },
+          // APP_SECRET is set (the test gateway's): every call proves the app with appsecret_proof.
+          query: { access_token: TOKEN, appsecret_proof: createHmac('sha256', TEST_APP_SECRET).update(TOKEN).digest('hex') },
           body: { type: 'standard', image_size: 300, data: { ref } },
         },
       ]);

@@ -1,10 +1,11 @@
 import type { CodesContext } from '../codes/code.resolver';
 import type { RequestContext } from '../context';
+import type { PagesContext } from '../pages/page.resolver';
 import { createScanLoaders, type ScansContext } from '../scans/scan.resolver';
 import type { Services } from './services';
 
 /** What every resolver receives: each capability's resolvers declare the part they read. */
-export type GraphQLContext = CodesContext & ScansContext & { services: Services };
+export type GraphQLContext = CodesContext & ScansContext & PagesContext & { services: Services };
 
 export function createGraphQLContext(
   services: Services,

@@ -1,15 +1,17 @@
 import { printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchemaSync } from 'type-graphql';
 import { CodeResolver } from '../codes/code.resolver';
+import { PageCodesResolver } from '../codes/page-codes.resolver';
 import { CodeScansResolver, ScanResolver } from '../scans/scan.resolver';
 import { DateTimeScalar } from '../graphql/date-time.scalar';
+import { PageResolver } from '../pages/page.resolver';
 
 let built: GraphQLSchema | undefined;
 
 /** The schema is the same for every gateway in the process: built once. */
 export function gatewaySchema(): GraphQLSchema {
   built ??= buildSchemaSync({
-    resolvers: [CodeResolver, ScanResolver, CodeScansResolver],
+    resolvers: [CodeResolver, ScanResolver, CodeScansResolver, PageResolver, PageCodesResolver],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     // Validation is the services' job: they know the fields and the error codes.
     validate: false,

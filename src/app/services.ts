@@ -10,6 +10,7 @@ import { ImageStore } from '../images/image.store';
 import type { Logger } from '../logging/logger';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { PageService } from '../pages/page.service';
+import { TokenCipher } from '../pages/token-cipher';
 import { PsidHasher } from '../scans/psid-hash';
 import { ScanFeed } from '../scans/scan-feed';
 import { ScanService } from '../scans/scan.service';
@@ -22,6 +23,7 @@ const MAX_UPSTREAM_IMAGE_BYTES = 5 * 1024 * 1024;
 /** Everything the routes and resolvers call, built once per gateway. */
 export interface Services {
   db: Database;
+  pages: PageService;
   codes: CodeService;
   scans: ScanService;
   feed: ScanFeed;
@@ -42,6 +44,7 @@ function createProvider(config: GatewayConfig, metrics: GatewayMetrics): CodeIma
     maxAttempts: config.graphApiMaxAttempts,
     retryBaseDelayMs: 200,
     maxImageBytes: MAX_UPSTREAM_IMAGE_BYTES,
+    ...(config.appSecret !== undefined ? { appSecret: config.appSecret } : {}),
     onGraphCall: (outcome) => metrics.graphApiCall(outcome),
   });
 }
@@ -52,6 +55,19 @@ function createProvider(config: GatewayConfig, metrics: GatewayMetrics): CodeIma
  */
 export async function buildServices(config: GatewayConfig, logger: Logger, publicUrl: () => string): Promise<Services> {
   const db = await Database.open(createDataSource(config.database));
+  // Before anything else holds resources: a failure here only has the database to close.
+  const pages = new PageService(db, {
+    defaultPageId: config.defaultPageId,
+    defaultPageAccessToken: config.pageAccessToken,
+    cipher: new TokenCipher(config.encryptionKey, config.previousEncryptionKeys),
+    logger: logger.child({ component: 'pages' }),
+  });
+  try {
+    await pages.init();
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
   const metrics = new GatewayMetrics();
   const feed = new ScanFeed({
     maxBacklog: config.subscriberMaxBacklog,
@@ -63,11 +79,11 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   });
   metrics.observeSubscribers(() => feed.subscriberCount);
   const images = new ImageStore(db, publicUrl);
-  const pages = new PageService(config.defaultPageId, config.pageAccessToken);
   const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db));
   const scans = new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db), codes, metrics);
   return {
     db,
+    pages,
     codes,
     scans,
     feed,

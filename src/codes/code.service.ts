@@ -94,7 +94,7 @@ export class CodeService {
     if (request.type != null && request.type !== CodeType.STANDARD) {
       throw new BadUserInputError('type', 'type must be STANDARD');
     }
-    const page = this.pages.require(context, request.pageId);
+    const page = await this.pages.require(context, request.pageId);
 
     // An image of this size already stored needs no provider call.
     const existing = await this.findWithImage(this.db.manager, page.id, ref, imageSize);
@@ -103,7 +103,9 @@ export class CodeService {
       return this.db.transaction((manager) => this.pointAt(manager, code.id, stored.id, stored.size, stored.provider, label));
     }
 
-    const image = await this.provider.obtain({ pageId: page.id, ref, imageSize, pageAccessToken: page.accessToken });
+    // The page's own token, read (and decrypted) only for a provider that calls the Graph API.
+    const pageAccessToken = this.provider.needsAccessToken ? await this.pages.accessTokenOf(context, page.id) : undefined;
+    const image = await this.provider.obtain({ pageId: page.id, ref, imageSize, ...(pageAccessToken ? { pageAccessToken } : {}) });
     const store = () => this.db.transaction((manager) => this.store(manager, page.id, ref, label, imageSize, image));
     try {
       return await store();

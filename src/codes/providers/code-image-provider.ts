@@ -17,5 +17,7 @@ export interface CodeImageRequest {
  */
 export interface CodeImageProvider {
   readonly kind: CodeProviderKind;
+  /** Whether obtain needs the page's access token (the caller then resolves the page's own). */
+  readonly needsAccessToken: boolean;
   obtain(request: CodeImageRequest): Promise<CodeImage>;
 }

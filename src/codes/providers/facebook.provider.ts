@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpstreamError, UpstreamUnavailableError, type UpstreamDetails } from '../../errors';
 import { describeNetworkError, downloadImage, effectivePort, readCapped, type DownloadImageOptions } from '../../images/image-download';
@@ -18,6 +19,11 @@ export interface FacebookProviderOptions {
   /** the n-th retry waits about retryBaseDelayMs * 2^(n-1) */
   retryBaseDelayMs: number;
   maxImageBytes: number;
+  /**
+   * APP_SECRET: when set, every call carries appsecret_proof, which an app requiring
+   * "app secret proof" insists on, so that a leaked token alone is useless to others.
+   */
+  appSecret?: string;
   /** told the outcome of every Graph API call (for /metrics) */
   onGraphCall?: (outcome: GraphCallOutcome) => void;
 }
@@ -56,6 +62,7 @@ type GraphAttempt = { uri: string } | { transientFailure: string };
  */
 export class FacebookCodeImageProvider implements CodeImageProvider {
   readonly kind = CodeProviderKind.FACEBOOK;
+  readonly needsAccessToken = true;
   private readonly endpoint: string;
   private readonly download: DownloadImageOptions;
 
@@ -107,6 +114,7 @@ export class FacebookCodeImageProvider implements CodeImageProvider {
   private async callGraph(request: CodeImageRequest, token: string): Promise<GraphAttempt> {
     const url = new URL(this.endpoint);
     url.searchParams.set('access_token', token);
+    if (this.options.appSecret !== undefined) url.searchParams.set('appsecret_proof', appSecretProof(token, this.options.appSecret));
     const body = {
       type: 'standard',
       image_size: request.imageSize,
@@ -179,6 +187,11 @@ export class FacebookCodeImageProvider implements CodeImageProvider {
     const ceiling = this.options.retryBaseDelayMs * 2 ** retry;
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
+}
+
+/** https://developers.facebook.com/docs/graph-api/securing-requests: HMAC-SHA256 of the token keyed by the app secret, hex. */
+export function appSecretProof(token: string, appSecret: string): string {
+  return createHmac('sha256', appSecret).update(token).digest('hex');
 }
 
 /**

@@ -15,6 +15,8 @@ const QUIET_ZONE_MODULES = 4;
  */
 export class LocalCodeImageProvider implements CodeImageProvider {
   readonly kind = CodeProviderKind.LOCAL;
+  /** A QR code of the m.me link needs no call to Facebook. */
+  readonly needsAccessToken = false;
 
   async obtain(request: CodeImageRequest): Promise<CodeImage> {
     const link = mMeLink(request.pageId, request.ref);
