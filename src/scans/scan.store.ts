@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { EntityManager } from 'typeorm';
-import { CODE_COLUMNS, codeRecordFromRow, type CodeRow } from '../codes/code.wire';
+import { CODE_COLUMNS, codeRecordFromRow, type CodeRecord, type CodeRow } from '../codes/code.wire';
 import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from '../codes/ref-counter.store';
 import type { Database } from '../db/database';
 import { pageRefKey, refKey } from '../db/transformers';
@@ -50,10 +50,12 @@ async function storeScans(statements: ScanStatements, requests: Scan[][]): Promi
     };
     after.set(scan, total.count);
   }
-  const codes = new Map<string, CodeRow | undefined>();
+  // Mapped once per (page, ref); each event then takes the counts as they were after its scan.
+  const codes = new Map<string, CodeRecord | undefined>();
   for (const key of keysInLockOrder) {
     const { pageId, ref, count } = totals.get(key) as { pageId: string; ref: string | null; count: RefCount };
-    codes.set(key, await statements.setCounter(pageId, ref, count));
+    const row = await statements.setCounter(pageId, ref, count);
+    codes.set(key, row && codeRecordFromRow(row));
   }
 
   return inserted.map((scans) =>
@@ -61,7 +63,7 @@ async function storeScans(statements: ScanStatements, requests: Scan[][]): Promi
   );
 }
 
-function eventOf(scan: Scan, code: CodeRow | undefined, countAfterScan: RefCount): ScanEvent {
+function eventOf(scan: Scan, code: CodeRecord | undefined, countAfterScan: RefCount): ScanEvent {
   return {
     scan: {
       id: scan.id,
@@ -74,7 +76,7 @@ function eventOf(scan: Scan, code: CodeRow | undefined, countAfterScan: RefCount
     },
     code: code
       ? {
-          ...codeRecordFromRow(code),
+          ...code,
           scanCount: countAfterScan.scanCount,
           lastScannedAt: countAfterScan.lastScannedAt === 0 ? null : countAfterScan.lastScannedAt,
         }
