@@ -3,14 +3,13 @@
  * and request), nothing else gets CORS headers, Apollo's CSRF prevention still holds, and
  * Chromium itself lets a page on another origin call /graphql only when that origin is listed.
  */
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './support/chromium';
 import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { postScans, scanOf } from './support/webhook';
 
-const CHROMIUM = '/usr/bin/chromium';
 const APP = 'https://app.example.com';
 const DEV = 'http://localhost:5173';
 const OTHER = 'https://evil.example.com';
@@ -251,24 +250,12 @@ describe('in Chromium, a page on another origin calling /graphql', () => {
   }
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install -y chromium\``);
     appServer = createServer((_request, response) => {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(APP_PAGE);
     });
     await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve));
     appOrigin = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -12,16 +12,16 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
-import { chromium, type Browser, type Page, type Response } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import type { Gateway } from '../src/app/gateway';
 import { GRAPHIQL_CSP, graphiqlRoutes } from '../src/graphiql/graphiql.route';
 import { GenerateCodeDocument } from './generated/graphql';
 import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
+import { launchChromium } from './support/chromium';
 import { executeOk } from './support/graphql-client';
 import { eventually, waitForSubscribers } from './support/subscriptions';
 import { postScans, scanOf } from './support/webhook';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = path.resolve(__dirname, '..');
 const BUNDLE_INDEX = path.join(REPO, 'dist', 'graphiql', 'index.html');
 const ADMIN_KEY = 'graphiql-e2e-admin-key';
@@ -164,24 +164,6 @@ function waitForNoSubscriber(gateway: Gateway): Promise<void> {
 
 function webSocketUrl(origin: string): string {
   return `${origin.replace(/^http/, 'ws')}/graphql`;
-}
-
-function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install -y chromium\``);
-  }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
 }
 
 describe('GraphiQL at /graphql of the gateway', () => {
