@@ -37,6 +37,7 @@ const CONTRACT_VARIABLES = [
   'LOG_LEVEL',
   'METRICS_TOKEN',
   'CORS_ORIGINS',
+  'GENERATE_RATE_LIMIT',
 ];
 
 export interface GatewayOptions {
@@ -104,6 +105,8 @@ export class GatewayProcess {
       PAGE_ID: options.pageId,
       CODE_PROVIDER: 'local',
       SUBSCRIBER_MAX_BACKLOG: String(options.subscriberMaxBacklog),
+      // Row 5 measures generating, not the limit on it.
+      GENERATE_RATE_LIMIT: '1000000',
     });
     const nodeOptions = options.profileDirectory ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDirectory}`] : [];
     const child = track(spawn(process.execPath, [...nodeOptions, MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] }));

@@ -50,6 +50,8 @@ export interface GatewayConfig {
   webhookReceiveTimeoutMs: number;
   /** LOG_LEVEL: debug, info, warn, error or silent. */
   logLevel: LogLevel;
+  /** GENERATE_RATE_LIMIT: codes one key may generate a minute (a series counts each of its codes). */
+  generateRateLimit: number;
   /** METRICS_TOKEN: a bearer token accepted by /metrics besides ADMIN_API_KEY. */
   metricsToken: string | undefined;
   /** Messages queued for one subscriber before it is disconnected as too slow (SUBSCRIBER_MAX_BACKLOG). */
@@ -280,5 +282,6 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     metricsToken: optional(env, 'METRICS_TOKEN'),
     subscriberMaxBacklog: integer(env, 'SUBSCRIBER_MAX_BACKLOG', 10_000, 1, 1_000_000),
     corsOrigins: parseCorsOrigins('CORS_ORIGINS', optional(env, 'CORS_ORIGINS')),
+    generateRateLimit: integer(env, 'GENERATE_RATE_LIMIT', 1000, 1, 1_000_000),
   };
 }

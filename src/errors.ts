@@ -34,9 +34,20 @@ export class UnauthenticatedError extends PublicError {
   }
 }
 
+/** The key may not do this (its role), or names a page outside its pages (`field` says where). */
 export class ForbiddenError extends PublicError {
-  constructor(message: string) {
-    super(message, 'FORBIDDEN');
+  constructor(message: string, field?: string) {
+    super(message, 'FORBIDDEN', field === undefined ? {} : { field });
+  }
+}
+
+/** Past GENERATE_RATE_LIMIT: nothing of the call was done; `retryAfter` seconds until it fits. */
+export class RateLimitedError extends PublicError {
+  constructor(
+    message: string,
+    readonly retryAfter: number,
+  ) {
+    super(message, 'RATE_LIMITED', { retryAfter });
   }
 }
 

@@ -1,18 +1,26 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DataSource } from 'typeorm';
+import { ApiKeyRow } from '../auth/api-key.entity';
 import type { DatabaseConfig } from '../config';
 import { Code } from '../codes/code.entity';
 import { CodesAndImages1764050000000 } from '../db/migrations/1764050000000-CodesAndImages';
 import { Scans1764060000000 } from '../db/migrations/1764060000000-Scans';
 import { LongRefs1764070000000 } from '../db/migrations/1764070000000-LongRefs';
 import { Pages1764080000000 } from '../db/migrations/1764080000000-Pages';
+import { ApiKeys1764090000000 } from '../db/migrations/1764090000000-ApiKeys';
 import { CodeImageRow } from '../images/code-image.entity';
 import { PageRow } from '../pages/page.entity';
 import { Scan } from '../scans/scan.entity';
 
-export const ENTITIES = [Code, CodeImageRow, Scan, PageRow];
-export const MIGRATIONS = [CodesAndImages1764050000000, Scans1764060000000, LongRefs1764070000000, Pages1764080000000];
+export const ENTITIES = [Code, CodeImageRow, Scan, PageRow, ApiKeyRow];
+export const MIGRATIONS = [
+  CodesAndImages1764050000000,
+  Scans1764060000000,
+  LongRefs1764070000000,
+  Pages1764080000000,
+  ApiKeys1764090000000,
+];
 
 /** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */
 export function createDataSource(database: DatabaseConfig): DataSource {

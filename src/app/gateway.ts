@@ -50,7 +50,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     introspection: config.introspection,
     formatError,
     services,
-    contextFor: (requestId) => createGraphQLContext(services, { requestId }),
+    contextFor: (requestId, access) => createGraphQLContext(services, { requestId, access }, logger),
   };
 
   let apollo: ApolloServer<GraphQLContext> | undefined;
@@ -68,7 +68,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const webSocket = attachGraphqlWebSocket(app.server, {
     ...graphql,
     logger,
-    contextFor: (requestId, dropConnection) => createGraphQLContext(services, { requestId }, dropConnection),
+    contextFor: (requestId, access, dropConnection) => createGraphQLContext(services, { requestId, access }, logger, dropConnection),
   });
 
   const { port } = app.server.address() as AddressInfo;

@@ -1,20 +1,24 @@
+import type { ApiKeysContext } from '../auth/api-key.resolver';
 import type { CodesContext } from '../codes/code.resolver';
 import type { RequestContext } from '../context';
+import type { Logger } from '../logging/logger';
 import type { PagesContext } from '../pages/page.resolver';
 import { createScanLoaders, type ScansContext } from '../scans/scan.resolver';
 import type { Services } from './services';
 
 /** What every resolver receives: each capability's resolvers declare the part they read. */
-export type GraphQLContext = CodesContext & ScansContext & PagesContext & { services: Services };
+export type GraphQLContext = CodesContext & ScansContext & PagesContext & ApiKeysContext & { services: Services; logger: Logger };
 
 export function createGraphQLContext(
   services: Services,
   request: RequestContext,
+  logger: Logger,
   dropConnection?: (reason: string) => void,
 ): GraphQLContext {
   return {
     request,
     services,
+    logger,
     loaders: createScanLoaders(services.codes),
     ...(dropConnection ? { dropConnection } : {}),
   };

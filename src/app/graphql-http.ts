@@ -4,6 +4,7 @@ import { fastifyApolloHandler } from '@as-integrations/fastify';
 import fastifyCors from '@fastify/cors';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import type { Access } from '../access';
 import { UnauthenticatedError } from '../errors';
 import { graphiqlRoutes } from '../graphiql/graphiql.route';
 import { hidingSuggestions, OperationLimitsGate } from '../graphql/operation-limits';
@@ -18,7 +19,7 @@ export interface GraphqlHttpOptions {
   introspection: boolean;
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   services: Services;
-  contextFor: (requestId: string) => GraphQLContext;
+  contextFor: (requestId: string, access: Access) => GraphQLContext;
 }
 
 /** The error formatter of both routes: graphql's "Did you mean …?" hints go with introspection. */
@@ -125,17 +126,31 @@ export function graphqlHttpRoutes(
   cors: GraphqlCorsOptions = { corsOrigins: [] },
 ): FastifyPluginAsync {
   const { apiKeys } = options.services;
-  const execute = fastifyApolloHandler(apollo, { context: async (request) => options.contextFor(request.id) });
+  // Who each request is, from authentication (below) to Apollo's context function.
+  const accessOf = new WeakMap<FastifyRequest, Access>();
+  const execute = fastifyApolloHandler(apollo, {
+    // Set by `api` below before Apollo runs: every request through here was authenticated.
+    context: async (request) => options.contextFor(request.id, accessOf.get(request) as Access),
+  });
   const limits = new OperationLimitsGate(options.schema);
   const formatError = formatErrorOf(options);
   const api = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
-    if (apiKeys.required && !apiKeys.authenticate(request.headers.authorization)) {
+    let access: Access | undefined;
+    try {
+      access = await apiKeys.authenticate(request.headers.authorization);
+    } catch (error) {
+      // The database is away: nothing can be decided about the key, so nothing runs.
+      request.log.error({ err: error }, 'could not authenticate a GraphQL request');
+      return reply.code(503).send({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+    }
+    if (!access) {
       const error = new UnauthenticatedError();
       return reply
         .code(401)
         .header('WWW-Authenticate', 'Bearer')
         .send({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] });
     }
+    accessOf.set(request, access);
     // The operation limits, before Apollo parses and validates: a refused operation is
     // answered here, as Apollo answers a validation error, and nothing of it runs.
     const query = queryOf(request);

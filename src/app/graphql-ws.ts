@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { DocumentNode, GraphQLError, GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { Access } from '../access';
 import { TooManySubscriptionsError } from '../errors';
 import { DocumentCache } from '../graphql/document-cache';
 import { hidingSuggestions } from '../graphql/operation-limits';
@@ -18,7 +19,7 @@ export interface GraphqlWebSocketOptions {
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   services: Services;
   logger: Logger;
-  contextFor: (requestId: string, dropConnection: (reason: string) => void) => GraphQLContext;
+  contextFor: (requestId: string, access: Access, dropConnection: (reason: string) => void) => GraphQLContext;
 }
 
 export interface GraphqlWebSocket {
@@ -46,6 +47,16 @@ const MESSAGES_PER_SECOND = 100;
 /** graphql-ws's own keep-alive: a ping every 12 s; no pong within 12 s terminates the socket. */
 const KEEP_ALIVE_MS = 12_000;
 
+/**
+ * How often open sockets are checked against the database for keys revoked elsewhere
+ * (another instance, the keys CLI) and for a gateway no longer open: a revoked key's
+ * socket is closed within this (the contract: 5 s). Revocations through this instance
+ * close at once.
+ */
+const REVOCATION_CHECK_MS = 2_000;
+/** graphql-ws's close code for a refused connection (the contract's "Forbidden"). */
+const CLOSE_FORBIDDEN = CloseCode.Forbidden;
+
 /** RFC 6455 close codes. */
 const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_MESSAGE_TOO_BIG = 1009;
@@ -56,6 +67,8 @@ interface Extra {
   request: IncomingMessage;
   /** connection_init was received and accepted. */
   acknowledged: boolean;
+  /** who the connection authenticated as, once acknowledged */
+  access?: Access;
 }
 
 /** A token bucket: `take` says whether one more message fits. */
@@ -92,6 +105,9 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
   const formatError = options.introspection ? options.formatError : hidingSuggestions(options.formatError);
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
 
+  /** Acknowledged sockets and who they are: what revocations are checked against. */
+  const authenticated = new Map<WebSocket, Access>();
+
   const server = makeServer<Record<string, unknown>, Extra>({
     schema,
     subscribe: subscribeSharingResults,
@@ -110,22 +126,57 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
     onNext: (_context, _id, _payload, _args, result) => (result.errors ? { ...result, errors: formatErrors(result.errors) } : undefined),
     onError: (_context, _id, _payload, errors) => formatErrors(errors),
     // Returning false closes the socket with 4403 Forbidden, as the contract says.
-    onConnect: ({ connectionParams, extra }) => {
-      if (!services.apiKeys.required || services.apiKeys.authenticate(connectionParams?.authorization) !== undefined) {
+    onConnect: async ({ connectionParams, extra }) => {
+      const access = await services.apiKeys.authenticate(connectionParams?.authorization);
+      if (access) {
         extra.acknowledged = true;
+        extra.access = access;
+        authenticated.set(extra.socket, access);
         return true;
       }
       logger.warn('WebSocket refused: missing or unknown API key');
       return false;
     },
     context: ({ extra }) =>
-      options.contextFor(randomUUID(), (reason) => {
+      options.contextFor(randomUUID(), extra.access as Access, (reason) => {
         logger.warn({ reason }, 'dropping a WebSocket connection');
         // terminate, not close: a client that stopped reading would never read a close frame.
         extra.socket.terminate();
       }),
   });
 
+  const closeRevoked = (apiKeyId: string) => {
+    for (const [socket, access] of authenticated) {
+      if (access.apiKeyId === apiKeyId) {
+        logger.info({ apiKeyId }, 'closing a WebSocket: its API key was revoked');
+        socket.close(CLOSE_FORBIDDEN, 'API key revoked');
+      }
+    }
+  };
+  const stopListening = services.apiKeys.onRevoked(closeRevoked);
+  const checkRevocations = async () => {
+    const accesses = [...authenticated.values()];
+    const keyIds = [...new Set(accesses.flatMap((access) => access.apiKeyId ?? []))];
+    for (const apiKeyId of await services.apiKeys.revokedAmong(keyIds)) closeRevoked(apiKeyId);
+    // Sockets let in while the gateway was open: the first key locks them out too.
+    if (accesses.some((access) => access.principal.kind === 'open') && !(await services.apiKeys.isOpen())) {
+      for (const [socket, access] of authenticated) {
+        if (access.principal.kind === 'open') socket.close(CLOSE_FORBIDDEN, 'An API key is now required');
+      }
+    }
+  };
+
+  let checking = false;
+  const revocationCheck = setInterval(() => {
+    if (checking || authenticated.size === 0) return;
+    checking = true;
+    void checkRevocations()
+      .catch((error: Error) => logger.warn({ error: error.message }, 'could not check open WebSockets for revoked API keys'))
+      .finally(() => {
+        checking = false;
+      });
+  }, REVOCATION_CHECK_MS);
+  revocationCheck.unref();
   webSocketServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     const extra: Extra = { socket, request, acknowledged: false };
     const rate = new MessageRate();
@@ -177,6 +228,7 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
       extra,
     );
     socket.once('close', (code, reason) => {
+      authenticated.delete(socket);
       clearInterval(keepAlive);
       clearTimeout(pongWait);
       closed(code, String(reason)).catch((error: unknown) => logger.error({ err: error }, 'unexpected error closing a WebSocket'));
@@ -196,6 +248,8 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
   return {
     dispose: async () => {
       httpServer.off('upgrade', onUpgrade);
+      clearInterval(revocationCheck);
+      stopListening();
       for (const client of webSocketServer.clients) client.close(1001, 'Going away');
       webSocketServer.removeAllListeners();
       await new Promise<void>((resolve, reject) => webSocketServer.close((error) => (error ? reject(error) : resolve())));

@@ -61,7 +61,7 @@ export async function createHttpServer(
   });
   const { services } = graphql;
 
-  await app.register(operationsRoutes(services, { adminApiKey: config.adminApiKey, metricsToken: config.metricsToken }));
+  await app.register(operationsRoutes(services, { metricsToken: config.metricsToken }));
   await app.register(
     webhookRoutes(services.scans, services.metrics, {
       appSecret: config.appSecret,
@@ -71,7 +71,7 @@ export async function createHttpServer(
       receiveTimeoutMs: config.webhookReceiveTimeoutMs,
     }),
   );
-  await app.register(imageRoutes(services.images));
+  await app.register(imageRoutes(services.images, (authorization) => services.apiKeys.authenticate(authorization)));
   await app.register(graphqlHttpRoutes(apollo, graphql, { corsOrigins: config.corsOrigins }));
   return app;
 }

@@ -1,15 +1,15 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { bearerToken, sameSecret } from '../auth/api-keys';
+import { Role } from '../access';
+import { bearerToken, sameSecret } from '../auth/api-key.service';
 import type { Services } from './services';
 
 export interface OperationsOptions {
-  adminApiKey: string | undefined;
   metricsToken: string | undefined;
 }
 
 /** /healthz, /readyz and /metrics: what supervisors, load balancers and Prometheus read. */
 export function operationsRoutes(services: Services, options: OperationsOptions): FastifyPluginAsync {
-  const metricsKeys = [options.adminApiKey, options.metricsToken].filter((key): key is string => key !== undefined);
+  const { metricsToken } = options;
 
   return async (app) => {
     app.get('/healthz', async () => ({ status: 'ok' }));
@@ -29,14 +29,24 @@ export function operationsRoutes(services: Services, options: OperationsOptions)
     });
 
     app.get('/metrics', async (request, reply) => {
-      if (metricsKeys.length > 0) {
-        const presented = bearerToken(request.headers.authorization);
-        if (presented === undefined || !metricsKeys.some((key) => sameSecret(presented, key))) {
+      // METRICS_TOKEN (for Prometheus) or an ADMIN key; an open gateway is open here too,
+      // unless METRICS_TOKEN is set.
+      const presented = bearerToken(request.headers.authorization);
+      const byToken = metricsToken !== undefined && presented !== undefined && sameSecret(presented, metricsToken);
+      if (!byToken) {
+        const access = await services.apiKeys.authenticate(request.headers.authorization);
+        const admitted = access?.role === Role.ADMIN && !(access.principal.kind === 'open' && metricsToken !== undefined);
+        if (!admitted) {
+          const forbidden = access !== undefined && access.principal.kind !== 'open';
+          if (!forbidden) reply.header('WWW-Authenticate', 'Bearer');
           return reply
-            .code(401)
-            .header('WWW-Authenticate', 'Bearer')
+            .code(forbidden ? 403 : 401)
             .type('text/plain; charset=utf-8')
-            .send('A bearer token is required: ADMIN_API_KEY or METRICS_TOKEN.\n');
+            .send(
+              forbidden
+                ? 'An ADMIN key or METRICS_TOKEN is required; this key is not ADMIN.\n'
+                : 'A bearer token is required: an ADMIN key or METRICS_TOKEN.\n',
+            );
         }
       }
       return reply.type(services.metrics.contentType).send(await services.metrics.render());

@@ -1,17 +1,28 @@
 import { printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchemaSync } from 'type-graphql';
+import { ApiKeyResolver } from '../auth/api-key.resolver';
+import { guardSchema } from '../auth/schema-guard';
 import { CodeResolver } from '../codes/code.resolver';
 import { PageCodesResolver } from '../codes/page-codes.resolver';
 import { CodeScansResolver, ScanResolver } from '../scans/scan.resolver';
 import { DateTimeScalar } from '../graphql/date-time.scalar';
 import { PageResolver } from '../pages/page.resolver';
+import { schemaGuardOptions } from './permissions';
 
 let built: GraphQLSchema | undefined;
 
-/** The schema is the same for every gateway in the process: built once. */
+/**
+ * The schema is the same for every gateway in the process: built once, its resolvers
+ * wrapped by the schema guard (who may call what, and the pages of the key).
+ */
 export function gatewaySchema(): GraphQLSchema {
-  built ??= buildSchemaSync({
-    resolvers: [CodeResolver, ScanResolver, CodeScansResolver, PageResolver, PageCodesResolver],
+  built ??= guardSchema(buildTypeGraphQLSchema(), schemaGuardOptions);
+  return built;
+}
+
+function buildTypeGraphQLSchema(): GraphQLSchema {
+  return buildSchemaSync({
+    resolvers: [CodeResolver, ScanResolver, CodeScansResolver, PageResolver, PageCodesResolver, ApiKeyResolver],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     // Validation is the services' job: they know the fields and the error codes.
     validate: false,
@@ -26,7 +37,6 @@ export function gatewaySchema(): GraphQLSchema {
       },
     },
   });
-  return built;
 }
 
 export function printGatewaySchema(): string {

@@ -1,5 +1,6 @@
 import type { GatewayConfig } from '../config';
-import { ApiKeys } from '../auth/api-keys';
+import { ApiKeyService } from '../auth/api-key.service';
+import { GenerateRateLimit } from '../auth/generate-rate-limit';
 import { CodeService } from '../codes/code.service';
 import type { CodeImageProvider } from '../codes/providers/code-image-provider';
 import { FacebookCodeImageProvider } from '../codes/providers/facebook.provider';
@@ -28,7 +29,7 @@ export interface Services {
   scans: ScanService;
   feed: ScanFeed;
   images: ImageStore;
-  apiKeys: ApiKeys;
+  apiKeys: ApiKeyService;
   metrics: GatewayMetrics;
   /** Releases what the services hold (Redis connections, the database). */
   close(): Promise<void>;
@@ -79,7 +80,12 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   });
   metrics.observeSubscribers(() => feed.subscriberCount);
   const images = new ImageStore(db, publicUrl);
-  const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db));
+  const rateLimit = new GenerateRateLimit({
+    codesPerMinute: config.generateRateLimit,
+    redisUrl: config.redisUrl,
+    logger: logger.child({ component: 'rate-limit' }),
+  });
+  const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db), rateLimit);
   const scans = new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db), codes, metrics);
   return {
     db,
@@ -88,10 +94,11 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     scans,
     feed,
     images,
-    apiKeys: new ApiKeys(config.adminApiKey),
+    apiKeys: new ApiKeyService(db, pages, { adminApiKey: config.adminApiKey, logger: logger.child({ component: 'api-keys' }) }),
     metrics,
     close: async () => {
       await feed.close();
+      await rateLimit.close();
       await db.close();
     },
   };

@@ -5,6 +5,7 @@ import type { Database } from '../db/database';
 import { epochMillisOrNever, pageRefKey, refKey } from '../db/transformers';
 import { BadUserInputError, NotFoundError } from '../errors';
 import type { CodeImageRow } from '../images/code-image.entity';
+import type { GenerateRateLimit } from '../auth/generate-rate-limit';
 import type { ImageStore } from '../images/image.store';
 import type { CodeImage } from '../images/image.types';
 import type { PageService } from '../pages/page.service';
@@ -80,6 +81,7 @@ export class CodeService {
     private readonly provider: CodeImageProvider,
     private readonly images: ImageStore,
     private readonly counters: RefCounterStore,
+    private readonly rateLimit: GenerateRateLimit,
   ) {}
 
   /**
@@ -95,18 +97,27 @@ export class CodeService {
       throw new BadUserInputError('type', 'type must be STANDARD');
     }
     const page = await this.pages.require(context, request.pageId);
+    return this.rateLimit.spend(context.access, 1, () => this.generateOnPage(context, page.id, ref, label, imageSize));
+  }
 
+  private async generateOnPage(
+    context: RequestContext,
+    pageId: string,
+    ref: string | null,
+    label: string | null | undefined,
+    imageSize: number,
+  ): Promise<Code> {
     // An image of this size already stored needs no provider call.
-    const existing = await this.findWithImage(this.db.manager, page.id, ref, imageSize);
+    const existing = await this.findWithImage(this.db.manager, pageId, ref, imageSize);
     if (existing.code && existing.stored) {
       const { code, stored } = existing;
       return this.db.transaction((manager) => this.pointAt(manager, code.id, stored.id, stored.size, stored.provider, label));
     }
 
     // The page's own token, read (and decrypted) only for a provider that calls the Graph API.
-    const pageAccessToken = this.provider.needsAccessToken ? await this.pages.accessTokenOf(context, page.id) : undefined;
-    const image = await this.provider.obtain({ pageId: page.id, ref, imageSize, ...(pageAccessToken ? { pageAccessToken } : {}) });
-    const store = () => this.db.transaction((manager) => this.store(manager, page.id, ref, label, imageSize, image));
+    const pageAccessToken = this.provider.needsAccessToken ? await this.pages.accessTokenOf(context, pageId) : undefined;
+    const image = await this.provider.obtain({ pageId: pageId, ref, imageSize, ...(pageAccessToken ? { pageAccessToken } : {}) });
+    const store = () => this.db.transaction((manager) => this.store(manager, pageId, ref, label, imageSize, image));
     try {
       return await store();
     } catch (error) {
@@ -179,8 +190,10 @@ export class CodeService {
     return manager.findOneByOrFail(Code, { id: codeId });
   }
 
-  findById(_context: RequestContext, id: string): Promise<Code | null> {
-    return this.db.manager.findOneBy(Code, { id });
+  /** The code, if it exists and is on one of the request's pages (else it does not exist for it). */
+  async findById(context: RequestContext, id: string): Promise<Code | null> {
+    const code = await this.db.manager.findOneBy(Code, { id });
+    return code && context.access.sees(code.pageId) ? code : null;
   }
 
   /** For arguments that must name an existing code: NOT_FOUND on `field` otherwise. */
@@ -209,8 +222,9 @@ export class CodeService {
     return this.images.urlOf(code.imageId);
   }
 
-  async list(_context: RequestContext, request: ListCodesRequest): Promise<ListPage<Code>> {
+  async list(context: RequestContext, request: ListCodesRequest): Promise<ListPage<Code>> {
     const first = pageSize(request.first);
+    const pageIds = context.access.pagesToRead(request.pageId);
     const orderBy = request.orderBy ?? CodeOrderBy.CREATED_AT_DESC;
     const ordering = ORDERINGS[orderBy];
     const ref = request.ref == null ? null : validateRef(request.ref, 'ref');
@@ -221,9 +235,11 @@ export class CodeService {
       parameters.push(value);
       return this.db.param(parameters.length);
     };
-    if (request.pageId != null) conditions.push(`page_id = ${bind(request.pageId)}`);
+    if (pageIds?.length === 1) conditions.push(`page_id = ${bind(pageIds[0])}`);
+    else if (pageIds) conditions.push(`page_id IN (${pageIds.map(bind).join(', ')})`);
     if (ref != null) conditions.push(`ref = ${bind(ref)}`);
     const filter = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const filterParameters = [...parameters];
 
     const keyColumns = [...(ordering.column ? [ordering.column] : []), 'created_at', 'id'];
     const page = [...conditions];
@@ -239,7 +255,6 @@ export class CodeService {
        ORDER BY ${keyColumns.map((column) => `${column} ${direction}`).join(', ')} LIMIT ${bind(first + 1)}`,
       parameters,
     );
-    const filterParameters = parameters.slice(0, conditions.length);
 
     const codes = rows.slice(0, first).map(codeFromRow);
     return {

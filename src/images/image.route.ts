@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { Access } from '../access';
 import type { ImageStore } from './image.store';
 
 const IMAGE_ID = /^[0-9a-f-]{36}$/;
@@ -11,12 +12,24 @@ function ifNoneMatchIncludes(header: string | undefined, etag: string): boolean 
   });
 }
 
-/** GET /images/:imageId — stored code images: immutable, so cached for a year and revalidated by ETag. */
-export function imageRoutes(images: ImageStore): FastifyPluginAsync {
+/**
+ * GET /images/:imageId — stored code images: immutable, so cached for a year and
+ * revalidated by ETag. An image URL is a capability (its id is random, and only a key
+ * that sees the code is handed it), so that <img>, print shops and chat previews can
+ * fetch it without a key. A request that does present a key is held to it: an unknown
+ * key is 401, a key outside the image's page gets 404, as if the image did not exist.
+ */
+export function imageRoutes(images: ImageStore, authenticate: (authorization: unknown) => Promise<Access | undefined>): FastifyPluginAsync {
   return async (app) => {
     app.get<{ Params: { imageId: string } }>('/images/:imageId', async (request, reply) => {
       const { imageId } = request.params;
-      const image = IMAGE_ID.test(imageId) ? await images.read(imageId) : null;
+      const { authorization } = request.headers;
+      const access = authorization === undefined ? undefined : await authenticate(authorization);
+      if (authorization !== undefined && !access) {
+        return reply.code(401).header('WWW-Authenticate', 'Bearer').type('text/plain; charset=utf-8').send('Unknown or revoked API key.\n');
+      }
+      const found = IMAGE_ID.test(imageId) ? await images.read(imageId) : null;
+      const image = found && (!access || access.sees(found.pageId)) ? found : null;
       if (!image) return reply.code(404).type('text/plain; charset=utf-8').send('No such image.\n');
       const etag = `"${image.sha256}"`;
       reply.headers({

@@ -8,6 +8,8 @@ export interface StoredImage {
   bytes: Buffer;
   contentType: string;
   sha256: string;
+  /** the page of the image's code */
+  pageId: string;
 }
 
 /**
@@ -53,12 +55,12 @@ export class ImageStore {
   }
 
   async read(imageId: string): Promise<StoredImage | null> {
-    const rows = await this.db.read<{ bytes: Buffer | Uint8Array; content_type: string; sha256: string }>(
-      `SELECT bytes, content_type, sha256 FROM code_image WHERE id = ${this.db.param(1)}`,
+    const rows = await this.db.read<{ bytes: Buffer | Uint8Array; content_type: string; sha256: string; page_id: string }>(
+      `SELECT i.bytes, i.content_type, i.sha256, c.page_id FROM code_image i JOIN code c ON c.id = i.code_id WHERE i.id = ${this.db.param(1)}`,
       [imageId],
     );
     const row = rows[0];
     if (!row) return null;
-    return { bytes: Buffer.from(row.bytes), contentType: row.content_type, sha256: row.sha256 };
+    return { bytes: Buffer.from(row.bytes), contentType: row.content_type, sha256: row.sha256, pageId: row.page_id };
   }
 }

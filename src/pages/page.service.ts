@@ -154,8 +154,10 @@ export class PageService {
   }
 
   /** The page a request names, or the default page; NOT_FOUND (field `field`) when it is not registered. */
-  async require(_context: RequestContext, pageId: string | null | undefined, field = 'pageId'): Promise<KnownPage> {
+  async require(context: RequestContext, pageId: string | null | undefined, field = 'pageId'): Promise<KnownPage> {
     const id = pageId ?? this.defaultPageId;
+    // Before the lookup: a key outside the page learns nothing of whether it exists.
+    context.access.requirePage(id, field);
     const row = PAGE_ID.test(id) ? await this.db.manager.findOneBy(PageRow, { id }) : null;
     if (!row) {
       throw new NotFoundError(field, `Unknown page "${id}": register it with registerPage before generating its codes.`);
@@ -190,18 +192,24 @@ export class PageService {
     }
   }
 
-  async findById(_context: RequestContext, id: string): Promise<Page | null> {
-    if (!PAGE_ID.test(id)) return null;
+  async findById(context: RequestContext, id: string): Promise<Page | null> {
+    if (!PAGE_ID.test(id) || !context.access.sees(id)) return null;
     const row = await this.db.manager.findOneBy(PageRow, { id });
     return row && this.toPage(row);
   }
 
-  async list(_context: RequestContext, request: { first?: number | null; after?: string | null }): Promise<ListPage<Page>> {
+  async list(context: RequestContext, request: { first?: number | null; after?: string | null }): Promise<ListPage<Page>> {
     const first = pageSize(request.first);
-    const query = this.db.manager.createQueryBuilder(PageRow, 'page');
+    const pageIds = context.access.pageIds;
+    const visible = () => {
+      const query = this.db.manager.createQueryBuilder(PageRow, 'page');
+      if (pageIds) query.where('page.id IN (:...pageIds)', { pageIds });
+      return query;
+    };
+    const query = visible();
     if (request.after != null) {
       const [createdAt, id] = decodeCursor(request.after, PAGES_ORDERING, ['number', 'string']);
-      query.where('(page.createdAt > :createdAt OR (page.createdAt = :createdAt AND page.id > :id))', { createdAt, id });
+      query.andWhere('(page.createdAt > :createdAt OR (page.createdAt = :createdAt AND page.id > :id))', { createdAt, id });
     }
     const rows = await query
       .orderBy('page.createdAt', 'ASC')
@@ -213,8 +221,23 @@ export class PageService {
       items: pages,
       cursors: pages.map((page) => encodeCursor(PAGES_ORDERING, [page.createdAt.getTime(), page.id])),
       hasNextPage: rows.length > first,
-      totalCount: () => this.db.manager.count(PageRow),
+      totalCount: () => visible().getCount(),
     };
+  }
+
+  /** Which of these ids are not registered pages. */
+  async missingAmong(pageIds: readonly string[]): Promise<string[]> {
+    const wellFormed = [...new Set(pageIds.filter((id) => PAGE_ID.test(id)))];
+    const found =
+      wellFormed.length === 0
+        ? []
+        : await this.db.manager
+            .createQueryBuilder(PageRow, 'page')
+            .select('page.id', 'id')
+            .where('page.id IN (:...ids)', { ids: wellFormed })
+            .getRawMany<{ id: string }>();
+    const registered = new Set(found.map((row) => row.id));
+    return pageIds.filter((id) => !registered.has(id));
   }
 
   async register(_context: RequestContext, request: RegisterPageRequest): Promise<Page> {

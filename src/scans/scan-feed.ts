@@ -4,6 +4,7 @@ import { CodeType } from '../codes/code.entity';
 import { codeFromRecord, type CodeRecord } from '../codes/code.wire';
 import { CodeProviderKind } from '../images/image.types';
 import type { Logger } from '../logging/logger';
+import { closeRedis } from '../redis/close-redis';
 import type { FeedRejectionReason } from '../metrics/gateway-metrics';
 import { Scan, ScanKind } from './scan.entity';
 
@@ -41,9 +42,12 @@ export interface ScanFilter {
   pageId?: string | null;
   codeId?: string | null;
   ref?: string | null;
+  /** the pages of the subscriber's key; null or left out: every page */
+  visiblePages?: ReadonlySet<string> | null;
 }
 
 export function matches(filter: ScanFilter, event: ScanEvent): boolean {
+  if (filter.visiblePages && !filter.visiblePages.has(event.scan.pageId)) return false;
   if (filter.pageId != null && filter.pageId !== event.scan.pageId) return false;
   if (filter.ref != null && filter.ref !== event.scan.ref) return false;
   if (filter.codeId != null && filter.codeId !== event.code?.id) return false;
@@ -61,8 +65,6 @@ export interface ScanSubscription extends AsyncIterableIterator<ScanEvent> {
 }
 
 const REDIS_CHANNEL = 'messenger-code-gateway:scans';
-/** How long a stop waits for Redis to acknowledge QUIT before dropping the connections. */
-const REDIS_QUIT_TIMEOUT_MS = 1000;
 
 // ---------------------------------------------------------------------------------------
 // Messages on the Redis channel
@@ -524,33 +526,9 @@ export class ScanFeed {
     }
   }
 
-  /**
-   * Bounded whatever Redis is doing: a connected client is asked to QUIT (so pending
-   * publishes go out) for at most REDIS_QUIT_TIMEOUT_MS; one that is not connected, or
-   * does not answer in time, is dropped at once.
-   */
+  /** Bounded whatever Redis is doing (see closeRedis). */
   async close(): Promise<void> {
     for (const subscriber of [...this.subscribers]) this.subscribers.delete(subscriber);
     await Promise.all([this.publisher, this.listener].map((client) => client && closeRedis(client)));
   }
-}
-
-async function closeRedis(client: Redis): Promise<void> {
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, REDIS_QUIT_TIMEOUT_MS);
-  });
-  await Promise.race([
-    client.quit().then(
-      () => undefined,
-      () => undefined,
-    ),
-    timedOut,
-  ]);
-  clearTimeout(timer);
-  client.disconnect();
 }

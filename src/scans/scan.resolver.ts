@@ -52,7 +52,11 @@ export class ScanResolver {
       const { services, request, dropConnection } = context as ScansContext;
       const filter = args as ScannedArgs;
       if (filter.codeId != null) await services.codes.requireById(request, filter.codeId, 'codeId');
-      return services.feed.subscribe(filter, () => dropConnection?.('subscriber too slow: its backlog exceeded the limit'));
+      // Narrowed at the source: events of other pages never reach this subscriber's queue.
+      const { pageIds } = request.access;
+      return services.feed.subscribe({ ...filter, visiblePages: pageIds && new Set(pageIds) }, () =>
+        dropConnection?.('subscriber too slow: its backlog exceeded the limit'),
+      );
     },
   })
   scanned(@Root() event: ScanEvent, @Args(() => ScannedArgs) _filter: ScannedArgs): Scan {

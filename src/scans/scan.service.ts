@@ -82,17 +82,19 @@ export class ScanService {
 
   async list(context: RequestContext, request: ListScansRequest & { ref?: string | null }): Promise<ListPage<Scan>> {
     const first = pageSize(request.first);
-    let pageId = request.pageId;
+    let pageIds = context.access.pagesToRead(request.pageId);
     let ref: string | null | undefined = request.ref;
     if (request.codeId != null) {
+      // A code outside the key's pages is NOT_FOUND, as if it did not exist.
       const code = await this.codes.requireById(context, request.codeId, 'codeId');
-      if (pageId != null && pageId !== code.pageId) return emptyListPage();
-      pageId = code.pageId;
+      if (pageIds !== null && !pageIds.includes(code.pageId)) return emptyListPage();
+      pageIds = [code.pageId];
       ref = code.ref;
     }
     const filtered = () => {
       const query = this.db.manager.createQueryBuilder(Scan, 'scan');
-      if (pageId != null) query.andWhere('scan.pageId = :pageId', { pageId });
+      if (pageIds?.length === 1) query.andWhere('scan.pageId = :pageId', { pageId: pageIds[0] });
+      else if (pageIds) query.andWhere('scan.pageId IN (:...pageIds)', { pageIds });
       if (ref !== undefined) query.andWhere('scan.ref = :ref', { ref: refKey(ref) });
       return query;
     };

@@ -1,3 +1,4 @@
+import { Access } from '../access';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import type { IngestResult, ScanService } from '../scans/scan.service';
@@ -125,7 +126,7 @@ export function webhookRoutes(scans: ScanService, metrics: GatewayMetrics, optio
         request.log.warn({ malformed: parsed.malformed, reasons: parsed.malformedReasons }, 'webhook scans not stored');
         metrics.webhookItemsRejectedBy(parsed.malformedReasons);
       }
-      const result = await scans.ingest({ requestId: request.id }, parsed.scans);
+      const result = await scans.ingest({ requestId: request.id, access: Access.internal() }, parsed.scans);
       request.log.debug(
         { stored: result.stored, duplicates: result.duplicates, ignored: parsed.ignored, malformed: parsed.malformed },
         'webhook stored',
