@@ -2,8 +2,8 @@ import type { FieldCoordinate, FieldRule, SchemaGuardOptions } from '../auth/sch
 import type { GraphQLContext } from './graphql-context';
 
 /**
- * Who may call what: every root field of the schema, and the few other fields that need
- * more than reading. guardSchema refuses to build a schema with a root field missing
+ * Who may call what: every root field of the schema (other fields may be listed too,
+ * when one needs more than reading the object it is on). guardSchema refuses to build a schema with a root field missing
  * here, so a new operation is decided on before it is served.
  */
 export const FIELD_RULES: Partial<Record<FieldCoordinate, FieldRule>> = {
@@ -21,8 +21,6 @@ export const FIELD_RULES: Partial<Record<FieldCoordinate, FieldRule>> = {
   'Mutation.createApiKey': 'administer',
   'Mutation.revokeApiKey': 'administer',
   'Subscription.scanned': 'read',
-  // Where a page's webhooks go is an operator's business (a relay URL may carry a secret).
-  'Page.relayUrl': 'administer',
 };
 
 /** The page every page-owned GraphQL type belongs to. */
