@@ -71,7 +71,7 @@ let pool: SubscriberPool | undefined;
 async function openSubscribers(params: OpenSubscribersParams): Promise<OpenSubscribersResult> {
   const started = performance.now();
   pool ??= new SubscriberPool();
-  await pool.add(params.baseUrl, params.count, params.ref);
+  await pool.add(params.baseUrl, params.count, params.ref, params.authorization);
   return { open: pool.size, ms: performance.now() - started };
 }
 

@@ -11,8 +11,8 @@ export type Workload =
   | { kind: 'single-scan-webhook'; appSecret: string; pageId: string; refs: string[] }
   /** `batchSize` signed scans per request, distinct events spread over `refs` */
   | { kind: 'batched-webhook'; appSecret: string; pageId: string; refs: string[]; batchSize: number }
-  /** the same GraphQL operation every time */
-  | { kind: 'graphql'; query: string; variables?: Record<string, unknown> }
+  /** the same GraphQL operation every time, with `authorization` as its Authorization header when given */
+  | { kind: 'graphql'; query: string; variables?: Record<string, unknown>; authorization?: string }
   /** generateCode with a new ref each time */
   | { kind: 'generate-code'; imageSize: number; refPrefix: string };
 
@@ -42,6 +42,8 @@ export interface OpenSubscribersParams {
   baseUrl: string;
   count: number;
   ref: string;
+  /** sent in connection_init as `{ authorization }` when given */
+  authorization?: string;
 }
 
 export interface OpenSubscribersResult {

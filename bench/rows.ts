@@ -1,5 +1,5 @@
 /**
- * The six rows of the benchmark. Each starts its own gateway on a fresh SQLite file (state
+ * Rows 1 to 7 of the benchmark (8 and 9, the cost of API keys, are in keys-rows.ts). Each starts its own gateway on a fresh SQLite file (state
  * of one row never leaks into another), measures the gateway and the row's floor in the
  * same run, and returns a RowResult. Timings are medians of `scale.rounds` rounds.
  */
@@ -81,7 +81,7 @@ export interface BenchContext {
 const sleep = (milliseconds: number) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
 
 /** A fresh directory for one row, removed afterwards (the listing row's file is several GB). */
-async function inRowDirectory<T>(context: BenchContext, name: string, work: (directory: string) => Promise<T>): Promise<T> {
+export async function inRowDirectory<T>(context: BenchContext, name: string, work: (directory: string) => Promise<T>): Promise<T> {
   const directory = join(context.workDir, name);
   mkdirSync(directory, { recursive: true });
   try {
@@ -92,7 +92,7 @@ async function inRowDirectory<T>(context: BenchContext, name: string, work: (dir
 }
 
 /** Runs `work` against a gateway started on `databasePath`, stopped afterwards. `label` names its profile directory. */
-async function withGateway<T>(
+export async function withGateway<T>(
   context: BenchContext,
   label: string,
   databasePath: string,
@@ -115,10 +115,15 @@ async function withGateway<T>(
   }
 }
 
-async function graphql<T>(gateway: GatewayProcess, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+export async function graphql<T>(
+  gateway: GatewayProcess,
+  query: string,
+  variables: Record<string, unknown> = {},
+  authorization?: string,
+): Promise<T> {
   const response = await fetch(`${gateway.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
     body: JSON.stringify({ query, variables }),
   });
   const body = (await response.json()) as { data?: T; errors?: unknown[] };
@@ -128,7 +133,7 @@ async function graphql<T>(gateway: GatewayProcess, query: string, variables: Rec
 }
 
 /** Accumulates failed requests of a row: the row is still reported, and the run exits 1. */
-class Failures {
+export class Failures {
   count = 0;
   first: string | undefined;
 
@@ -144,12 +149,12 @@ class Failures {
 }
 
 /** A round with the CPU the gateway used during it, in cores: where the time goes, at a glance. */
-type MeasuredRound = HttpRoundResult & { gatewayCpu: number };
+export type MeasuredRound = HttpRoundResult & { gatewayCpu: number };
 
 /** What a round needs of the server it loads: the gateway, or a floor server. */
 type LoadTarget = Pick<GatewayProcess, 'url' | 'cpuMeter' | 'assertRunning'>;
 
-async function httpRound(
+export async function httpRound(
   context: BenchContext,
   gateway: LoadTarget,
   workload: Workload,
@@ -163,11 +168,11 @@ async function httpRound(
   return { ...result, gatewayCpu };
 }
 
-function cpuNote(round: { gatewayCpu: number; loadCpu: number }): string {
+export function cpuNote(round: { gatewayCpu: number; loadCpu: number }): string {
   return `(CPU: gateway ${num(round.gatewayCpu, 2)}, load ${num(round.loadCpu, 2)} cores)`;
 }
 
-function medianOf(rounds: MeasuredRound[]): { perSecond: number; p50: number; p99: number; gatewayCpu: number; loadCpu: number } {
+export function medianOf(rounds: MeasuredRound[]): { perSecond: number; p50: number; p99: number; gatewayCpu: number; loadCpu: number } {
   return {
     perSecond: median(rounds.map((round) => round.perSecond)),
     p50: median(rounds.map((round) => round.latency.p50)),
@@ -182,7 +187,7 @@ function webhookRefs(scale: Scale): string[] {
 }
 
 /** A fresh database with the webhook rows' codes already generated (raw SQL, as generateCode would leave them). */
-async function databaseWithCodes(context: BenchContext, directory: string, codes: number): Promise<string> {
+export async function databaseWithCodes(context: BenchContext, directory: string, codes: number): Promise<string> {
   const path = join(directory, 'bench.sqlite');
   await createSchema(path);
   seedCodes(path, { pageId: context.pageId, count: codes });
@@ -320,7 +325,7 @@ export async function batchedWebhooks(context: BenchContext): Promise<RowResult>
 
 // ---------------------------------------------------------------- row 3
 
-function deliverySummary(rounds: DeliveryStats[]): {
+export function deliverySummary(rounds: DeliveryStats[]): {
   p50: number;
   p99: number;
   max: number;
@@ -342,7 +347,7 @@ function deliverySummary(rounds: DeliveryStats[]): {
   };
 }
 
-function describeDelivery(summary: ReturnType<typeof deliverySummary>): string {
+export function describeDelivery(summary: ReturnType<typeof deliverySummary>): string {
   const extras = [
     summary.unexpected > 0 ? `${num(summary.unexpected, 0)} unexpected` : '',
     summary.clientFailures > 0 ? `${num(summary.clientFailures, 0)} clients failed` : '',

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { killAll } from './children';
+import { deliveryWithKeys, listingWithKeys } from './keys-rows';
 import { LoadProcess } from './load-client';
 import { formatTable, machine, writeResults, type Results, type RowResult } from './report';
 import {
@@ -39,6 +40,8 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 5, what: 'generateCode', run: generateCodes },
   { row: 6, what: 'memory per subscriber', run: memoryPerSubscriber },
   { row: 7, what: '/healthz under attack', run: healthUnderAttack },
+  { row: 8, what: 'codes listing with and without API keys', run: listingWithKeys },
+  { row: 9, what: 'delivery with and without API keys', run: deliveryWithKeys },
 ];
 
 const RESULTS_PATH = join(__dirname, '..', '..', 'bench', 'results.json');

@@ -65,13 +65,13 @@ export class SubscriberPool {
   }
 
   /** Opens `count` more connections, each subscribed to `scanned(ref:)`; resolves once every one is acknowledged. */
-  async add(baseUrl: string, count: number, ref: string): Promise<void> {
+  async add(baseUrl: string, count: number, ref: string, authorization?: string): Promise<void> {
     const url = `${baseUrl.replace(/^http/, 'ws')}/graphql`;
     const query = scannedSubscription(ref);
-    await openAll(count, CONNECT_PARALLELISM, () => this.open(url, query));
+    await openAll(count, CONNECT_PARALLELISM, () => this.open(url, query, authorization));
   }
 
-  private open(url: string, query: string): Promise<void> {
+  private open(url: string, query: string, authorization: string | undefined): Promise<void> {
     const index = this.members.length;
     const subscriptionId = randomUUID();
     this.lastScanCount.push(0);
@@ -94,6 +94,7 @@ export class SubscriberPool {
       const client = createClient({
         url,
         webSocketImpl: WebSocket,
+        ...(authorization === undefined ? {} : { connectionParams: { authorization } }),
         lazy: false,
         retryAttempts: 0,
         generateID: () => subscriptionId,

@@ -41,11 +41,15 @@ export function scanRequest(target: ScanTarget): HttpRequestSpec {
   return signedWebhook('/webhook', target.appSecret, [nextScan(target.pageId, target.ref)]);
 }
 
-export function graphqlRequest(query: string, variables: Record<string, unknown> = {}): HttpRequestSpec {
+export function graphqlRequest(query: string, variables: Record<string, unknown> = {}, authorization?: string): HttpRequestSpec {
   return {
     method: 'POST',
     path: '/graphql',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json, application/json',
+      ...(authorization === undefined ? {} : { authorization }),
+    },
     body: JSON.stringify({ query, variables }),
   };
 }
@@ -80,7 +84,7 @@ export function requestsOf(workload: Workload): { next: () => HttpRequestSpec; c
       };
     }
     case 'graphql': {
-      const request = graphqlRequest(workload.query, workload.variables);
+      const request = graphqlRequest(workload.query, workload.variables, workload.authorization);
       return { next: () => request, check: expectGraphQLData };
     }
     case 'generate-code': {
