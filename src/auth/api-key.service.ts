@@ -38,6 +38,8 @@ const MAX_KEY_PAGES = 1000;
 /** lastUsedAt is written at most this often per key and instance: a write per request would cost more than the request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 const KEYS_ORDERING = 'api-keys:created-asc';
+/** How long a gateway seen locked is taken to still be (see isOpen). */
+const LOCKED_MEMORY_MS = 1_000;
 
 /** The key of an `Authorization: Bearer <key>` value, or undefined. */
 export function bearerToken(authorization: unknown): string | undefined {
@@ -80,6 +82,7 @@ interface AuthRow {
  */
 export class ApiKeyService {
   private readonly lastUsedWritten = new Map<string, number>();
+  private lockedUntil = 0;
   private readonly revokedListeners = new Set<(apiKeyId: string) => void>();
 
   constructor(
@@ -118,11 +121,18 @@ export class ApiKeyService {
     return Access.apiKey(row.id, row.role, row.page_ids === null ? null : (JSON.parse(row.page_ids) as string[]));
   }
 
-  /** No ADMIN_API_KEY and no active stored key: a fresh install, open to every request. */
+  /**
+   * No ADMIN_API_KEY and no active stored key: a fresh install, open to every request.
+   * "Locked" is remembered for a second (requests without a valid key, guesses included,
+   * then cost no query); "open" never is, so the first key locks every instance at once.
+   */
   async isOpen(): Promise<boolean> {
     if (this.options.adminApiKey !== undefined) return false;
+    if (performance.now() < this.lockedUntil) return false;
     const rows = await this.db.read<{ id: string }>('SELECT id FROM api_key WHERE revoked_at IS NULL LIMIT 1');
-    return rows.length === 0;
+    if (rows.length === 0) return true;
+    this.lockedUntil = performance.now() + LOCKED_MEMORY_MS;
+    return false;
   }
 
   private noteUse(apiKeyId: string): void {
