@@ -46,10 +46,12 @@ async function run(command: string | undefined, args: string[]): Promise<void> {
     const context = { requestId: 'keys-cli', access: Access.internal() };
 
     if (command === 'create') {
-      const { values } = parseArgs({
-        args,
-        options: { name: { type: 'string' }, role: { type: 'string' }, page: { type: 'string', multiple: true } },
-      });
+      const { values } = usageOnError(() =>
+        parseArgs({
+          args,
+          options: { name: { type: 'string' }, role: { type: 'string' }, page: { type: 'string', multiple: true } },
+        }),
+      );
       const role = values.role?.toUpperCase() as Role | undefined;
       if (!values.name || !role || !Object.values(Role).includes(role)) {
         throw new UsageError('create needs --name <name> and --role admin|editor|viewer');
@@ -89,6 +91,15 @@ async function run(command: string | undefined, args: string[]): Promise<void> {
 }
 
 class UsageError extends Error {}
+
+/** parseArgs refuses an unknown option or a missing value with a TypeError: for the user, a usage error. */
+function usageOnError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === '--help' || command === 'help') {
