@@ -6,13 +6,24 @@ type Result = ExecutionResult | Promise<ExecutionResult>;
 const resultsByEvent = new WeakMap<object, Map<string, Result>>();
 const printedDocuments = new WeakMap<DocumentNode, string>();
 
+/**
+ * What a result depends on besides the event: the subscriber's role and pages (the schema
+ * guard withholds values outside them and enforces field rules by role), so subscribers share
+ * a result only with subscribers of the same scope.
+ */
+function scopeKey(args: ExecutionArgs): string {
+  const access = (args.contextValue as { request?: { access?: { role: string; pageIds: readonly string[] | null } } } | undefined)?.request
+    ?.access;
+  return access ? `${access.role}\u0000${access.pageIds === null ? '*' : JSON.stringify(access.pageIds)}` : '';
+}
+
 function operationKey(args: ExecutionArgs): string {
   let printed = printedDocuments.get(args.document);
   if (printed === undefined) {
     printed = print(args.document);
     printedDocuments.set(args.document, printed);
   }
-  return `${printed}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}`;
+  return `${printed}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}\u0000${scopeKey(args)}`;
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
@@ -49,7 +60,8 @@ function mapAsyncIterator<T, U>(source: AsyncIterable<T>, map: (value: T) => U |
  * same variables share one execution per event instead of executing it once each: a
  * thousand dashboards on one code cost one execution per scan. This holds because
  * subscription resolvers read only the event and the gateway-wide services, never
- * the subscriber's connection.
+ * the subscriber's connection, and results are shared only within one scope (role and
+ * pages): what the schema guard lets through depends on it.
  */
 export async function subscribeSharingResults(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const stream = await createSourceEventStream(args);
