@@ -39,6 +39,8 @@ function budgetOf(access: Access): string | undefined {
 export class GenerateRateLimit {
   private readonly limiter: RateLimiterAbstract;
   private readonly redis: Redis | undefined;
+  /** Settles once the first connection to Redis is up or has failed (ioredis's connectTimeout bounds it). */
+  private readonly firstConnection: Promise<void> | undefined;
 
   constructor(private readonly options: GenerateRateLimitOptions) {
     const memory = new RateLimiterMemory({ points: options.codesPerMinute, duration: WINDOW_SECONDS });
@@ -60,6 +62,16 @@ export class GenerateRateLimit {
     });
     this.redis.on('ready', () => {
       down = false;
+    });
+    // Until then a call would not be "not ready because Redis is down" but "not connected yet":
+    // counted by the insurance alone, it would never reach the budget the other instances share.
+    const redis = this.redis;
+    this.firstConnection = new Promise<void>((resolve) => {
+      const settle = () => {
+        for (const event of ['ready', 'error', 'end'] as const) redis.off(event, settle);
+        resolve();
+      };
+      for (const event of ['ready', 'error', 'end'] as const) redis.once(event, settle);
     });
     this.limiter = new RateLimiterRedis({
       storeClient: this.redis,
@@ -86,6 +98,7 @@ export class GenerateRateLimit {
         WINDOW_SECONDS,
       );
     }
+    if (this.firstConnection) await this.firstConnection;
     try {
       await this.limiter.consume(budget, codes);
     } catch (refusal) {
