@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   GenerateCodeDocument,
@@ -12,6 +10,7 @@ import {
 import { appSecretProof } from '../src/codes/providers/facebook.provider';
 import { keyIdOf } from '../src/pages/token-cipher';
 import { DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
+import { databaseText } from './support/database-text';
 import { FakeGraphApi } from './support/fake-graph-api';
 import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { execute, executeOk } from './support/graphql-client';
@@ -22,26 +21,6 @@ reportSkippedDatabases();
 const KEY = randomBytes(32);
 const KEY_HEX = KEY.toString('hex');
 const OLD_KEY_BASE64 = randomBytes(32).toString('base64');
-
-/** Every byte of the database, as text: the SQLite file and its WAL, or every column of every table on PostgreSQL. */
-async function databaseText(gateway: TestGateway): Promise<string> {
-  if (gateway.database.kind === 'sqlite') {
-    const file = gateway.database.url.slice('sqlite:'.length);
-    const directory = dirname(file);
-    return readdirSync(directory)
-      .map((name) => readFileSync(join(directory, name)).toString('latin1'))
-      .join('\n');
-  }
-  const tables: { table_name: string }[] = await gateway.db.dataSource.query(
-    `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`,
-  );
-  const parts: string[] = [];
-  for (const { table_name } of tables) {
-    const rows: unknown[] = await gateway.db.dataSource.query(`SELECT * FROM "${table_name}"`);
-    parts.push(JSON.stringify(rows));
-  }
-  return parts.join('\n');
-}
 
 async function pageRow(
   gateway: TestGateway,
