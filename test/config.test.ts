@@ -35,6 +35,7 @@ describe('loadConfig', () => {
       codeImageHosts: ['fbcdn.net', 'facebook.com'],
       adminApiKey: undefined,
       introspection: true,
+      generateRateLimit: 1000,
     });
   });
 
@@ -68,6 +69,7 @@ describe('loadConfig', () => {
       CODE_IMAGE_HOSTS: ' CDN.Example.com , .fbcdn.net,,',
       ADMIN_API_KEY: 'admin-key',
       GRAPHQL_INTROSPECTION: 'false',
+      GENERATE_RATE_LIMIT: '250',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -92,6 +94,7 @@ describe('loadConfig', () => {
       codeImageHosts: ['cdn.example.com', 'fbcdn.net'],
       adminApiKey: 'admin-key',
       introspection: false,
+      generateRateLimit: 250,
     });
   });
 
@@ -120,6 +123,24 @@ describe('loadConfig', () => {
 
   it('keeps introspection on in production unless told otherwise', () => {
     expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ production: true, introspection: true });
+  });
+
+  it.each([
+    ['1', 1],
+    [' 1000000 ', 1_000_000],
+    ['', 1000],
+    ['  ', 1000],
+  ])('reads GENERATE_RATE_LIMIT %j as %i codes a minute per key', (raw, expected) => {
+    expect(loadConfig({ GENERATE_RATE_LIMIT: raw }).generateRateLimit).toBe(expected);
+  });
+
+  it('says what GENERATE_RATE_LIMIT takes when refused', () => {
+    expect(configErrorOf({ GENERATE_RATE_LIMIT: 'plenty' }).message).toBe(
+      'Invalid configuration: GENERATE_RATE_LIMIT must be a whole number, got "plenty"',
+    );
+    expect(configErrorOf({ GENERATE_RATE_LIMIT: '0' }).message).toMatch(
+      /^Invalid configuration: GENERATE_RATE_LIMIT must be between 1 and \d+, got 0$/,
+    );
   });
 
   it.each(['0', '1', '65535'])('accepts PORT %s', (port) => {
@@ -169,6 +190,12 @@ describe('loadConfig', () => {
     { name: 'GRAPH_API_VERSION with a path', env: { GRAPH_API_VERSION: 'v2.6/../x' }, variable: 'GRAPH_API_VERSION' },
     { name: 'GRAPH_API_TIMEOUT_MS not a number', env: { GRAPH_API_TIMEOUT_MS: 'soon' }, variable: 'GRAPH_API_TIMEOUT_MS' },
     { name: 'GRAPH_API_MAX_ATTEMPTS of 0', env: { GRAPH_API_MAX_ATTEMPTS: '0' }, variable: 'GRAPH_API_MAX_ATTEMPTS' },
+    { name: 'GENERATE_RATE_LIMIT not a number', env: { GENERATE_RATE_LIMIT: 'plenty' }, variable: 'GENERATE_RATE_LIMIT' },
+    { name: 'GENERATE_RATE_LIMIT of 0', env: { GENERATE_RATE_LIMIT: '0' }, variable: 'GENERATE_RATE_LIMIT' },
+    { name: 'GENERATE_RATE_LIMIT above 1000000', env: { GENERATE_RATE_LIMIT: '1000001' }, variable: 'GENERATE_RATE_LIMIT' },
+    { name: 'GENERATE_RATE_LIMIT negative', env: { GENERATE_RATE_LIMIT: '-10' }, variable: 'GENERATE_RATE_LIMIT' },
+    { name: 'GENERATE_RATE_LIMIT with a fraction', env: { GENERATE_RATE_LIMIT: '2.5' }, variable: 'GENERATE_RATE_LIMIT' },
+    { name: 'GENERATE_RATE_LIMIT with a unit', env: { GENERATE_RATE_LIMIT: '1000/min' }, variable: 'GENERATE_RATE_LIMIT' },
     { name: 'PAGE_ID not numeric', env: { PAGE_ID: 'abc' }, variable: 'PAGE_ID' },
     { name: 'PAGE_ID with a path', env: { PAGE_ID: '123/feed' }, variable: 'PAGE_ID' },
     { name: 'CODE_IMAGE_HOSTS with a space in a host', env: { CODE_IMAGE_HOSTS: 'fbcdn.net,evil host.com' }, variable: 'CODE_IMAGE_HOSTS' },
