@@ -1,8 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
-import fastifyCors from '@fastify/cors';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import type { Access } from '../access';
 import { UnauthenticatedError } from '../errors';
@@ -78,53 +77,12 @@ function queryOf(request: FastifyRequest): string | undefined {
 
 const GRAPHQL_RESPONSE_JSON = 'application/graphql-response+json';
 
-export interface GraphqlCorsOptions {
-  /** CORS_ORIGINS: the origins allowed, '*' for any, none (no CORS at all) when empty. */
-  corsOrigins: string[] | '*';
-}
-
-/** Request headers a browser app on another origin may send to /graphql. */
-const CORS_ALLOWED_HEADERS = ['content-type', 'authorization', 'apollo-require-preflight', 'x-request-id'];
-
-/**
- * CORS on GET, POST and the OPTIONS preflight of /graphql, for browser apps on the origins
- * of CORS_ORIGINS; nothing at all without them. Registered in the plugin of the GraphQL routes,
- * so no other route (the webhook, /metrics) runs its hook. @fastify/cors answers preflights
- * on an OPTIONS * route of its own, and a route's path is not encapsulated: that route is
- * narrowed to /graphql here, and this plugin's other routes (GraphiQL's assets) left out.
- * An origin not in the list gets no Access-Control-Allow-* header (its preflight: 404).
- * Keys travel in Authorization, so no credentials; Apollo's CSRF prevention is unchanged.
- */
-async function registerCors(app: FastifyInstance, { corsOrigins }: GraphqlCorsOptions): Promise<void> {
-  if (corsOrigins !== '*' && corsOrigins.length === 0) return;
-  app.addHook('onRoute', (route) => {
-    if (route.method === 'OPTIONS' && route.url === '*') {
-      route.url = '/graphql';
-      route.path = '/graphql';
-    } else if (route.url !== '/graphql') {
-      route.config = { ...route.config, cors: false };
-    }
-  });
-  const allowed = new Set(corsOrigins);
-  await app.register(fastifyCors, {
-    // A function, so a refused origin gets no allow header at all (and Vary: Origin).
-    origin: corsOrigins === '*' ? '*' : (origin, callback) => callback(null, origin !== undefined && allowed.has(origin) ? origin : false),
-    methods: ['GET', 'POST'],
-    allowedHeaders: CORS_ALLOWED_HEADERS,
-    credentials: false,
-  });
-}
-
 /**
  * GET and POST /graphql (the API, behind the API key when one is configured) and the
  * GraphiQL page with its assets. Body parsing is this plugin's own: JSON in UTF-8, and
  * any other type passed to Apollo as text so its CSRF prevention can refuse it.
  */
-export function graphqlHttpRoutes(
-  apollo: ApolloServer<GraphQLContext>,
-  options: GraphqlHttpOptions,
-  cors: GraphqlCorsOptions = { corsOrigins: [] },
-): FastifyPluginAsync {
+export function graphqlHttpRoutes(apollo: ApolloServer<GraphQLContext>, options: GraphqlHttpOptions): FastifyPluginAsync {
   const { apiKeys } = options.services;
   // Who each request is, from authentication (below) to Apollo's context function.
   const accessOf = new WeakMap<FastifyRequest, Access>();
@@ -190,7 +148,6 @@ export function graphqlHttpRoutes(
       return reply.code(500).type('text/plain; charset=utf-8').send('Internal server error.\n');
     });
 
-    await registerCors(app, cors);
     await app.register(graphiqlRoutes({ api }));
     app.post('/graphql', api);
   };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ApolloServer } from '@apollo/server';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '../config';
+import { scanExportRoutes } from '../export/scan-export.route';
 import { imageRoutes } from '../images/image.route';
 import { lazyChild } from '../logging/lazy-child';
 import type { Logger } from '../logging/logger';
@@ -9,6 +10,7 @@ import { webhookRoutes } from '../webhook/webhook.route';
 import type { GraphQLContext } from './graphql-context';
 import { graphqlHttpRoutes, type GraphqlHttpOptions } from './graphql-http';
 import { operationsRoutes } from './operations.routes';
+import { registerCors } from './cors';
 
 /**
  * Longer than the idle timeout of the usual load balancers (60 s): the balancer, not
@@ -71,7 +73,13 @@ export async function createHttpServer(
       receiveTimeoutMs: config.webhookReceiveTimeoutMs,
     }),
   );
-  await app.register(imageRoutes(services.images, (authorization) => services.apiKeys.authenticate(authorization)));
-  await app.register(graphqlHttpRoutes(apollo, graphql, { corsOrigins: config.corsOrigins }));
+  const authenticate = (authorization: unknown) => services.apiKeys.authenticate(authorization);
+  await app.register(imageRoutes(services.images, authenticate));
+  // The routes browser apps on other origins may call, in one scope with their CORS.
+  await app.register(async (scope) => {
+    await registerCors(scope, { corsOrigins: config.corsOrigins });
+    await scope.register(graphqlHttpRoutes(apollo, graphql));
+    await scope.register(scanExportRoutes(services.scans, authenticate));
+  });
   return app;
 }

@@ -17,6 +17,9 @@ import { validateImageSize, validateLabel, validateRef, DEFAULT_IMAGE_SIZE } fro
 import type { CodeImageProvider } from './providers/code-image-provider';
 import type { RefCounterStore } from './ref-counter.store';
 
+/** (page, ref) pairs per query of findByPageRefs. */
+const PAGE_REF_CHUNK = 200;
+
 export enum CodeOrderBy {
   CREATED_AT_DESC = 'CREATED_AT_DESC',
   CREATED_AT_ASC = 'CREATED_AT_ASC',
@@ -203,19 +206,24 @@ export class CodeService {
     return code;
   }
 
-  /** The codes of many (page, ref) pairs in one query, keyed by pageRefKey: Scan.code without N+1. */
+  /**
+   * The codes of many (page, ref) pairs, keyed by pageRefKey: Scan.code without N+1. One
+   * query per PAGE_REF_CHUNK pairs: SQLite refuses an expression deeper than 1,000 terms.
+   */
   async findByPageRefs(keys: { pageId: string; ref: string | null }[]): Promise<Map<string, Code>> {
-    const distinct = new Map(keys.map((key) => [pageRefKey(key.pageId, key.ref), key]));
-    if (distinct.size === 0) return new Map();
-    const query = this.db.manager.createQueryBuilder(Code, 'code');
-    [...distinct.values()].forEach((key, index) => {
-      query.orWhere(`(code.pageId = :page${index} AND code.ref = :ref${index})`, {
-        [`page${index}`]: key.pageId,
-        [`ref${index}`]: refKey(key.ref),
+    const distinct = [...new Map(keys.map((key) => [pageRefKey(key.pageId, key.ref), key])).values()];
+    const found = new Map<string, Code>();
+    for (let start = 0; start < distinct.length; start += PAGE_REF_CHUNK) {
+      const query = this.db.manager.createQueryBuilder(Code, 'code');
+      distinct.slice(start, start + PAGE_REF_CHUNK).forEach((key, index) => {
+        query.orWhere(`(code.pageId = :page${index} AND code.ref = :ref${index})`, {
+          [`page${index}`]: key.pageId,
+          [`ref${index}`]: refKey(key.ref),
+        });
       });
-    });
-    const codes = await query.getMany();
-    return new Map(codes.map((code) => [pageRefKey(code.pageId, code.ref), code]));
+      for (const code of await query.getMany()) found.set(pageRefKey(code.pageId, code.ref), code);
+    }
+    return found;
   }
 
   imageUrl(code: Code): string {

@@ -3,7 +3,8 @@ import { performance } from 'node:perf_hooks';
 import type { CodeService } from '../codes/code.service';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
-import { refKey } from '../db/transformers';
+import { pageRefKey, refKey } from '../db/transformers';
+import { BadUserInputError } from '../errors';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import { emptyListPage, type ListPage } from '../pagination/connection.types';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
@@ -31,6 +32,29 @@ export interface ListScansRequest {
 
 /** Newest first: ids begin with the event time (scanIdOf), so id order is time order. */
 const SCAN_ORDERING = 'ID_DESC';
+
+export interface ExportScansRequest {
+  pageId?: string | null;
+  codeId?: string | null;
+  /** [from, to) by occurredAt; either may be left out */
+  from?: Date | null;
+  to?: Date | null;
+}
+
+/** A scan as exported: with the id of its code, null for an orphan. */
+export interface ExportedScan {
+  scan: Scan;
+  codeId: string | null;
+}
+
+/** Rows read per query of an export: memory stays this many rows whatever the export's size. */
+const EXPORT_BATCH_ROWS = 1000;
+
+/** The smallest id a scan at `instant` can have (scanIdOf: the time's 12 hex digits first). */
+function firstIdAt(instant: Date): string {
+  const time = Math.max(0, instant.getTime()).toString(16).padStart(12, '0');
+  return `${time.slice(0, 8)}-${time.slice(8)}`;
+}
 
 export class ScanService {
   constructor(
@@ -78,6 +102,52 @@ export class ScanService {
       occurredAt: event.occurredAt,
       receivedAt,
     });
+  }
+
+  /**
+   * The scans of an export, oldest first, in batches read one after the other (a keyset
+   * over the id, which begins with the event time). What the request names is checked
+   * here, before the first row: FORBIDDEN for a page outside the key's, NOT_FOUND for a
+   * code it cannot see, BAD_USER_INPUT for `to` not after `from`.
+   */
+  async export(context: RequestContext, request: ExportScansRequest): Promise<AsyncIterable<ExportedScan[]>> {
+    if (request.from && request.to && request.to.getTime() <= request.from.getTime()) {
+      throw new BadUserInputError('to', 'to must be after from');
+    }
+    let pageIds = context.access.pagesToRead(request.pageId);
+    let ref: string | null | undefined;
+    if (request.codeId != null) {
+      const code = await this.codes.requireById(context, request.codeId, 'codeId');
+      pageIds = pageIds === null || pageIds.includes(code.pageId) ? [code.pageId] : [];
+      ref = code.ref;
+    }
+    const { from, to } = request;
+    const batch = (after: string | undefined) => {
+      const query = this.db.manager.createQueryBuilder(Scan, 'scan');
+      if (pageIds?.length === 1) query.andWhere('scan.pageId = :pageId', { pageId: pageIds[0] });
+      else if (pageIds) query.andWhere('scan.pageId IN (:...pageIds)', { pageIds });
+      if (ref !== undefined) query.andWhere('scan.ref = :ref', { ref: refKey(ref) });
+      // The id bounds let the index range-scan; occurred_at makes [from, to) exact.
+      if (from) query.andWhere('scan.id >= :firstId AND scan.occurredAt >= :from', { firstId: firstIdAt(from), from: from.getTime() });
+      if (to) query.andWhere('scan.id < :endId AND scan.occurredAt < :to', { endId: firstIdAt(to), to: to.getTime() });
+      if (after !== undefined) query.andWhere('scan.id > :after', { after });
+      return query.orderBy('scan.id', 'ASC').limit(EXPORT_BATCH_ROWS).getMany();
+    };
+    const codes = this.codes;
+    return {
+      async *[Symbol.asyncIterator]() {
+        if (pageIds?.length === 0) return;
+        let after: string | undefined;
+        for (;;) {
+          const scans = await batch(after);
+          if (scans.length === 0) return;
+          const codeOf = await codes.findByPageRefs(scans.map((scan) => ({ pageId: scan.pageId, ref: scan.ref })));
+          yield scans.map((scan) => ({ scan, codeId: codeOf.get(pageRefKey(scan.pageId, scan.ref))?.id ?? null }));
+          if (scans.length < EXPORT_BATCH_ROWS) return;
+          after = scans[scans.length - 1].id;
+        }
+      },
+    };
   }
 
   async list(context: RequestContext, request: ListScansRequest & { ref?: string | null }): Promise<ListPage<Scan>> {
