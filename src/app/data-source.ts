@@ -9,6 +9,7 @@ import { Scans1764060000000 } from '../db/migrations/1764060000000-Scans';
 import { LongRefs1764070000000 } from '../db/migrations/1764070000000-LongRefs';
 import { Pages1764080000000 } from '../db/migrations/1764080000000-Pages';
 import { ApiKeys1764090000000 } from '../db/migrations/1764090000000-ApiKeys';
+import { OrphanRefs1764100000000 } from '../db/migrations/1764100000000-OrphanRefs';
 import { CodeImageRow } from '../images/code-image.entity';
 import { PageRow } from '../pages/page.entity';
 import { Scan } from '../scans/scan.entity';
@@ -20,6 +21,7 @@ export const MIGRATIONS = [
   LongRefs1764070000000,
   Pages1764080000000,
   ApiKeys1764090000000,
+  OrphanRefs1764100000000,
 ];
 
 /** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */

@@ -4,10 +4,15 @@ import type { RequestContext } from '../context';
 import type { Logger } from '../logging/logger';
 import type { PagesContext } from '../pages/page.resolver';
 import { createScanLoaders, type ScansContext } from '../scans/scan.resolver';
+import type { StatsContext } from '../stats/orphan-refs';
 import type { Services } from './services';
 
 /** What every resolver receives: each capability's resolvers declare the part they read. */
-export type GraphQLContext = CodesContext & ScansContext & PagesContext & ApiKeysContext & { services: Services; logger: Logger };
+export type GraphQLContext = CodesContext &
+  ScansContext &
+  PagesContext &
+  ApiKeysContext &
+  StatsContext & { services: Services; logger: Logger };
 
 export function createGraphQLContext(
   services: Services,

@@ -13,6 +13,7 @@ export const FIELD_RULES: Partial<Record<FieldCoordinate, FieldRule>> = {
   'Query.scans': 'read',
   'Query.pages': 'read',
   'Query.page': 'read',
+  'Query.orphanRefs': 'read',
   'Query.apiKeys': 'administer',
   'Mutation.generateCode': 'generate',
   'Mutation.registerPage': 'administer',
@@ -28,6 +29,7 @@ export const PAGE_OWNERS: SchemaGuardOptions['owners'] = {
   Code: (code: { pageId: string }) => code.pageId,
   Scan: (scan: { pageId: string }) => scan.pageId,
   Page: (page: { id: string }) => page.id,
+  OrphanRef: (orphan: { pageId: string }) => orphan.pageId,
 };
 
 export const schemaGuardOptions: SchemaGuardOptions = {

@@ -7,6 +7,7 @@ import { PageCodesResolver } from '../codes/page-codes.resolver';
 import { CodeScansResolver, ScanResolver } from '../scans/scan.resolver';
 import { DateTimeScalar } from '../graphql/date-time.scalar';
 import { PageResolver } from '../pages/page.resolver';
+import { OrphanRefResolver } from '../stats/orphan-refs';
 import { schemaGuardOptions } from './permissions';
 
 let built: GraphQLSchema | undefined;
@@ -22,7 +23,7 @@ export function gatewaySchema(): GraphQLSchema {
 
 function buildTypeGraphQLSchema(): GraphQLSchema {
   return buildSchemaSync({
-    resolvers: [CodeResolver, ScanResolver, CodeScansResolver, PageResolver, PageCodesResolver, ApiKeyResolver],
+    resolvers: [CodeResolver, ScanResolver, CodeScansResolver, PageResolver, PageCodesResolver, ApiKeyResolver, OrphanRefResolver],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     // Validation is the services' job: they know the fields and the error codes.
     validate: false,

@@ -16,6 +16,7 @@ import { PsidHasher } from '../scans/psid-hash';
 import { ScanFeed } from '../scans/scan-feed';
 import { ScanService } from '../scans/scan.service';
 import { ScanWriter } from '../scans/scan.store';
+import { OrphanRefService } from '../stats/orphan-refs';
 import { createDataSource } from './data-source';
 
 /** Largest image a Graph API download may return. */
@@ -30,6 +31,7 @@ export interface Services {
   feed: ScanFeed;
   images: ImageStore;
   apiKeys: ApiKeyService;
+  orphanRefs: OrphanRefService;
   metrics: GatewayMetrics;
   /** Releases what the services hold (Redis connections, the database). */
   close(): Promise<void>;
@@ -94,6 +96,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     scans,
     feed,
     images,
+    orphanRefs: new OrphanRefService(db),
     apiKeys: new ApiKeyService(db, pages, { adminApiKey: config.adminApiKey, logger: logger.child({ component: 'api-keys' }) }),
     metrics,
     close: async () => {

@@ -21,6 +21,12 @@ export const CLAIM_COUNTER_SQL = (p: Placeholder) =>
    ON CONFLICT (page_id, ref) DO UPDATE SET scan_count = ref_counter.scan_count
    RETURNING scan_count, last_scanned_at`;
 
+/** The claim of code creation: the same, and the counter is no longer an orphan's. */
+export const CLAIM_CODED_COUNTER_SQL = (p: Placeholder) =>
+  `INSERT INTO ref_counter (page_id, ref, scan_count, last_scanned_at, has_code) VALUES (${p(1)}, ${p(2)}, 0, 0, 1)
+   ON CONFLICT (page_id, ref) DO UPDATE SET has_code = 1
+   RETURNING scan_count, last_scanned_at`;
+
 export const SET_COUNTER_SQL = (p: Placeholder) =>
   `UPDATE ref_counter SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}`;
 
@@ -33,9 +39,10 @@ export const refCountOf = (row: { scan_count: number | string; last_scanned_at: 
 export class RefCounterStore {
   constructor(private readonly db: Database) {}
 
+  /** Claims the counter of a code being created (see CLAIM_CODED_COUNTER_SQL). */
   async claim(manager: EntityManager, pageId: string, ref: string | null): Promise<RefCount> {
     const [row] = await manager.query(
-      CLAIM_COUNTER_SQL((n) => this.db.param(n)),
+      CLAIM_CODED_COUNTER_SQL((n) => this.db.param(n)),
       [pageId, refKey(ref)],
     );
     return refCountOf(row);
