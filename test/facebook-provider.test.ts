@@ -279,7 +279,7 @@ describe('FacebookCodeImageProvider', () => {
   let fake: FakeGraphApi;
   let options: FacebookProviderOptions;
   let provider: FacebookCodeImageProvider;
-  const codeRequest = { pageId: '1234', ref: 'table-12', imageSize: 120, pageAccessToken: TOKEN };
+  const codeRequest = { pageId: '1234', ref: 'table-12', imageSize: 120, link: 'https://m.me/1234?ref=table-12', pageAccessToken: TOKEN };
 
   beforeAll(async () => {
     fake = await FakeGraphApi.start();

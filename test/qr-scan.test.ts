@@ -1,38 +1,9 @@
-import { BarcodeFormat, BinaryBitmap, DecodeHintType, HybridBinarizer, QRCodeReader, RGBLuminanceSource } from '@zxing/library';
 import { PNG } from 'pngjs';
 import { mMeLink } from '../src/codes/m-me-link';
 import { GenerateCodeDocument } from './generated/graphql';
 import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { execute, executeOk } from './support/graphql-client';
-
-/**
- * Reads a PNG the way a phone would: with an independent decoder (ZXing, not the jsQR the gateway
- * checks itself with), from grey levels, after averaging blocks of `factor` × `factor` pixels.
- * Averaging rather than sampling keeps every module visible whatever the module size.
- */
-function readQr(png: Buffer, factor = 1): string {
-  const image = PNG.sync.read(png);
-  const width = Math.floor(image.width / factor);
-  const height = Math.floor(image.height / factor);
-  const luminance = new Uint8ClampedArray(width * height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      let sum = 0;
-      for (let dy = 0; dy < factor; dy++) {
-        for (let dx = 0; dx < factor; dx++) {
-          const offset = ((y * factor + dy) * image.width + (x * factor + dx)) * 4;
-          // Green-weighted grey, as cameras see it; the codes are black and white anyway.
-          sum += (image.data[offset] + 2 * image.data[offset + 1] + image.data[offset + 2]) / 4;
-        }
-      }
-      luminance[y * width + x] = sum / (factor * factor);
-    }
-  }
-  const bitmap = new BinaryBitmap(new HybridBinarizer(new RGBLuminanceSource(luminance, width, height)));
-  const result = new QRCodeReader().decode(bitmap, new Map([[DecodeHintType.TRY_HARDER, true]]));
-  expect(result.getBarcodeFormat()).toBe(BarcodeFormat.QR_CODE);
-  return result.getText();
-}
+import { readQr } from './support/qr';
 
 /** 250 characters using every allowed one, `+ / = :` included, several times. */
 const LONG_REF = 'Table+12/Seat=3:a-b.c_d0Z9'.repeat(10).slice(0, 250);

@@ -6,6 +6,7 @@ import { scanExportRoutes } from '../export/scan-export.route';
 import { imageRoutes } from '../images/image.route';
 import { lazyChild } from '../logging/lazy-child';
 import type { Logger } from '../logging/logger';
+import { redirectRoutes } from '../tracking/redirect.route';
 import { webhookRoutes } from '../webhook/webhook.route';
 import type { GraphQLContext } from './graphql-context';
 import { graphqlHttpRoutes, type GraphqlHttpOptions } from './graphql-http';
@@ -75,6 +76,7 @@ export async function createHttpServer(
   );
   const authenticate = (authorization: unknown) => services.apiKeys.authenticate(authorization);
   await app.register(imageRoutes(services.images, authenticate));
+  await app.register(redirectRoutes(services.codes, services.visits));
   // The routes browser apps on other origins may call, in one scope with their CORS.
   await app.register(async (scope) => {
     await registerCors(scope, { corsOrigins: config.corsOrigins });

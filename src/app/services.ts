@@ -17,6 +17,7 @@ import { ScanFeed } from '../scans/scan-feed';
 import { ScanService } from '../scans/scan.service';
 import { ScanWriter } from '../scans/scan.store';
 import { OrphanRefService } from '../stats/orphan-refs';
+import { VisitCounter } from '../tracking/visit-counter';
 import { createDataSource } from './data-source';
 
 /** Largest image a Graph API download may return. */
@@ -32,6 +33,7 @@ export interface Services {
   images: ImageStore;
   apiKeys: ApiKeyService;
   orphanRefs: OrphanRefService;
+  visits: VisitCounter;
   metrics: GatewayMetrics;
   /** Releases what the services hold (Redis connections, the database). */
   close(): Promise<void>;
@@ -87,7 +89,8 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     redisUrl: config.redisUrl,
     logger: logger.child({ component: 'rate-limit' }),
   });
-  const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db), rateLimit);
+  const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db), rateLimit, publicUrl);
+  const visits = new VisitCounter(db, logger.child({ component: 'visits' }));
   const scans = new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db), codes, metrics);
   return {
     db,
@@ -97,11 +100,13 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     feed,
     images,
     orphanRefs: new OrphanRefService(db),
+    visits,
     apiKeys: new ApiKeyService(db, pages, { adminApiKey: config.adminApiKey, logger: logger.child({ component: 'api-keys' }) }),
     metrics,
     close: async () => {
       await feed.close();
       await rateLimit.close();
+      await visits.close();
       await db.close();
     },
   };

@@ -7,7 +7,18 @@ export enum CodeType {
   STANDARD = 'STANDARD',
 }
 
+/** What a code encodes: the m.me link itself, or the gateway's redirect link that counts each visit first. */
+export enum CodeTracking {
+  DIRECT = 'DIRECT',
+  REDIRECT = 'REDIRECT',
+}
+
 registerEnumType(CodeType, { name: 'CodeType' });
+registerEnumType(CodeTracking, {
+  name: 'CodeTracking',
+  description:
+    'DIRECT: the code encodes the m.me link. REDIRECT: it encodes <PUBLIC_URL>/s/<slug>, which counts a visit and redirects to the m.me link.',
+});
 registerEnumType(CodeProviderKind, { name: 'CodeProvider' });
 
 @ObjectType({ description: 'A Messenger Code of a page: its current image and the scans of its (page, ref).' })
@@ -60,4 +71,16 @@ export class Code {
   @Field(() => Date, { nullable: true })
   @Column({ name: 'last_scanned_at', type: 'bigint', transformer: epochMillisOrNever })
   lastScannedAt!: Date | null;
+
+  @Field(() => CodeTracking)
+  @Column({ type: 'varchar', length: 16, default: CodeTracking.DIRECT })
+  tracking!: CodeTracking;
+
+  /** The last segment of a REDIRECT code's link; null for DIRECT codes. Never changes. */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  slug!: string | null;
+
+  @Field(() => Int, { description: 'GETs of the redirect link; 0 for DIRECT codes' })
+  @Column({ name: 'visit_count', type: 'integer', default: 0 })
+  visitCount!: number;
 }

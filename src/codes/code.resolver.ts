@@ -23,6 +23,7 @@ export class CodeResolver {
       imageSize: input.imageSize,
       ref: input.data?.ref,
       label: input.label,
+      tracking: input.tracking,
     });
   }
 
@@ -41,6 +42,13 @@ export class CodeResolver {
   @Query(() => Code, { nullable: true })
   code(@Arg('id', () => ID) id: string, @Ctx() { request, services }: CodesContext): Promise<Code | null> {
     return services.codes.findById(request, id);
+  }
+
+  @FieldResolver(() => String, {
+    description: "what the code encodes: the m.me link (DIRECT) or the gateway's redirect link (REDIRECT)",
+  })
+  link(@Root() code: Code, @Ctx() { services }: CodesContext): string {
+    return services.codes.linkOf(code);
   }
 
   @FieldResolver(() => String, { description: 'permanent URL of the stored image, served by the gateway' })

@@ -1,17 +1,18 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
-import { epochMillisOrNever, pageRefKey, refKey } from '../db/transformers';
+import { epochMillisOrNever, nullableRef, pageRefKey, refKey } from '../db/transformers';
 import { BadUserInputError, NotFoundError } from '../errors';
 import type { CodeImageRow } from '../images/code-image.entity';
 import type { GenerateRateLimit } from '../auth/generate-rate-limit';
 import type { ImageStore } from '../images/image.store';
-import type { CodeImage } from '../images/image.types';
+import { CodeProviderKind, type CodeImage } from '../images/image.types';
 import type { PageService } from '../pages/page.service';
 import type { ListPage } from '../pagination/connection.types';
 import { decodeCursor, encodeCursor, pageSize } from '../pagination/cursor';
-import { Code, CodeType } from './code.entity';
+import { Code, CodeTracking, CodeType } from './code.entity';
+import { mMeLink } from './m-me-link';
 import { CODE_COLUMNS, codeFromRow, type CodeRow } from './code.wire';
 import { validateImageSize, validateLabel, validateRef, DEFAULT_IMAGE_SIZE } from './code.validation';
 import type { CodeImageProvider } from './providers/code-image-provider';
@@ -19,6 +20,44 @@ import type { RefCounterStore } from './ref-counter.store';
 
 /** (page, ref) pairs per query of findByPageRefs. */
 const PAGE_REF_CHUNK = 200;
+
+/** Where REDIRECT links live: `<PUBLIC_URL>/s/<slug>`. */
+export const REDIRECT_PATH = '/s/';
+const SLUG_LENGTH = 10;
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** A REDIRECT code's slug: 10 base62 characters, 59 random bits: short on a print, not guessable. */
+function newSlug(): string {
+  let rest = BigInt(`0x${randomBytes(8).toString('hex')}`);
+  let slug = '';
+  for (let index = 0; index < SLUG_LENGTH; index++) {
+    slug += BASE62[Number(rest % 62n)];
+    rest /= 62n;
+  }
+  return slug;
+}
+
+/** What generate was asked for, validated. */
+interface WantedCode {
+  pageId: string;
+  ref: string | null;
+  label: string | null | undefined;
+  imageSize: number;
+  tracking: CodeTracking;
+}
+
+/** Another request created the REDIRECT code with its own slug while this one rendered an image. */
+class SlugTakenMeanwhile extends Error {}
+
+/** A code's tracking is chosen when it is created: asking for the other later is refused. */
+function assertSameTracking(code: Code, tracking: CodeTracking): void {
+  if (code.tracking !== tracking) {
+    throw new BadUserInputError(
+      'tracking',
+      `This code was created with tracking ${code.tracking}; tracking is chosen when a code is created (ask with tracking: ${code.tracking}).`,
+    );
+  }
+}
 
 export enum CodeOrderBy {
   CREATED_AT_DESC = 'CREATED_AT_DESC',
@@ -34,6 +73,7 @@ export interface GenerateCodeRequest {
   /** undefined/null for the page's static code */
   ref?: string | null;
   label?: string | null;
+  tracking?: CodeTracking | null;
 }
 
 export interface ListCodesRequest {
@@ -85,6 +125,8 @@ export class CodeService {
     private readonly images: ImageStore,
     private readonly counters: RefCounterStore,
     private readonly rateLimit: GenerateRateLimit,
+    /** PUBLIC_URL (read when needed: without it, known once the server listens) */
+    private readonly publicUrl: () => string,
   ) {}
 
   /**
@@ -99,28 +141,43 @@ export class CodeService {
     if (request.type != null && request.type !== CodeType.STANDARD) {
       throw new BadUserInputError('type', 'type must be STANDARD');
     }
+    const tracking = request.tracking ?? CodeTracking.DIRECT;
+    if (!Object.values(CodeTracking).includes(tracking)) throw new BadUserInputError('tracking', 'tracking must be DIRECT or REDIRECT');
+    if (tracking === CodeTracking.REDIRECT && this.provider.kind !== CodeProviderKind.LOCAL) {
+      throw new BadUserInputError(
+        'tracking',
+        "A REDIRECT code is a QR code of the gateway's link: it needs CODE_PROVIDER=local (a Messenger Code can only open the page).",
+      );
+    }
     const page = await this.pages.require(context, request.pageId);
-    return this.rateLimit.spend(context.access, 1, () => this.generateOnPage(context, page.id, ref, label, imageSize));
+    const wanted = { pageId: page.id, ref, label, imageSize, tracking };
+    return this.rateLimit.spend(context.access, 1, () =>
+      this.generateOnPage(context, wanted).catch((error: unknown) => {
+        // Another request created this REDIRECT code meanwhile, with a slug of its own:
+        // the image must encode that code's link, so it is rendered again.
+        if (error instanceof SlugTakenMeanwhile) return this.generateOnPage(context, wanted);
+        throw error;
+      }),
+    );
   }
 
-  private async generateOnPage(
-    context: RequestContext,
-    pageId: string,
-    ref: string | null,
-    label: string | null | undefined,
-    imageSize: number,
-  ): Promise<Code> {
+  private async generateOnPage(context: RequestContext, wanted: WantedCode): Promise<Code> {
+    const { pageId, ref, label, imageSize, tracking } = wanted;
     // An image of this size already stored needs no provider call.
     const existing = await this.findWithImage(this.db.manager, pageId, ref, imageSize);
+    if (existing.code) assertSameTracking(existing.code, tracking);
     if (existing.code && existing.stored) {
       const { code, stored } = existing;
       return this.db.transaction((manager) => this.pointAt(manager, code.id, stored.id, stored.size, stored.provider, label));
     }
 
+    // A new REDIRECT code gets its slug now: its image encodes the link.
+    const slug = tracking === CodeTracking.REDIRECT ? (existing.code?.slug ?? newSlug()) : null;
+    const link = this.linkOf({ pageId, ref, tracking, slug });
     // The page's own token, read (and decrypted) only for a provider that calls the Graph API.
     const pageAccessToken = this.provider.needsAccessToken ? await this.pages.accessTokenOf(context, pageId) : undefined;
-    const image = await this.provider.obtain({ pageId: pageId, ref, imageSize, ...(pageAccessToken ? { pageAccessToken } : {}) });
-    const store = () => this.db.transaction((manager) => this.store(manager, pageId, ref, label, imageSize, image));
+    const image = await this.provider.obtain({ pageId, ref, imageSize, link, ...(pageAccessToken ? { pageAccessToken } : {}) });
+    const store = () => this.db.transaction((manager) => this.store(manager, { ...wanted, slug }, image));
     try {
       return await store();
     } catch (error) {
@@ -131,17 +188,15 @@ export class CodeService {
     }
   }
 
-  private async store(
-    manager: EntityManager,
-    pageId: string,
-    ref: string | null,
-    label: string | null | undefined,
-    imageSize: number,
-    image: CodeImage,
-  ): Promise<Code> {
+  private async store(manager: EntityManager, wanted: WantedCode & { slug: string | null }, image: CodeImage): Promise<Code> {
+    const { pageId, ref, label, imageSize, tracking, slug } = wanted;
     const now = new Date();
     const found = await this.findWithImage(manager, pageId, ref, imageSize);
     let code = found.code;
+    if (code) {
+      assertSameTracking(code, tracking);
+      if (code.slug !== slug) throw new SlugTakenMeanwhile();
+    }
     if (code && found.stored) return this.pointAt(manager, code.id, found.stored.id, found.stored.size, found.stored.provider, label);
     const imageId = randomUUID();
     if (!code) {
@@ -158,6 +213,9 @@ export class CodeService {
         createdAt: now,
         scanCount: counted.scanCount,
         lastScannedAt: epochMillisOrNever.from(counted.lastScannedAt) as Date | null,
+        tracking,
+        slug,
+        visitCount: 0,
       });
       await manager.insert(Code, code);
     }
@@ -193,6 +251,16 @@ export class CodeService {
     return manager.findOneByOrFail(Code, { id: codeId });
   }
 
+  /** The code a REDIRECT link leads to: a hot path, so one prepared read of what the redirect needs. */
+  async findRedirect(slug: string): Promise<{ id: string; pageId: string; ref: string | null } | undefined> {
+    const rows = await this.db.read<{ id: string; page_id: string; ref: string }>(
+      `SELECT id, page_id, ref FROM code WHERE slug = ${this.db.param(1)}`,
+      [slug],
+    );
+    const row = rows[0];
+    return row && { id: row.id, pageId: row.page_id, ref: nullableRef.from(row.ref) as string | null };
+  }
+
   /** The code, if it exists and is on one of the request's pages (else it does not exist for it). */
   async findById(context: RequestContext, id: string): Promise<Code | null> {
     const code = await this.db.manager.findOneBy(Code, { id });
@@ -224,6 +292,12 @@ export class CodeService {
       for (const code of await query.getMany()) found.set(pageRefKey(code.pageId, code.ref), code);
     }
     return found;
+  }
+
+  /** What the code encodes: the m.me link, or for a REDIRECT code the gateway's link that counts the visit first. */
+  linkOf(code: Pick<Code, 'pageId' | 'ref' | 'tracking' | 'slug'>): string {
+    if (code.tracking === CodeTracking.REDIRECT && code.slug !== null) return `${this.publicUrl()}${REDIRECT_PATH}${code.slug}`;
+    return mMeLink(code.pageId, code.ref);
   }
 
   imageUrl(code: Code): string {

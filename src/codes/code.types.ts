@@ -1,6 +1,6 @@
 import { ArgsType, Field, ID, InputType, Int, registerEnumType } from 'type-graphql';
 import { connectionType } from '../pagination/connection.types';
-import { Code, CodeType } from './code.entity';
+import { Code, CodeTracking, CodeType } from './code.entity';
 import { CodeOrderBy } from './code.service';
 import { DEFAULT_IMAGE_SIZE } from './code.validation';
 
@@ -33,6 +33,13 @@ export class GenerateCodeInput {
 
   @Field(() => String, { nullable: true })
   label?: string | null;
+
+  @Field(() => CodeTracking, {
+    nullable: true,
+    defaultValue: CodeTracking.DIRECT,
+    description: 'chosen when the code is created; asking for the other one later is BAD_USER_INPUT',
+  })
+  tracking?: CodeTracking | null;
 }
 
 /** The filters of `codes`; paging and ordering are arguments of their own. */

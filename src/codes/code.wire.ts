@@ -1,6 +1,6 @@
 import { epochMillisOrNever, nullableRef } from '../db/transformers';
 import type { CodeProviderKind } from '../images/image.types';
-import { Code, type CodeType } from './code.entity';
+import { Code, type CodeTracking, type CodeType } from './code.entity';
 
 /**
  * A code as plain JSON, instants as epoch milliseconds: the one shape in which a code
@@ -21,10 +21,15 @@ export interface CodeRecord {
   scanCount: number;
   /** null when never scanned */
   lastScannedAt: number | null;
+  tracking: CodeTracking;
+  /** null for DIRECT codes */
+  slug: string | null;
+  visitCount: number;
 }
 
 /** The code table's columns, in the order of CodeRow, for hand-written hot-path queries. */
-export const CODE_COLUMNS = 'id, page_id, type, ref, label, provider, image_size, image_id, created_at, scan_count, last_scanned_at';
+export const CODE_COLUMNS =
+  'id, page_id, type, ref, label, provider, image_size, image_id, created_at, scan_count, last_scanned_at, tracking, slug, visit_count';
 
 /** A code row as the drivers return it (PostgreSQL returns bigint as a string). */
 export interface CodeRow {
@@ -39,6 +44,9 @@ export interface CodeRow {
   created_at: number | string;
   scan_count: number | string;
   last_scanned_at: number | string;
+  tracking: string;
+  slug: string | null;
+  visit_count: number | string;
 }
 
 /** The entity's own transformers decide what a stored ref and a stored "never" mean. */
@@ -56,6 +64,9 @@ export function codeRecordFromRow(row: CodeRow): CodeRecord {
     createdAt: Number(row.created_at),
     scanCount: Number(row.scan_count),
     lastScannedAt: lastScannedAt === null ? null : lastScannedAt.getTime(),
+    tracking: row.tracking as CodeTracking,
+    slug: row.slug,
+    visitCount: Number(row.visit_count),
   };
 }
 

@@ -43,6 +43,7 @@ const PAGES_ORDERING = 'PAGES';
  */
 const PAGE_DATA = [
   'DELETE FROM code_image WHERE code_id IN (SELECT id FROM code WHERE page_id = $1)',
+  'DELETE FROM code_visit WHERE code_id IN (SELECT id FROM code WHERE page_id = $1)',
   'DELETE FROM code WHERE page_id = $1',
   'DELETE FROM scan WHERE page_id = $1',
   'DELETE FROM ref_counter WHERE page_id = $1',

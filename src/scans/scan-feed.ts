@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import Redis from 'ioredis';
-import { CodeType } from '../codes/code.entity';
+import { CodeTracking, CodeType } from '../codes/code.entity';
 import { codeFromRecord, type CodeRecord } from '../codes/code.wire';
 import { CodeProviderKind } from '../images/image.types';
 import type { Logger } from '../logging/logger';
@@ -237,6 +237,8 @@ function readOneOf<T extends string>(value: unknown, path: string, allowed: read
 const SCAN_KINDS = Object.values(ScanKind);
 const CODE_TYPES = Object.values(CodeType);
 const CODE_PROVIDERS = Object.values(CodeProviderKind);
+const CODE_TRACKINGS = Object.values(CodeTracking);
+const MAX_SLUG_LENGTH = 32;
 
 function readCodeRecord(value: unknown, path: string): CodeRecord {
   const code = readObject(value, path);
@@ -252,6 +254,9 @@ function readCodeRecord(value: unknown, path: string): CodeRecord {
     createdAt: readInteger(code.createdAt, `${path}.createdAt`, MAX_EPOCH_MILLIS),
     scanCount: readInteger(code.scanCount, `${path}.scanCount`, Number.MAX_SAFE_INTEGER),
     lastScannedAt: code.lastScannedAt === null ? null : readInteger(code.lastScannedAt, `${path}.lastScannedAt`, MAX_EPOCH_MILLIS),
+    tracking: readOneOf(code.tracking, `${path}.tracking`, CODE_TRACKINGS),
+    slug: readNullableString(code.slug, `${path}.slug`, MAX_SLUG_LENGTH),
+    visitCount: readInteger(code.visitCount, `${path}.visitCount`, Number.MAX_SAFE_INTEGER),
   };
 }
 

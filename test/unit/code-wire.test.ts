@@ -1,4 +1,4 @@
-import { Code, CodeType } from '../../src/codes/code.entity';
+import { Code, CodeTracking, CodeType } from '../../src/codes/code.entity';
 import { CODE_COLUMNS, codeFromRecord, codeFromRow, codeRecordFromRow, type CodeRecord, type CodeRow } from '../../src/codes/code.wire';
 import { CodeProviderKind } from '../../src/images/image.types';
 
@@ -15,6 +15,9 @@ const sqliteRow: CodeRow = {
   created_at: 1_700_000_000_000,
   scan_count: 3,
   last_scanned_at: 1_700_000_500_000,
+  tracking: 'REDIRECT',
+  slug: 'a1B2c3D4e5',
+  visit_count: 12,
 };
 
 /** As pg returns it: bigint columns as strings (integer columns as numbers). */
@@ -38,6 +41,9 @@ const expectedRecord: CodeRecord = {
   createdAt: 1_700_000_000_000,
   scanCount: 3,
   lastScannedAt: 1_700_000_500_000,
+  tracking: CodeTracking.REDIRECT,
+  slug: 'a1B2c3D4e5',
+  visitCount: 12,
 };
 
 describe('codeRecordFromRow', () => {

@@ -1,7 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { CodeType } from '../../src/codes/code.entity';
 import type { CodeRecord } from '../../src/codes/code.wire';
-import { CodeProviderKind } from '../../src/images/image.types';
+import { codeRecordFixture } from '../support/code-record';
 import { createLogger } from '../../src/logging/logger';
 import {
   decodeFeedMessage,
@@ -19,22 +18,7 @@ import { ScanKind } from '../../src/scans/scan.entity';
 const KEY = deriveFeedKey({ appSecret: 'test-app-secret' }) as Buffer;
 const ORIGIN = '3f0c6a52-8d5e-4f3b-9a57-0c1d2e3f4a5b';
 
-function codeRecord(overrides: Partial<CodeRecord> = {}): CodeRecord {
-  return {
-    id: '0b3c8f2e-6c1d-4a57-8e9f-1a2b3c4d5e6f',
-    pageId: '100000000000000',
-    type: CodeType.STANDARD,
-    ref: 'table-7',
-    label: 'Table 7',
-    provider: CodeProviderKind.LOCAL,
-    imageSize: 1000,
-    imageId: '7d9e0f1a-2b3c-4d5e-8f9a-0b1c2d3e4f5a',
-    createdAt: 1_700_000_000_000,
-    scanCount: 3,
-    lastScannedAt: 1_700_000_500_000,
-    ...overrides,
-  };
-}
+const codeRecord = codeRecordFixture;
 
 let sequence = 0;
 function scanEvent(overrides: Partial<ScanEvent['scan']> = {}, code: CodeRecord | null = codeRecord()): ScanEvent {

@@ -1,5 +1,6 @@
 import type { CodeRecord } from '../../src/codes/code.wire';
-import { Code, CodeType } from '../../src/codes/code.entity';
+import { codeRecordFixture } from '../support/code-record';
+import { Code, CodeTracking, CodeType } from '../../src/codes/code.entity';
 import { CodeProviderKind } from '../../src/images/image.types';
 import { createLogger } from '../../src/logging/logger';
 import { matches, ScanFeed, scanFromEvent, type ScanEvent, type ScanFilter } from '../../src/scans/scan-feed';
@@ -8,20 +9,7 @@ import { Scan, ScanKind } from '../../src/scans/scan.entity';
 const logger = createLogger({ level: 'silent', destination: { write: () => undefined } });
 
 function codeRecord(overrides: Partial<CodeRecord> = {}): CodeRecord {
-  return {
-    id: 'code-1',
-    pageId: 'page-1',
-    type: CodeType.STANDARD,
-    ref: 'table-7',
-    label: 'Table 7',
-    provider: CodeProviderKind.LOCAL,
-    imageSize: 1000,
-    imageId: 'image-1',
-    createdAt: 1_700_000_000_000,
-    scanCount: 3,
-    lastScannedAt: 1_700_000_500_000,
-    ...overrides,
-  };
+  return codeRecordFixture({ id: 'code-1', pageId: 'page-1', imageId: 'image-1', ...overrides });
 }
 
 let sequence = 0;
@@ -322,6 +310,9 @@ describe('scanFromEvent', () => {
         createdAt: new Date(1_700_000_000_000),
         scanCount: 3,
         lastScannedAt: new Date(1_700_000_500_000),
+        tracking: CodeTracking.DIRECT,
+        slug: null,
+        visitCount: 0,
       }),
     );
   });

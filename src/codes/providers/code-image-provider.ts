@@ -6,6 +6,8 @@ export interface CodeImageRequest {
   ref: string | null;
   /** validated: integer 100..2000 */
   imageSize: number;
+  /** what a LOCAL code encodes: the m.me link, or a REDIRECT code's link */
+  link: string;
   /** token of the page; required by the FACEBOOK provider */
   pageAccessToken?: string;
 }

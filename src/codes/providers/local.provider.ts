@@ -2,7 +2,6 @@ import jsQR from 'jsqr';
 import QRCode from 'qrcode';
 import { BadUserInputError } from '../../errors';
 import { decodeBilevelPng, encodeBilevelPng } from '../../images/png';
-import { mMeLink } from '../m-me-link';
 import { CodeProviderKind, type CodeImage } from '../../images/image.types';
 import type { CodeImageProvider, CodeImageRequest } from './code-image-provider';
 
@@ -10,7 +9,8 @@ import type { CodeImageProvider, CodeImageRequest } from './code-image-provider'
 const QUIET_ZONE_MODULES = 4;
 
 /**
- * Renders a standard QR code of the page's m.me link, Meta's replacement for
+ * Renders a standard QR code of the code's link (the page's m.me link, or a REDIRECT
+ * code's link to the gateway), as Meta advises in place of
  * Messenger Codes. Error correction H (30 %) leaves room for a center image later.
  */
 export class LocalCodeImageProvider implements CodeImageProvider {
@@ -19,7 +19,7 @@ export class LocalCodeImageProvider implements CodeImageProvider {
   readonly needsAccessToken = false;
 
   async obtain(request: CodeImageRequest): Promise<CodeImage> {
-    const link = mMeLink(request.pageId, request.ref);
+    const { link } = request;
     const { png, pixelsPerModule } = renderQrPng(link, request.imageSize);
     assertReadsBack(png, link, pixelsPerModule);
     return { bytes: png, contentType: 'image/png', width: request.imageSize, height: request.imageSize };
