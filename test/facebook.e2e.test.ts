@@ -38,7 +38,9 @@ describe.each(DATABASE_KINDS)('FACEBOOK provider through generateCode on %s', (k
       CODE_PROVIDER: 'facebook',
       GRAPH_API_URL: fake.url,
       PAGE_ACCESS_TOKEN: TOKEN,
-      GRAPH_API_TIMEOUT_MS: '300',
+      // Far above what a call to the local fake takes on a busy machine: only the fake's
+      // slow and stalled answers (far longer still) reach it.
+      GRAPH_API_TIMEOUT_MS: '2000',
       GRAPH_API_MAX_ATTEMPTS: '3',
     });
   });
@@ -212,7 +214,7 @@ describe.each(DATABASE_KINDS)('FACEBOOK provider through generateCode on %s', (k
     });
 
     it('gives up on a Graph API slower than GRAPH_API_TIMEOUT_MS with UPSTREAM_UNAVAILABLE', async () => {
-      const slow: FakeGraphBehaviour = { kind: 'slow', delayMs: 5000 };
+      const slow: FakeGraphBehaviour = { kind: 'slow', delayMs: 30_000 };
       await expectFailure('slow', [slow, slow, slow], 'UPSTREAM_UNAVAILABLE');
       expect(fake.requests).toHaveLength(3);
     });
