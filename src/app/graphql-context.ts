@@ -5,6 +5,7 @@ import type { Logger } from '../logging/logger';
 import type { PagesContext } from '../pages/page.resolver';
 import { createScanLoaders, type ScansContext } from '../scans/scan.resolver';
 import type { StatsContext } from '../stats/orphan-refs';
+import type { ScanStatsContext } from '../stats/scan-stats.resolver';
 import type { Services } from './services';
 
 /** What every resolver receives: each capability's resolvers declare the part they read. */
@@ -12,7 +13,8 @@ export type GraphQLContext = CodesContext &
   ScansContext &
   PagesContext &
   ApiKeysContext &
-  StatsContext & { services: Services; logger: Logger };
+  StatsContext &
+  ScanStatsContext & { services: Services; logger: Logger };
 
 export function createGraphQLContext(
   services: Services,

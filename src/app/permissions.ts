@@ -14,6 +14,7 @@ export const FIELD_RULES: Partial<Record<FieldCoordinate, FieldRule>> = {
   'Query.pages': 'read',
   'Query.page': 'read',
   'Query.orphanRefs': 'read',
+  'Query.scanStats': 'read',
   'Query.apiKeys': 'administer',
   'Mutation.generateCode': 'generate',
   'Mutation.registerPage': 'administer',

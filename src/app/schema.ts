@@ -8,6 +8,7 @@ import { CodeScansResolver, ScanResolver } from '../scans/scan.resolver';
 import { DateTimeScalar } from '../graphql/date-time.scalar';
 import { PageResolver } from '../pages/page.resolver';
 import { OrphanRefResolver } from '../stats/orphan-refs';
+import { CodeStatsResolver, ScanStatsResolver } from '../stats/scan-stats.resolver';
 import { schemaGuardOptions } from './permissions';
 
 let built: GraphQLSchema | undefined;
@@ -23,7 +24,17 @@ export function gatewaySchema(): GraphQLSchema {
 
 function buildTypeGraphQLSchema(): GraphQLSchema {
   return buildSchemaSync({
-    resolvers: [CodeResolver, ScanResolver, CodeScansResolver, PageResolver, PageCodesResolver, ApiKeyResolver, OrphanRefResolver],
+    resolvers: [
+      CodeResolver,
+      ScanResolver,
+      CodeScansResolver,
+      PageResolver,
+      PageCodesResolver,
+      ApiKeyResolver,
+      OrphanRefResolver,
+      ScanStatsResolver,
+      CodeStatsResolver,
+    ],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     // Validation is the services' job: they know the fields and the error codes.
     validate: false,

@@ -17,6 +17,7 @@ import { ScanFeed } from '../scans/scan-feed';
 import { ScanService } from '../scans/scan.service';
 import { ScanWriter } from '../scans/scan.store';
 import { OrphanRefService } from '../stats/orphan-refs';
+import { ScanStatsService } from '../stats/scan-stats.service';
 import { VisitCounter } from '../tracking/visit-counter';
 import { createDataSource } from './data-source';
 
@@ -33,6 +34,7 @@ export interface Services {
   images: ImageStore;
   apiKeys: ApiKeyService;
   orphanRefs: OrphanRefService;
+  scanStats: ScanStatsService;
   visits: VisitCounter;
   metrics: GatewayMetrics;
   /** Releases what the services hold (Redis connections, the database). */
@@ -100,6 +102,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     feed,
     images,
     orphanRefs: new OrphanRefService(db),
+    scanStats: new ScanStatsService(db, codes),
     visits,
     apiKeys: new ApiKeyService(db, pages, { adminApiKey: config.adminApiKey, logger: logger.child({ component: 'api-keys' }) }),
     metrics,

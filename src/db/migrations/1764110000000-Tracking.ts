@@ -2,9 +2,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * REDIRECT codes: a code's tracking, the slug of its redirect link (unique, null for
- * DIRECT codes) and its visit count; and visits per code and 15-minute slot, which the
- * statistics read (15 minutes divides every UTC offset in use, so any time zone's
- * buckets are sums of whole slots). Nothing about the person is stored, only counts.
+ * DIRECT codes) and its visit count; and visits per code and millisecond, which the
+ * statistics read (a visit belongs to [from, to) by the time of its GET). Nothing about
+ * the person is stored, only counts.
  */
 export class Tracking1764110000000 implements MigrationInterface {
   name = 'Tracking1764110000000';
@@ -17,9 +17,9 @@ export class Tracking1764110000000 implements MigrationInterface {
     await queryRunner.query(`
       CREATE TABLE code_visit (
         code_id varchar(36) NOT NULL,
-        slot_start bigint NOT NULL,
+        at bigint NOT NULL,
         visits integer NOT NULL,
-        PRIMARY KEY (code_id, slot_start)
+        PRIMARY KEY (code_id, at)
       )`);
   }
 
