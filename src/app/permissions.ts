@@ -17,6 +17,7 @@ export const FIELD_RULES: Partial<Record<FieldCoordinate, FieldRule>> = {
   'Query.scanStats': 'read',
   'Query.apiKeys': 'administer',
   'Mutation.generateCode': 'generate',
+  'Mutation.generateCodes': 'generate',
   'Mutation.registerPage': 'administer',
   'Mutation.updatePage': 'administer',
   'Mutation.removePage': 'administer',

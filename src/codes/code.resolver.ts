@@ -5,7 +5,7 @@ import { PageArgs } from '../pagination/page.args';
 import { Code } from './code.entity';
 import type { CodeService } from './code.service';
 import { CodeOrderBy } from './code.service';
-import { CodeConnection, CodeFilterArgs, GenerateCodeInput } from './code.types';
+import { CodeConnection, CodeFilterArgs, GenerateCodeInput, GenerateCodesInput } from './code.types';
 
 /** What the code resolvers need of the GraphQL context. */
 export interface CodesContext {
@@ -25,6 +25,16 @@ export class CodeResolver {
       label: input.label,
       tracking: input.tracking,
     });
+  }
+
+  @Mutation(() => [Code], {
+    description: 'codes for 1 to 500 refs (or a series) of one page, all or nothing, in the order of the refs',
+  })
+  generateCodes(
+    @Arg('input', () => GenerateCodesInput) input: GenerateCodesInput,
+    @Ctx() { request, services }: CodesContext,
+  ): Promise<Code[]> {
+    return services.codes.generateMany(request, input);
   }
 
   // type-graphql lists the arguments of several parameters last parameter first: the

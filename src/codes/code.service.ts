@@ -46,6 +46,42 @@ interface WantedCode {
   tracking: CodeTracking;
 }
 
+/** The refs of a generateCodes call, checked: BAD_USER_INPUT on `refs`, `refs[i]` or `series`. */
+function refsOf(request: GenerateCodesRequest): string[] {
+  const { refs, series } = request;
+  if ((refs == null) === (series == null)) {
+    throw new BadUserInputError(refs == null ? 'refs' : 'series', 'Give either refs or series, not both');
+  }
+  if (refs != null) {
+    if (refs.length < 1 || refs.length > MAX_CODES_PER_CALL) {
+      throw new BadUserInputError('refs', `refs must hold 1 to ${MAX_CODES_PER_CALL} refs, got ${refs.length}`);
+    }
+    const seen = new Map<string, number>();
+    return refs.map((ref, index) => {
+      validateRef(ref, `refs[${index}]`);
+      const earlier = seen.get(ref);
+      if (earlier !== undefined) throw new BadUserInputError(`refs[${index}]`, `ref ${JSON.stringify(ref)} repeats refs[${earlier}]`);
+      seen.set(ref, index);
+      return ref;
+    });
+  }
+  const { prefix, from, to } = series as NonNullable<GenerateCodesRequest['series']>;
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to < from || to - from + 1 > MAX_CODES_PER_CALL) {
+    throw new BadUserInputError('series', `series must go from a number to one not smaller, 1 to ${MAX_CODES_PER_CALL} codes (from 0 up)`);
+  }
+  return Array.from({ length: to - from + 1 }, (_, index) => {
+    const ref = `${prefix}${from + index}`;
+    try {
+      return validateRef(ref, 'series');
+    } catch (error) {
+      if (error instanceof BadUserInputError) {
+        throw new BadUserInputError('series', `series makes the ref ${JSON.stringify(ref.slice(0, 60))}: ${error.message}`);
+      }
+      throw error;
+    }
+  });
+}
+
 /** Another request created the REDIRECT code with its own slug while this one rendered an image. */
 class SlugTakenMeanwhile extends Error {}
 
@@ -75,6 +111,17 @@ export interface GenerateCodeRequest {
   label?: string | null;
   tracking?: CodeTracking | null;
 }
+
+export interface GenerateCodesRequest {
+  pageId?: string | null;
+  refs?: readonly string[] | null;
+  series?: { prefix: string; from: number; to: number } | null;
+  imageSize?: number | null;
+  tracking?: CodeTracking | null;
+}
+
+/** Codes of one generateCodes call. */
+export const MAX_CODES_PER_CALL = 500;
 
 export interface ListCodesRequest {
   pageId?: string | null;
@@ -141,14 +188,7 @@ export class CodeService {
     if (request.type != null && request.type !== CodeType.STANDARD) {
       throw new BadUserInputError('type', 'type must be STANDARD');
     }
-    const tracking = request.tracking ?? CodeTracking.DIRECT;
-    if (!Object.values(CodeTracking).includes(tracking)) throw new BadUserInputError('tracking', 'tracking must be DIRECT or REDIRECT');
-    if (tracking === CodeTracking.REDIRECT && this.provider.kind !== CodeProviderKind.LOCAL) {
-      throw new BadUserInputError(
-        'tracking',
-        "A REDIRECT code is a QR code of the gateway's link: it needs CODE_PROVIDER=local (a Messenger Code can only open the page).",
-      );
-    }
+    const tracking = this.validTracking(request.tracking);
     const page = await this.pages.require(context, request.pageId);
     const wanted = { pageId: page.id, ref, label, imageSize, tracking };
     return this.rateLimit.spend(context.access, 1, () =>
@@ -159,6 +199,96 @@ export class CodeService {
         throw error;
       }),
     );
+  }
+
+  /**
+   * Codes for many refs of one page, all or nothing: every ref is checked before anything
+   * is rendered (BAD_USER_INPUT on `refs[i]` or `series`), every image is rendered before
+   * the one transaction that stores them all. Refs that have a code return it (with an
+   * image of this size). The rate limit counts each code. Results follow the refs' order.
+   */
+  async generateMany(context: RequestContext, request: GenerateCodesRequest): Promise<Code[]> {
+    const refs = refsOf(request);
+    const imageSize = validateImageSize(request.imageSize ?? DEFAULT_IMAGE_SIZE);
+    const tracking = this.validTracking(request.tracking);
+    const page = await this.pages.require(context, request.pageId);
+    const wanted = refs.map((ref) => ({ pageId: page.id, ref, label: undefined, imageSize, tracking }));
+    return this.rateLimit.spend(context.access, wanted.length, async () => {
+      try {
+        return await this.generateAll(context, wanted);
+      } catch (error) {
+        if (error instanceof SlugTakenMeanwhile) return this.generateAll(context, wanted);
+        throw error;
+      }
+    });
+  }
+
+  private async generateAll(context: RequestContext, wanted: WantedCode[]): Promise<Code[]> {
+    const pageId = wanted[0].pageId;
+    const existing = await this.findByPageRefs(wanted.map(({ ref }) => ({ pageId, ref })));
+    wanted.forEach((item, index) => {
+      const code = existing.get(pageRefKey(pageId, item.ref));
+      if (code && code.tracking !== item.tracking) {
+        throw new BadUserInputError(
+          `refs[${index}]`,
+          `The code of ref ${JSON.stringify(item.ref)} was created with tracking ${code.tracking}; tracking is chosen when a code is created.`,
+        );
+      }
+    });
+    const pageAccessToken = this.provider.needsAccessToken ? await this.pages.accessTokenOf(context, pageId) : undefined;
+    // Rendered (or downloaded) one after the other: a series of 500 must not hold 500 images
+    // in flight at once, and the event loop gets a turn between two.
+    const rendered: { item: WantedCode & { slug: string | null }; image: CodeImage | null }[] = [];
+    for (const item of wanted) {
+      const code = existing.get(pageRefKey(pageId, item.ref));
+      const stored = code && (await this.images.findForCode(this.db.manager, code.id, item.imageSize));
+      const slug = item.tracking === CodeTracking.REDIRECT ? (code?.slug ?? newSlug()) : null;
+      if (stored) {
+        rendered.push({ item: { ...item, slug }, image: null });
+        continue;
+      }
+      const link = this.linkOf({ pageId, ref: item.ref, tracking: item.tracking, slug });
+      const image = await this.provider.obtain({
+        pageId,
+        ref: item.ref,
+        imageSize: item.imageSize,
+        link,
+        ...(pageAccessToken ? { pageAccessToken } : {}),
+      });
+      rendered.push({ item: { ...item, slug }, image });
+    }
+    const storeAll = () =>
+      this.db.transaction(async (manager) => {
+        const codes: Code[] = [];
+        for (const { item, image } of rendered) codes.push(await this.storeOrPoint(manager, item, image));
+        return codes;
+      });
+    try {
+      return await storeAll();
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      return storeAll();
+    }
+  }
+
+  /** Stores a rendered image (see store), or points the code at the image of this size it already has. */
+  private async storeOrPoint(manager: EntityManager, wanted: WantedCode & { slug: string | null }, image: CodeImage | null): Promise<Code> {
+    if (image) return this.store(manager, wanted, image);
+    const found = await this.findWithImage(manager, wanted.pageId, wanted.ref, wanted.imageSize);
+    if (!found.code || !found.stored) throw new SlugTakenMeanwhile(); // removed meanwhile: start again
+    return this.pointAt(manager, found.code.id, found.stored.id, found.stored.size, found.stored.provider, undefined);
+  }
+
+  private validTracking(requested: CodeTracking | null | undefined): CodeTracking {
+    const tracking = requested ?? CodeTracking.DIRECT;
+    if (!Object.values(CodeTracking).includes(tracking)) throw new BadUserInputError('tracking', 'tracking must be DIRECT or REDIRECT');
+    if (tracking === CodeTracking.REDIRECT && this.provider.kind !== CodeProviderKind.LOCAL) {
+      throw new BadUserInputError(
+        'tracking',
+        "A REDIRECT code is a QR code of the gateway's link: it needs CODE_PROVIDER=local (a Messenger Code can only open the page).",
+      );
+    }
+    return tracking;
   }
 
   private async generateOnPage(context: RequestContext, wanted: WantedCode): Promise<Code> {

@@ -51,3 +51,33 @@ export class CodeFilterArgs {
   @Field(() => String, { nullable: true })
   ref?: string | null;
 }
+
+@InputType()
+export class CodeSeriesInput {
+  @Field(() => String, { description: 'refs are prefix + each number from..to' })
+  prefix!: string;
+
+  @Field(() => Int)
+  from!: number;
+
+  @Field(() => Int)
+  to!: number;
+}
+
+@InputType()
+export class GenerateCodesInput {
+  @Field(() => ID, { nullable: true, description: 'defaults to PAGE_ID' })
+  pageId?: string | null;
+
+  @Field(() => [String], { nullable: true, description: '1 to 500 refs; or series' })
+  refs?: string[] | null;
+
+  @Field(() => CodeSeriesInput, { nullable: true })
+  series?: CodeSeriesInput | null;
+
+  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_IMAGE_SIZE, description: '100 to 2000' })
+  imageSize?: number | null;
+
+  @Field(() => CodeTracking, { nullable: true, defaultValue: CodeTracking.DIRECT })
+  tracking?: CodeTracking | null;
+}
