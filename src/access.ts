@@ -25,6 +25,8 @@ export type Principal =
   | { kind: 'open' }
   | { kind: 'admin-api-key' }
   | { kind: 'api-key'; apiKeyId: string }
+  /** a page's own access token, presented to the Messenger Code API as Facebook's callers do */
+  | { kind: 'page-token'; pageId: string }
   /** the gateway itself: webhooks (signed by Meta), start-up, the keys CLI */
   | { kind: 'internal' };
 
@@ -55,6 +57,11 @@ export class Access {
 
   static internal(): Access {
     return new Access({ kind: 'internal' }, Role.ADMIN, null);
+  }
+
+  /** A page's access token: an EDITOR of that page alone. */
+  static pageToken(pageId: string): Access {
+    return new Access({ kind: 'page-token', pageId }, Role.EDITOR, [pageId]);
   }
 
   static apiKey(apiKeyId: string, role: Role, pageIds: readonly string[] | null): Access {

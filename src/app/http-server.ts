@@ -6,6 +6,7 @@ import { scanExportRoutes } from '../export/scan-export.route';
 import { imageRoutes } from '../images/image.route';
 import { lazyChild } from '../logging/lazy-child';
 import type { Logger } from '../logging/logger';
+import { messengerCodeApiRoutes } from '../codes/messenger-code-api.route';
 import { redirectRoutes } from '../tracking/redirect.route';
 import { webhookRoutes } from '../webhook/webhook.route';
 import type { GraphQLContext } from './graphql-context';
@@ -77,6 +78,7 @@ export async function createHttpServer(
   const authenticate = (authorization: unknown) => services.apiKeys.authenticate(authorization);
   await app.register(imageRoutes(services.images, authenticate));
   await app.register(redirectRoutes(services.codes, services.visits));
+  await app.register(messengerCodeApiRoutes(services.messengerCodes));
   // The routes browser apps on other origins may call, in one scope with their CORS.
   await app.register(async (scope) => {
     await registerCors(scope, { corsOrigins: config.corsOrigins });

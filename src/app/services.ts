@@ -5,6 +5,7 @@ import { CodeService } from '../codes/code.service';
 import type { CodeImageProvider } from '../codes/providers/code-image-provider';
 import { FacebookCodeImageProvider } from '../codes/providers/facebook.provider';
 import { LocalCodeImageProvider } from '../codes/providers/local.provider';
+import { MessengerCodeApi } from '../codes/messenger-code-api';
 import { RefCounterStore } from '../codes/ref-counter.store';
 import { Database } from '../db/database';
 import { ImageStore } from '../images/image.store';
@@ -33,6 +34,8 @@ export interface Services {
   feed: ScanFeed;
   images: ImageStore;
   apiKeys: ApiKeyService;
+  /** POST /<version>/me/messenger_codes */
+  messengerCodes: MessengerCodeApi;
   orphanRefs: OrphanRefService;
   scanStats: ScanStatsService;
   visits: VisitCounter;
@@ -93,6 +96,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   });
   const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db), rateLimit, publicUrl);
   const visits = new VisitCounter(db, logger.child({ component: 'visits' }));
+  const apiKeys = new ApiKeyService(db, pages, { adminApiKey: config.adminApiKey, logger: logger.child({ component: 'api-keys' }) });
   const scans = new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db), codes, metrics);
   return {
     db,
@@ -104,7 +108,8 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     orphanRefs: new OrphanRefService(db),
     scanStats: new ScanStatsService(db, codes),
     visits,
-    apiKeys: new ApiKeyService(db, pages, { adminApiKey: config.adminApiKey, logger: logger.child({ component: 'api-keys' }) }),
+    apiKeys,
+    messengerCodes: new MessengerCodeApi(codes, pages, (key) => apiKeys.accessOfPresentedKey(key)),
     metrics,
     close: async () => {
       await feed.close();

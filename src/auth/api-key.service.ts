@@ -110,6 +110,16 @@ export class ApiKeyService {
     return (await this.isOpen()) ? Access.open() : undefined;
   }
 
+  /**
+   * The access of a key itself (ADMIN_API_KEY or a stored, active key), never the open
+   * gateway's: for callers that must always present a credential.
+   */
+  async accessOfPresentedKey(key: string): Promise<Access | undefined> {
+    const { adminApiKey } = this.options;
+    if (adminApiKey !== undefined && sameSecret(key, adminApiKey)) return Access.adminApiKey();
+    return isWellFormedKey(key) ? this.accessOfKey(key) : undefined;
+  }
+
   private async accessOfKey(key: string): Promise<Access | undefined> {
     const db = this.db;
     const rows = await db.read<AuthRow>(`SELECT id, role, page_ids, revoked_at FROM api_key WHERE secret_hash = ${db.param(1)}`, [

@@ -21,6 +21,8 @@ function budgetOf(access: Access): string | undefined {
   switch (access.principal.kind) {
     case 'api-key':
       return `key:${access.principal.apiKeyId}`;
+    case 'page-token':
+      return `page:${access.principal.pageId}`;
     case 'admin-api-key':
       return 'admin-api-key';
     case 'open':

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
@@ -191,6 +192,22 @@ export class PageService {
       }
       throw new BadUserInputError(field, `The stored access token of page "${pageId}" cannot be decrypted: set it again with updatePage.`);
     }
+  }
+
+  /**
+   * The registered page whose access token this is, for callers that present a page token
+   * as the Graph API's callers do. Every stored token is decrypted and compared in
+   * constant time: linear in the pages that have a token (fine for hundreds of pages).
+   */
+  async pageOfToken(token: string): Promise<string | undefined> {
+    const presented = createHash('sha256').update(token).digest();
+    const matches = (candidate: string) => timingSafeEqual(createHash('sha256').update(candidate).digest(), presented);
+    for (const [pageId, candidate] of this.memoryTokens) if (matches(candidate)) return pageId;
+    const rows = await this.db.manager.createQueryBuilder(PageRow, 'page').where('page.tokenCiphertext IS NOT NULL').getMany();
+    return rows.find((row) => {
+      const candidate = this.tryOpen(row);
+      return candidate !== undefined && matches(candidate);
+    })?.id;
   }
 
   async findById(context: RequestContext, id: string): Promise<Page | null> {
