@@ -3,6 +3,7 @@ import type { CodesContext } from '../codes/code.resolver';
 import type { RequestContext } from '../context';
 import type { Logger } from '../logging/logger';
 import type { PagesContext } from '../pages/page.resolver';
+import type { PrintContext } from '../print/print-sheet.resolver';
 import { createScanLoaders, type ScansContext } from '../scans/scan.resolver';
 import type { StatsContext } from '../stats/orphan-refs';
 import type { ScanStatsContext } from '../stats/scan-stats.resolver';
@@ -14,7 +15,8 @@ export type GraphQLContext = CodesContext &
   PagesContext &
   ApiKeysContext &
   StatsContext &
-  ScanStatsContext & { services: Services; logger: Logger };
+  ScanStatsContext &
+  PrintContext & { services: Services; logger: Logger };
 
 export function createGraphQLContext(
   services: Services,

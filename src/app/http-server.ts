@@ -7,6 +7,7 @@ import { imageRoutes } from '../images/image.route';
 import { lazyChild } from '../logging/lazy-child';
 import type { Logger } from '../logging/logger';
 import { messengerCodeApiRoutes } from '../codes/messenger-code-api.route';
+import { printSheetRoutes } from '../print/print-sheet.route';
 import { redirectRoutes } from '../tracking/redirect.route';
 import { webhookRoutes } from '../webhook/webhook.route';
 import type { GraphQLContext } from './graphql-context';
@@ -79,6 +80,7 @@ export async function createHttpServer(
   await app.register(imageRoutes(services.images, authenticate));
   await app.register(redirectRoutes(services.codes, services.visits));
   await app.register(messengerCodeApiRoutes(services.messengerCodes));
+  await app.register(printSheetRoutes(services.printSheets, authenticate));
   // The routes browser apps on other origins may call, in one scope with their CORS.
   await app.register(async (scope) => {
     await registerCors(scope, { corsOrigins: config.corsOrigins });

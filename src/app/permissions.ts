@@ -18,6 +18,7 @@ export const FIELD_RULES: Partial<Record<FieldCoordinate, FieldRule>> = {
   'Query.apiKeys': 'administer',
   'Mutation.generateCode': 'generate',
   'Mutation.generateCodes': 'generate',
+  'Mutation.createPrintSheet': 'generate',
   'Mutation.registerPage': 'administer',
   'Mutation.updatePage': 'administer',
   'Mutation.removePage': 'administer',

@@ -9,6 +9,7 @@ import { DateTimeScalar } from '../graphql/date-time.scalar';
 import { PageResolver } from '../pages/page.resolver';
 import { OrphanRefResolver } from '../stats/orphan-refs';
 import { CodeStatsResolver, ScanStatsResolver } from '../stats/scan-stats.resolver';
+import { PrintSheetResolver } from '../print/print-sheet.resolver';
 import { schemaGuardOptions } from './permissions';
 
 let built: GraphQLSchema | undefined;
@@ -34,6 +35,7 @@ function buildTypeGraphQLSchema(): GraphQLSchema {
       OrphanRefResolver,
       ScanStatsResolver,
       CodeStatsResolver,
+      PrintSheetResolver,
     ],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     // Validation is the services' job: they know the fields and the error codes.

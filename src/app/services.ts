@@ -19,6 +19,7 @@ import { ScanService } from '../scans/scan.service';
 import { ScanWriter } from '../scans/scan.store';
 import { OrphanRefService } from '../stats/orphan-refs';
 import { ScanStatsService } from '../stats/scan-stats.service';
+import { PrintSheetService } from '../print/print-sheet.service';
 import { VisitCounter } from '../tracking/visit-counter';
 import { createDataSource } from './data-source';
 
@@ -34,6 +35,7 @@ export interface Services {
   feed: ScanFeed;
   images: ImageStore;
   apiKeys: ApiKeyService;
+  printSheets: PrintSheetService;
   /** POST /<version>/me/messenger_codes */
   messengerCodes: MessengerCodeApi;
   orphanRefs: OrphanRefService;
@@ -109,6 +111,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     scanStats: new ScanStatsService(db, codes),
     visits,
     apiKeys,
+    printSheets: new PrintSheetService(db, codes, rateLimit, publicUrl),
     messengerCodes: new MessengerCodeApi(codes, pages, (key) => apiKeys.accessOfPresentedKey(key)),
     metrics,
     close: async () => {

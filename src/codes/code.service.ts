@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
+import { In, type EntityManager } from 'typeorm';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
 import { epochMillisOrNever, nullableRef, pageRefKey, refKey } from '../db/transformers';
@@ -395,6 +395,24 @@ export class CodeService {
   async findById(context: RequestContext, id: string): Promise<Code | null> {
     const code = await this.db.manager.findOneBy(Code, { id });
     return code && context.access.sees(code.pageId) ? code : null;
+  }
+
+  /**
+   * Codes for arguments naming many (print sheets), in the order given: NOT_FOUND on
+   * `field[i]` for the first that does not exist or lies outside the request's pages.
+   */
+  async requireManyById(context: RequestContext, ids: readonly string[], field: string): Promise<Code[]> {
+    const found = new Map<string, Code>();
+    const distinct = [...new Set(ids)];
+    for (let start = 0; start < distinct.length; start += PAGE_REF_CHUNK) {
+      const codes = await this.db.manager.findBy(Code, { id: In(distinct.slice(start, start + PAGE_REF_CHUNK)) });
+      for (const code of codes) if (context.access.sees(code.pageId)) found.set(code.id, code);
+    }
+    return ids.map((id, index) => {
+      const code = found.get(id);
+      if (!code) throw new NotFoundError(`${field}[${index}]`, `Unknown code "${id}".`);
+      return code;
+    });
   }
 
   /** For arguments that must name an existing code: NOT_FOUND on `field` otherwise. */

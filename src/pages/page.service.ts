@@ -44,6 +44,8 @@ const PAGES_ORDERING = 'PAGES';
  */
 const PAGE_DATA = [
   'DELETE FROM code_image WHERE code_id IN (SELECT id FROM code WHERE page_id = $1)',
+  // A sheet showing any code of the page goes with it (page_ids is a JSON array of ids).
+  `DELETE FROM print_sheet WHERE page_ids LIKE '%"' || $1 || '"%'`,
   'DELETE FROM code_visit WHERE code_id IN (SELECT id FROM code WHERE page_id = $1)',
   'DELETE FROM code WHERE page_id = $1',
   'DELETE FROM scan WHERE page_id = $1',

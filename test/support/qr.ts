@@ -50,6 +50,21 @@ export async function readQrCodes(image: Buffer): Promise<string[]> {
   return results.filter((result) => result.isValid).map((result) => result.text);
 }
 
+/** Every QR code of an image with its width in pixels (top-left to top-right corner of the symbol). */
+export async function readQrCodesWithWidth(image: Buffer): Promise<{ text: string; widthPixels: number }[]> {
+  await readQrCodes(Buffer.alloc(0)).catch(() => undefined); // loads the module once
+  const results = await readBarcodes(new Uint8Array(image), { formats: ['QRCode'], tryHarder: true, maxNumberOfSymbols: 255 });
+  return results
+    .filter((result) => result.isValid)
+    .map((result) => ({
+      text: result.text,
+      widthPixels: Math.hypot(
+        result.position.topRight.x - result.position.topLeft.x,
+        result.position.topRight.y - result.position.topLeft.y,
+      ),
+    }));
+}
+
 /** The one QR code of an image, read by ZXing-C++; fails unless exactly one is found. */
 export async function readOneQr(image: Buffer): Promise<string> {
   const texts = await readQrCodes(image);
