@@ -102,14 +102,26 @@ if (!redisUrl) {
       onB = TestSubscriber.open<ScannedSubscription>(b.url, SCANNED, { pageId });
       await waitForSubscribers(a, 1);
       await waitForSubscribers(b, 1);
-      // Both listeners are subscribed once a scan posted to each has reached the other.
-      const toA = scanOf(pageId, { ref: 'warm-up' });
-      await post(a, [toA]);
-      await onB.waitFor((s) => received(s, toA), 10_000, 'a scan posted to A at B');
-      const toB = scanOf(pageId, { ref: 'warm-up' });
-      await post(b, [toB]);
-      await onA.waitFor((s) => received(s, toB), 10_000, 'a scan posted to B at A');
+      // Both listeners are subscribed once a scan posted to each has reached the other. A
+      // listener's SUBSCRIBE may still be on its way (a busy machine): a scan published before
+      // it is lost for it, so another is posted until one arrives.
+      await crossDelivered(a, onB, 'A at B');
+      await crossDelivered(b, onA, 'B at A');
     });
+
+    async function crossDelivered(from: TestGateway, at: TestSubscriber<ScannedSubscription>, what: string): Promise<void> {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const scan = scanOf(pageId, { ref: 'warm-up' });
+        await post(from, [scan]);
+        try {
+          await at.waitFor((s) => received(s, scan), 2_000, `a warm-up scan posted to ${what}`);
+          return;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+        }
+      }
+    }
 
     afterAll(async () => {
       await Promise.all([onA?.close(), onB?.close()]);
