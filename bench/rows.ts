@@ -33,6 +33,8 @@ export interface Scale {
   listingClients: number;
   generateClients: number;
   memorySubscribers: number[];
+  /** codes of the export row, 100 scans each */
+  exportCodes: number;
   settleMs: number;
 }
 
@@ -52,6 +54,7 @@ export const FULL: Scale = {
   listingClients: 32,
   generateClients: 4,
   memorySubscribers: [1_000, 10_000],
+  exportCodes: 10_000,
   settleMs: 2_000,
 };
 
@@ -63,6 +66,7 @@ export const QUICK: Scale = {
   deliveryRoundMs: 1_000,
   listingCodes: 1_000,
   memorySubscribers: [100, 1_000],
+  exportCodes: 100,
   settleMs: 1_000,
 };
 

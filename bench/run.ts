@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { killAll } from './children';
+import { exportAtScale } from './export-row';
 import { deliveryWithKeys, listingWithKeys } from './keys-rows';
 import { LoadProcess } from './load-client';
 import { formatTable, machine, writeResults, type Results, type RowResult } from './report';
@@ -42,6 +43,7 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 7, what: '/healthz under attack', run: healthUnderAttack },
   { row: 8, what: 'codes listing with and without API keys', run: listingWithKeys },
   { row: 9, what: 'delivery with and without API keys', run: deliveryWithKeys },
+  { row: 10, what: 'CSV export at scale', run: exportAtScale },
 ];
 
 const RESULTS_PATH = join(__dirname, '..', '..', 'bench', 'results.json');

@@ -42,7 +42,7 @@ const IMAGE_ID_SQL = (n: string) => `printf('10000000-0000-4000-8000-%012x', ${n
 const PLACEHOLDER_IMAGE = Buffer.from('89504e470d0a1a0a', 'hex');
 
 /** Epoch ms of the first seeded scan; scan n occurred at SCAN_EPOCH + n. */
-const SCAN_EPOCH = Date.UTC(2025, 0, 1);
+export const SCAN_EPOCH = Date.UTC(2025, 0, 1);
 
 function openForSeeding(path: string): BetterSqlite3.Database {
   const db = new BetterSqlite3(path);

@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Access } from '../access';
@@ -34,6 +33,19 @@ function single(name: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new BadUserInputError(name, `${name} may be given once`);
   return value;
+}
+
+/** Resolves when a stream has room again, or is gone (a client that left never drains it). */
+function drained(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('close', done);
+  });
 }
 
 /** An error as /graphql would give it: the same body shape, with the HTTP status of its code. */
@@ -90,20 +102,24 @@ export function scanExportRoutes(
         record_delimiter: 'windows',
         escape_formulas: true,
       });
-      // Rows flow as the client reads: pipeline waits on csv's backpressure before the next batch.
-      const rows = Readable.from(
-        (async function* () {
-          for await (const batch of batches) for (const scan of batch) yield row(scan);
-        })(),
-      );
-      pipeline(rows, csv).catch((error: unknown) => {
-        // A client that goes away ends the export; nothing is wrong.
-        if ((error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE') {
-          request.log.debug('scan export ended by the client');
-          return;
+      // Rows flow as the client reads: a batch is written row by row, and the next one read
+      // only once csv-stringify has room (its buffer drained towards the client).
+      const pump = async () => {
+        for await (const batch of batches) {
+          for (const scan of batch) {
+            if (csv.destroyed) return;
+            if (!csv.write(row(scan))) await drained(csv);
+          }
         }
+        csv.end();
+      };
+      pump().catch((error: unknown) => {
         // Headers are gone by now: the response is cut short, and the client sees an incomplete body.
         request.log.error({ err: error }, 'scan export failed midway');
+        csv.destroy(error as Error);
+      });
+      csv.on('close', () => {
+        if (!csv.writableFinished) request.log.debug('scan export ended before its last row (the client went away)');
       });
       return reply
         .header('Content-Type', 'text/csv; charset=utf-8')

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { CodeService } from '../codes/code.service';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
-import { pageRefKey, refKey } from '../db/transformers';
+import { pageRefKey, refKey, STATIC_REF_KEY } from '../db/transformers';
 import { BadUserInputError } from '../errors';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
 import { emptyListPage, type ListPage } from '../pagination/connection.types';
@@ -45,6 +45,16 @@ export interface ExportScansRequest {
 export interface ExportedScan {
   scan: Scan;
   codeId: string | null;
+}
+
+interface ExportRow {
+  id: string;
+  page_id: string;
+  ref: string;
+  kind: Scan['kind'];
+  source: string | null;
+  occurred_at: number | string;
+  received_at: number | string;
 }
 
 /** Rows read per query of an export: memory stays this many rows whatever the export's size. */
@@ -122,16 +132,38 @@ export class ScanService {
       ref = code.ref;
     }
     const { from, to } = request;
-    const batch = (after: string | undefined) => {
-      const query = this.db.manager.createQueryBuilder(Scan, 'scan');
-      if (pageIds?.length === 1) query.andWhere('scan.pageId = :pageId', { pageId: pageIds[0] });
-      else if (pageIds) query.andWhere('scan.pageId IN (:...pageIds)', { pageIds });
-      if (ref !== undefined) query.andWhere('scan.ref = :ref', { ref: refKey(ref) });
+    // Raw SQL through Database.read (prepared once per shape): an export reads every row
+    // once, and the ORM's per-row hydration would be most of its cost.
+    const db = this.db;
+    const batch = async (after: string | undefined): Promise<Scan[]> => {
+      const parameters: unknown[] = [];
+      const bind = (value: unknown) => {
+        parameters.push(value);
+        return db.param(parameters.length);
+      };
+      const conditions: string[] = [];
+      if (pageIds) conditions.push(`page_id IN (${pageIds.map(bind).join(', ')})`);
+      if (ref !== undefined) conditions.push(`ref = ${bind(refKey(ref))}`);
       // The id bounds let the index range-scan; occurred_at makes [from, to) exact.
-      if (from) query.andWhere('scan.id >= :firstId AND scan.occurredAt >= :from', { firstId: firstIdAt(from), from: from.getTime() });
-      if (to) query.andWhere('scan.id < :endId AND scan.occurredAt < :to', { endId: firstIdAt(to), to: to.getTime() });
-      if (after !== undefined) query.andWhere('scan.id > :after', { after });
-      return query.orderBy('scan.id', 'ASC').limit(EXPORT_BATCH_ROWS).getMany();
+      if (from) conditions.push(`id >= ${bind(firstIdAt(from))}`, `occurred_at >= ${bind(from.getTime())}`);
+      if (to) conditions.push(`id < ${bind(firstIdAt(to))}`, `occurred_at < ${bind(to.getTime())}`);
+      if (after !== undefined) conditions.push(`id > ${bind(after)}`);
+      const rows = await db.read<ExportRow>(
+        `SELECT id, page_id, ref, kind, source, occurred_at, received_at FROM scan
+         ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id LIMIT ${bind(EXPORT_BATCH_ROWS)}`,
+        parameters,
+      );
+      return rows.map((row) =>
+        Object.assign(new Scan(), {
+          id: row.id,
+          pageId: row.page_id,
+          ref: row.ref === STATIC_REF_KEY ? null : row.ref,
+          kind: row.kind,
+          source: row.source,
+          occurredAt: new Date(Number(row.occurred_at)),
+          receivedAt: new Date(Number(row.received_at)),
+        }),
+      );
     };
     const codes = this.codes;
     return {
