@@ -15,7 +15,7 @@ import Fastify from 'fastify';
 import type { Browser, Page, Response } from 'playwright-core';
 import type { Gateway } from '../src/app/gateway';
 import { GRAPHIQL_CSP, graphiqlRoutes } from '../src/graphiql/graphiql.route';
-import { GenerateCodeDocument } from './generated/graphql';
+import { CreateApiKeyDocument, GenerateCodeDocument } from './generated/graphql';
 import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { launchChromium } from './support/chromium';
 import { executeOk } from './support/graphql-client';
@@ -392,8 +392,94 @@ describe('GraphiQL at /graphql of the gateway', () => {
       });
     });
 
+    describe('with a stored API key typed in the key field', () => {
+      const REF = 'graphiql-key-field';
+      let locked: TestGateway;
+      let key: string;
+      let page: Page;
+      let watched: PageWatch;
+
+      beforeAll(async () => {
+        locked = await startTestGateway('sqlite');
+        await executeOk(locked.url, GenerateCodeDocument, { input: { data: { ref: REF }, imageSize: 100 } });
+        key = (await executeOk(locked.url, CreateApiKeyDocument, { input: { name: 'graphiql', role: 'ADMIN' } })).createApiKey.key;
+        ({ page, watched } = await openGraphiql(browser, locked.url));
+        pages.push(watched);
+      }, 30_000);
+
+      /** Types the key into the field and uses it; GraphiQL then loads the schema again, with it. */
+      async function useKey(value: string): Promise<Response> {
+        const introspection = page.waitForResponse(
+          (response) =>
+            response.request().method() === 'POST' &&
+            (response.request().postDataJSON() as { operationName?: string } | null)?.operationName === 'IntrospectionQuery',
+          { timeout: UI_TIMEOUT },
+        );
+        await page.locator('#gateway-api-key').fill(value, { timeout: UI_TIMEOUT });
+        await page.locator('.gateway-key-bar button[type="submit"]').click({ timeout: UI_TIMEOUT });
+        const answer = await introspection;
+        await page.locator('.graphiql-query-editor .monaco-editor .view-lines').waitFor({ timeout: UI_TIMEOUT });
+        return answer;
+      }
+
+      it('loads the schema with the key as soon as it is used', async () => {
+        const introspection = await useKey(key);
+        expect(introspection.status()).toBe(200);
+        expect(introspection.request().headers().authorization).toBe(`Bearer ${key}`);
+        await page.locator('.gateway-key-state', { hasText: key.slice(0, 12) }).waitFor({ timeout: UI_TIMEOUT });
+        await page.locator('button[aria-label^="Show Documentation Explorer"]').click({ timeout: UI_TIMEOUT });
+        await page.locator('.graphiql-doc-explorer', { hasText: 'Subscription' }).waitFor({ timeout: UI_TIMEOUT });
+        await screenshot(page, 'graphiql-key-field');
+        await page.locator('button[aria-label^="Hide Documentation Explorer"]').click({ timeout: UI_TIMEOUT });
+      });
+
+      it('sends it with queries and subscriptions, and keeps it for the tab across a reload', async () => {
+        const answer = await runOverHttp(page, 'query FieldKey { codes { totalCount } }', 'FieldKey');
+        expect(answer.status()).toBe(200);
+        expect(answer.request().headers().authorization).toBe(`Bearer ${key}`);
+        await waitForResult(page, { data: { codes: { totalCount: 1 } } });
+
+        await page.reload();
+        await page.locator('.graphiql-query-editor .monaco-editor .view-lines').waitFor({ timeout: 20_000 });
+        await expect(page.locator('#gateway-api-key').inputValue()).resolves.toBe(key);
+        await run(page, `subscription FieldScans { scanned(ref: "${REF}") { ref code { scanCount } } }`, 'FieldScans');
+        await waitForSubscribers(locked, 1, UI_TIMEOUT);
+        expect(watched.connectionInits.at(-1)).toEqual({ authorization: `Bearer ${key}` });
+        expect((await postScans(locked.url, [scanOf(TEST_PAGE_ID, { ref: REF })])).status).toBe(200);
+        await waitForResult(page, { data: { scanned: { ref: REF, code: { scanCount: 1 } } } });
+        await stop(page);
+        await waitForNoSubscriber(locked);
+      });
+
+      it('prettifies the query (Prettier bundled, not fetched)', async () => {
+        await replaceEditorContent(page, '.graphiql-query-editor', 'query   Ugly{codes(first:2){totalCount edges{node{ref}}}}', 'Ugly');
+        await page.locator('button[aria-label^="Prettify query"]').click({ timeout: UI_TIMEOUT });
+        await page.waitForFunction(
+          // Monaco renders spaces as U+00A0.
+          () =>
+            (document.querySelector('.graphiql-query-editor .monaco-editor .view-lines')?.textContent ?? '')
+              .replace(/\u00a0/g, ' ')
+              .includes('query Ugly {'),
+          undefined,
+          { timeout: UI_TIMEOUT },
+        );
+        const text = (await page.locator('.graphiql-query-editor .monaco-editor .view-lines').innerText()).replace(/\u00a0/g, ' ');
+        expect(text).toContain('codes(first: 2) {');
+        await screenshot(page, 'graphiql-prettified');
+      });
+
+      it('forgets the key: the next query goes without one', async () => {
+        await page.locator('.gateway-key-bar button[type="button"]').click({ timeout: UI_TIMEOUT });
+        await page.locator('.gateway-key-state', { hasText: 'no key' }).waitFor({ timeout: UI_TIMEOUT });
+        const answer = await runOverHttp(page, 'query Forgotten { codes { totalCount } }', 'Forgotten');
+        expect(answer.status()).toBe(401);
+        expect(answer.request().headers().authorization).toBeUndefined();
+        expect(await page.evaluate(() => sessionStorage.getItem('messenger-code-gateway:api-key'))).toBeNull();
+      });
+    });
+
     it('made no request to any other origin and hit no CSP violation', () => {
-      expect(pages).toHaveLength(2);
+      expect(pages).toHaveLength(3);
       for (const watched of pages) {
         const network = watched.requested.filter((url) => !url.startsWith('data:') && !url.startsWith('blob:'));
         expect(network.length).toBeGreaterThan(0);

@@ -4,6 +4,7 @@ import { createGraphiQLFetcher, type Fetcher, type FetcherOpts, type FetcherPara
 import { GraphiQL } from 'graphiql';
 import { getOperationAST, type GraphQLFormattedError } from 'graphql';
 import { createClient, type Client, type ExecutionResult, type FormattedExecutionResult } from 'graphql-ws';
+import { useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import 'graphiql/style.css';
 import './app.css';
@@ -46,11 +47,10 @@ const DEFAULT_QUERY = `# Messenger Code gateway
 #
 # Run: Ctrl-Enter / Cmd-Enter. Schema docs: side bar.
 #
-# Authentication: open "Headers" below and enter
-#   { "Authorization": "Bearer <key>" }
-# Queries and mutations send it as an HTTP header;
-# subscriptions send it in the WebSocket
-# connection_init payload.
+# Authentication: put your API key in the "API key" field
+# above (kept for this browser tab only). Queries, schema
+# loading and subscriptions send it; an "Authorization"
+# typed in the Headers editor below takes precedence.
 
 query Codes {
   codes(first: 10) {
@@ -135,6 +135,35 @@ function subscribeOver(client: Client, params: FetcherParams): AsyncIterableIter
   return iterator;
 }
 
+/** Where the key typed in the key field lives: this tab's session, gone when the tab closes. */
+const KEY_STORAGE = 'messenger-code-gateway:api-key';
+
+function storedKey(): string {
+  try {
+    return sessionStorage.getItem(KEY_STORAGE) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** The key of the key field, as the fetcher reads it at each call. */
+let fieldKey = storedKey();
+
+/** The Authorization of a call: the headers editor's, else the key field's. */
+function authorizationOf(headers: FetcherOpts['headers']): string | undefined {
+  return authorizationFrom(headers) ?? (fieldKey === '' ? undefined : `Bearer ${fieldKey}`);
+}
+
+/**
+ * Prettify with Prettier's standalone build and its GraphQL plugin, loaded on first use
+ * (GraphiQL's default imports the plugin in a shape the bundle does not resolve, and
+ * fails with "Couldn't resolve parser graphql").
+ */
+async function prettify(query: string): Promise<string> {
+  const [prettier, graphqlPlugin] = await Promise.all([import('prettier/standalone'), import('prettier/plugins/graphql')]);
+  return prettier.format(query, { parser: 'graphql', plugins: [graphqlPlugin] });
+}
+
 // Queries and mutations: the toolkit's plain POST, which also forwards every
 // header typed in the headers editor, Authorization included.
 const httpFetcher = createGraphiQLFetcher({
@@ -169,11 +198,64 @@ const fetcher: Fetcher = (params, opts) => {
   if (operation?.operation === 'subscription') {
     // The toolkit's result type claims graphql-js GraphQLError instances; what
     // arrives over any wire is the formatted (plain JSON) shape, which is all GraphiQL prints.
-    return subscribeOver(socketFor(authorizationFrom(opts?.headers)), params) as AsyncIterable<ExecutionResult>;
+    return subscribeOver(socketFor(authorizationOf(opts?.headers)), params) as AsyncIterable<ExecutionResult>;
   }
-  return httpFetcher(params, opts);
+  const authorization = authorizationOf(opts?.headers);
+  const headers =
+    authorizationFrom(opts?.headers) === undefined && authorization ? { ...opts?.headers, Authorization: authorization } : opts?.headers;
+  return httpFetcher(params, { ...opts, headers });
 };
+
+/**
+ * The key field above GraphiQL. Using a key re-mounts GraphiQL, so the schema is loaded
+ * again with it (editors keep their content: GraphiQL stores it in localStorage).
+ */
+function App() {
+  const [key, setKey] = useState(fieldKey);
+  const [typed, setTyped] = useState(fieldKey);
+  const use = (next: string) => {
+    fieldKey = next.trim();
+    try {
+      if (fieldKey === '') sessionStorage.removeItem(KEY_STORAGE);
+      else sessionStorage.setItem(KEY_STORAGE, fieldKey);
+    } catch {
+      // Storage refused (private mode): the key still works until the page is reloaded.
+    }
+    setTyped(fieldKey);
+    setKey(fieldKey);
+  };
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    use(typed);
+  };
+  return (
+    <div className="gateway-app">
+      <form className="gateway-key-bar" onSubmit={submit} aria-label="API key">
+        <label htmlFor="gateway-api-key">API key</label>
+        <input
+          id="gateway-api-key"
+          type="password"
+          autoComplete="off"
+          spellCheck={false}
+          placeholder="mcg_… (none needed on an open gateway)"
+          value={typed}
+          onChange={(event) => setTyped(event.target.value)}
+        />
+        <button type="submit">Use</button>
+        <button type="button" onClick={() => use('')} disabled={key === '' && typed === ''}>
+          Forget
+        </button>
+        <span className="gateway-key-state" role="status">
+          {key === '' ? 'no key: requests go without one' : `using ${key.slice(0, 12)}… for this tab`}
+        </span>
+      </form>
+      <div className="gateway-graphiql">
+        <GraphiQL key={key} fetcher={fetcher} defaultQuery={DEFAULT_QUERY} onPrettifyQuery={prettify} />
+      </div>
+    </div>
+  );
+}
 
 const container = document.getElementById('graphiql');
 if (!container) throw new Error('GraphiQL container #graphiql is missing from index.html');
-createRoot(container).render(<GraphiQL fetcher={fetcher} defaultQuery={DEFAULT_QUERY} />);
+createRoot(container).render(<App />);
