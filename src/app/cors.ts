@@ -6,8 +6,8 @@ export interface CorsOptions {
   corsOrigins: string[] | '*';
 }
 
-/** The routes browser apps on other origins may call: the API and the exports. */
-export const CORS_PATHS = ['/graphql', '/export/scans.csv'];
+/** The routes browser apps on other origins may call: the API, its schema and the exports. */
+export const CORS_PATHS = ['/graphql', '/export/scans.csv', '/schema.graphql'];
 
 /** Request headers a browser app on another origin may send. */
 const CORS_ALLOWED_HEADERS = ['content-type', 'authorization', 'apollo-require-preflight', 'x-request-id'];

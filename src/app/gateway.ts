@@ -1,4 +1,8 @@
 import 'reflect-metadata';
+// First: type-graphql orders fields and types by when their resolver modules are first
+// evaluated, and schema.ts imports them in the order schema/schema.graphql is printed in
+// (scripts/emit-schema.ts starts there too), so GET /schema.graphql serves the same text.
+import { gatewaySchema } from './schema';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ApolloServer } from '@apollo/server';
@@ -11,7 +15,6 @@ import { createGraphQLContext, type GraphQLContext } from './graphql-context';
 import { startApollo, type GraphqlHttpOptions } from './graphql-http';
 import { attachGraphqlWebSocket } from './graphql-ws';
 import { createHttpServer } from './http-server';
-import { gatewaySchema } from './schema';
 import { buildServices, type Services } from './services';
 
 /** Requests still running when a stop begins get this long before their sockets are cut. */

@@ -14,6 +14,7 @@ import type { GraphQLContext } from './graphql-context';
 import { graphqlHttpRoutes, type GraphqlHttpOptions } from './graphql-http';
 import { operationsRoutes } from './operations.routes';
 import { registerCors } from './cors';
+import { schemaRoutes } from './schema.route';
 
 /**
  * Longer than the idle timeout of the usual load balancers (60 s): the balancer, not
@@ -86,6 +87,7 @@ export async function createHttpServer(
     await registerCors(scope, { corsOrigins: config.corsOrigins });
     await scope.register(graphqlHttpRoutes(apollo, graphql));
     await scope.register(scanExportRoutes(services.scans, authenticate));
+    await scope.register(schemaRoutes({ introspection: config.introspection, authenticate }));
   });
   return app;
 }
