@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { killAll } from './children';
 import { exportAtScale } from './export-row';
 import { deliveryWithKeys, listingWithKeys } from './keys-rows';
+import { printSheets } from './print-row';
 import { LoadProcess } from './load-client';
 import { formatTable, machine, writeResults, type Results, type RowResult } from './report';
 import {
@@ -44,6 +45,7 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 8, what: 'codes listing with and without API keys', run: listingWithKeys },
   { row: 9, what: 'delivery with and without API keys', run: deliveryWithKeys },
   { row: 10, what: 'CSV export at scale', run: exportAtScale },
+  { row: 11, what: 'print sheet of 500 codes', run: printSheets },
 ];
 
 const RESULTS_PATH = join(__dirname, '..', '..', 'bench', 'results.json');
