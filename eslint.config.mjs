@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'data/', 'node_modules/', 'test/generated/', 'test/artifacts/'] },
+  { ignores: ['dist/', 'data/', 'node_modules/', 'test/generated/', 'client/generated/', 'test/artifacts/'] },
   eslint.configs.recommended,
   tseslint.configs.recommended,
   {
