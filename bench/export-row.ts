@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { GatewayProcess } from './gateway-process';
+import { withPeakMemory } from './peak-memory';
 import { ms, num, type RowResult } from './report';
 import { createSchema, SCAN_EPOCH, seedCodes, seedScans } from './seed';
 import { inRowDirectory, withGateway, type BenchContext } from './rows';
@@ -20,14 +21,9 @@ interface ExportRun {
 }
 
 /** Reads the export as a client would, counting rows, while sampling the gateway's memory. */
-async function exportOnce(gateway: GatewayProcess, query: string): Promise<ExportRun> {
-  const rssBeforeKiB = gateway.rssKiB();
-  let peakRssKiB = rssBeforeKiB;
-  const sampler = setInterval(() => {
-    peakRssKiB = Math.max(peakRssKiB, gateway.rssKiB());
-  }, 20);
-  const started = performance.now();
-  try {
+function exportOnce(gateway: GatewayProcess, query: string): Promise<ExportRun> {
+  return withPeakMemory(gateway, async () => {
+    const started = performance.now();
     const response = await fetch(`${gateway.url}/export/scans.csv${query}`);
     if (!response.ok || !response.body) throw new Error(`export answered ${response.status}`);
     let bytes = 0;
@@ -36,10 +32,8 @@ async function exportOnce(gateway: GatewayProcess, query: string): Promise<Expor
       bytes += chunk.length;
       for (const byte of chunk) if (byte === 10) lineBreaks += 1;
     }
-    return { rows: lineBreaks - 1, bytes, ms: performance.now() - started, rssBeforeKiB, peakRssKiB };
-  } finally {
-    clearInterval(sampler);
-  }
+    return { rows: lineBreaks - 1, bytes, ms: performance.now() - started };
+  });
 }
 
 export async function exportAtScale(context: BenchContext): Promise<RowResult> {

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { GatewayProcess } from './gateway-process';
+import { withPeakMemory } from './peak-memory';
 import { ms, num, type RowResult } from './report';
 import { graphql, inRowDirectory, withGateway, type BenchContext } from './rows';
 
@@ -17,14 +18,9 @@ interface SheetRun {
   peakRssKiB: number;
 }
 
-async function printSheet(gateway: GatewayProcess, codeIds: string[]): Promise<SheetRun> {
-  const rssBeforeKiB = gateway.rssKiB();
-  let peakRssKiB = rssBeforeKiB;
-  const sampler = setInterval(() => {
-    peakRssKiB = Math.max(peakRssKiB, gateway.rssKiB());
-  }, 20);
-  const started = performance.now();
-  try {
+function printSheet(gateway: GatewayProcess, codeIds: string[]): Promise<SheetRun> {
+  return withPeakMemory(gateway, async () => {
+    const started = performance.now();
     const { createPrintSheet } = await graphql<{ createPrintSheet: { url: string; pageCount: number } }>(
       gateway,
       `
@@ -40,10 +36,8 @@ async function printSheet(gateway: GatewayProcess, codeIds: string[]): Promise<S
     const elapsed = performance.now() - started;
     const pdf = await fetch(createPrintSheet.url.replace(/^https?:\/\/[^/]+/, gateway.url));
     const bytes = (await pdf.arrayBuffer()).byteLength;
-    return { codes: codeIds.length, pages: createPrintSheet.pageCount, ms: elapsed, bytes, rssBeforeKiB, peakRssKiB };
-  } finally {
-    clearInterval(sampler);
-  }
+    return { codes: codeIds.length, pages: createPrintSheet.pageCount, ms: elapsed, bytes };
+  });
 }
 
 export async function printSheets(context: BenchContext): Promise<RowResult> {

@@ -60,9 +60,12 @@ interface ExportRow {
 /** Rows read per query of an export: memory stays this many rows whatever the export's size. */
 const EXPORT_BATCH_ROWS = 1000;
 
-/** The smallest id a scan at `instant` can have (scanIdOf: the time's 12 hex digits first). */
-function firstIdAt(instant: Date): string {
-  const time = Math.max(0, instant.getTime()).toString(16).padStart(12, '0');
+/**
+ * The smallest id a scan at `instant` (epoch ms) can have: ids begin with the time's 12 hex
+ * digits (scanIdOf), so [from, to) of occurredAt is a range of ids, which indexes serve.
+ */
+export function firstScanIdAt(instant: number): string {
+  const time = Math.max(0, instant).toString(16).padStart(12, '0');
   return `${time.slice(0, 8)}-${time.slice(8)}`;
 }
 
@@ -145,8 +148,8 @@ export class ScanService {
       if (pageIds) conditions.push(`page_id IN (${pageIds.map(bind).join(', ')})`);
       if (ref !== undefined) conditions.push(`ref = ${bind(refKey(ref))}`);
       // The id bounds let the index range-scan; occurred_at makes [from, to) exact.
-      if (from) conditions.push(`id >= ${bind(firstIdAt(from))}`, `occurred_at >= ${bind(from.getTime())}`);
-      if (to) conditions.push(`id < ${bind(firstIdAt(to))}`, `occurred_at < ${bind(to.getTime())}`);
+      if (from) conditions.push(`id >= ${bind(firstScanIdAt(from.getTime()))}`, `occurred_at >= ${bind(from.getTime())}`);
+      if (to) conditions.push(`id < ${bind(firstScanIdAt(to.getTime()))}`, `occurred_at < ${bind(to.getTime())}`);
       if (after !== undefined) conditions.push(`id > ${bind(after)}`);
       const rows = await db.read<ExportRow>(
         `SELECT id, page_id, ref, kind, source, occurred_at, received_at FROM scan

@@ -1,4 +1,5 @@
 import type { CodeService } from '../codes/code.service';
+import { firstScanIdAt } from '../scans/scan.service';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
 import { pageRefKey, refKey } from '../db/transformers';
@@ -32,12 +33,6 @@ interface BucketRow {
   total: number | string | null;
   first_time: number | string | null;
   people: number | string | null;
-}
-
-/** The smallest scan id at an instant: scan ids begin with the event time (see scanIdOf). */
-function firstIdAt(instant: number): string {
-  const time = Math.max(0, instant).toString(16).padStart(12, '0');
-  return `${time.slice(0, 8)}-${time.slice(8)}`;
 }
 
 /**
@@ -140,7 +135,7 @@ export class ScanStatsService {
     // The id bounds let the index range-scan each bucket; occurred_at makes it exact.
     const rows = buckets.map(
       (bucket, index) =>
-        `(${bind(index)}, ${bind(bucket.start)}, ${bind(bucket.end)}, ${bind(firstIdAt(bucket.start))}, ${bind(firstIdAt(bucket.end))})`,
+        `(${bind(index)}, ${bind(bucket.start)}, ${bind(bucket.end)}, ${bind(firstScanIdAt(bucket.start))}, ${bind(firstScanIdAt(bucket.end))})`,
     );
     const result = await this.query<BucketRow>(
       `WITH b(i, s, e, lo, hi) AS (VALUES ${rows.join(', ')})
@@ -180,7 +175,7 @@ export class ScanStatsService {
     const { parameters, bind } = this.binder();
     const rows = await this.query<{ source: string | null; count: number | string }>(
       `SELECT scan.source AS source, COUNT(*) AS count FROM scan
-       WHERE scan.id >= ${bind(firstIdAt(window.start))} AND scan.id < ${bind(firstIdAt(window.end))}
+       WHERE scan.id >= ${bind(firstScanIdAt(window.start))} AND scan.id < ${bind(firstScanIdAt(window.end))}
          AND scan.occurred_at >= ${bind(window.start)} AND scan.occurred_at < ${bind(window.end)}${this.scanFilter(scope, bind)}
        GROUP BY scan.source`,
       parameters,
@@ -199,7 +194,7 @@ export class ScanStatsService {
     const rows = await this.query<{ page_id: string; ref: string; count: number | string }>(
       `SELECT scan.page_id AS page_id, scan.ref AS ref, COUNT(*) AS count
        FROM scan JOIN code ON code.page_id = scan.page_id AND code.ref = scan.ref
-       WHERE scan.id >= ${bind(firstIdAt(window.start))} AND scan.id < ${bind(firstIdAt(window.end))}
+       WHERE scan.id >= ${bind(firstScanIdAt(window.start))} AND scan.id < ${bind(firstScanIdAt(window.end))}
          AND scan.occurred_at >= ${bind(window.start)} AND scan.occurred_at < ${bind(window.end)}${this.scanFilter(scope, bind)}
        GROUP BY scan.page_id, scan.ref
        ORDER BY COUNT(*) DESC, scan.page_id, scan.ref
