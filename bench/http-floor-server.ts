@@ -1,5 +1,6 @@
 /**
- * The floor of the single-scan webhook row: a bare `node:http` server in a process of
+ * The floor of the single-scan webhook row (and of the redirect row: a bare 302 to any
+ * GET of /s/…): a bare `node:http` server in a process of
  * its own (as the gateway is) that does only what no webhook can skip: read the body,
  * check its HMAC-SHA256 signature with the same function and secret as the gateway,
  * and answer 200. No framework, no parsing, no database. Forked by the orchestrator;
@@ -12,6 +13,12 @@ const appSecret = process.argv[2];
 if (!appSecret) throw new Error('usage: http-floor-server <app secret>');
 
 const server = createServer((request, response) => {
+  // The floor of the redirect row: a 302 and nothing else (no lookup, no counting).
+  if (request.method === 'GET' && request.url?.startsWith('/s/')) {
+    response.writeHead(302, { location: 'https://m.me/100000000000001?ref=floor', 'cache-control': 'no-store' });
+    response.end();
+    return;
+  }
   const chunks: Buffer[] = [];
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('end', () => {

@@ -14,7 +14,9 @@ export type Workload =
   /** the same GraphQL operation every time, with `authorization` as its Authorization header when given */
   | { kind: 'graphql'; query: string; variables?: Record<string, unknown>; authorization?: string }
   /** generateCode with a new ref each time */
-  | { kind: 'generate-code'; imageSize: number; refPrefix: string };
+  | { kind: 'generate-code'; imageSize: number; refPrefix: string }
+  /** GET of a REDIRECT link, answered 302 */
+  | { kind: 'redirect'; path: string };
 
 export interface HttpRoundParams {
   baseUrl: string;

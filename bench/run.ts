@@ -19,6 +19,7 @@ import { killAll } from './children';
 import { exportAtScale } from './export-row';
 import { deliveryWithKeys, listingWithKeys } from './keys-rows';
 import { printSheets } from './print-row';
+import { redirects } from './redirect-row';
 import { LoadProcess } from './load-client';
 import { formatTable, machine, writeResults, type Results, type RowResult } from './report';
 import {
@@ -46,6 +47,7 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 9, what: 'delivery with and without API keys', run: deliveryWithKeys },
   { row: 10, what: 'CSV export at scale', run: exportAtScale },
   { row: 11, what: 'print sheet of 500 codes', run: printSheets },
+  { row: 12, what: 'REDIRECT links', run: redirects },
 ];
 
 const RESULTS_PATH = join(__dirname, '..', '..', 'bench', 'results.json');

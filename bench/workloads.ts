@@ -87,6 +87,13 @@ export function requestsOf(workload: Workload): { next: () => HttpRequestSpec; c
       const request = graphqlRequest(workload.query, workload.variables, workload.authorization);
       return { next: () => request, check: expectGraphQLData };
     }
+    case 'redirect': {
+      const request: HttpRequestSpec = { method: 'GET', path: workload.path, headers: {}, body: '' };
+      return {
+        next: () => request,
+        check: (answer) => (answer.status === 302 ? undefined : `HTTP ${answer.status}: ${answer.body.slice(0, 300)}`),
+      };
+    }
     case 'generate-code': {
       let serial = 0;
       return {
