@@ -98,15 +98,8 @@ export class ApiKeyService {
    */
   async authenticate(authorization: unknown): Promise<Access | undefined> {
     const presented = bearerToken(authorization);
-    if (presented !== undefined) {
-      const { adminApiKey } = this.options;
-      if (adminApiKey !== undefined && sameSecret(presented, adminApiKey)) return Access.adminApiKey();
-      // Shape and checksum first: guesses and typos cost no database lookup.
-      if (isWellFormedKey(presented)) {
-        const access = await this.accessOfKey(presented);
-        if (access) return access;
-      }
-    }
+    const access = presented === undefined ? undefined : await this.accessOfPresentedKey(presented);
+    if (access) return access;
     return (await this.isOpen()) ? Access.open() : undefined;
   }
 
@@ -117,6 +110,7 @@ export class ApiKeyService {
   async accessOfPresentedKey(key: string): Promise<Access | undefined> {
     const { adminApiKey } = this.options;
     if (adminApiKey !== undefined && sameSecret(key, adminApiKey)) return Access.adminApiKey();
+    // Shape and checksum first: guesses and typos cost no database lookup.
     return isWellFormedKey(key) ? this.accessOfKey(key) : undefined;
   }
 
