@@ -86,13 +86,11 @@ function refsOf(request: GenerateCodesRequest): string[] {
 class SlugTakenMeanwhile extends Error {}
 
 /** A code's tracking is chosen when it is created: asking for the other later is refused. */
-function assertSameTracking(code: Code, tracking: CodeTracking): void {
-  if (code.tracking !== tracking) {
-    throw new BadUserInputError(
-      'tracking',
-      `This code was created with tracking ${code.tracking}; tracking is chosen when a code is created (ask with tracking: ${code.tracking}).`,
-    );
-  }
+function trackingRefused(code: Code): BadUserInputError {
+  return new BadUserInputError(
+    'tracking',
+    `This code was created with tracking ${code.tracking}; tracking is chosen when a code is created (ask with tracking: ${code.tracking}).`,
+  );
 }
 
 export enum CodeOrderBy {
@@ -191,14 +189,8 @@ export class CodeService {
     const tracking = this.validTracking(request.tracking);
     const page = await this.pages.require(context, request.pageId);
     const wanted = { pageId: page.id, ref, label, imageSize, tracking };
-    return this.rateLimit.spend(context.access, 1, () =>
-      this.generateOnPage(context, wanted).catch((error: unknown) => {
-        // Another request created this REDIRECT code meanwhile, with a slug of its own:
-        // the image must encode that code's link, so it is rendered again.
-        if (error instanceof SlugTakenMeanwhile) return this.generateOnPage(context, wanted);
-        throw error;
-      }),
-    );
+    const [code] = await this.rateLimit.spend(context.access, 1, () => this.generateAll(context, [wanted], trackingRefused));
+    return code;
   }
 
   /**
@@ -213,29 +205,54 @@ export class CodeService {
     const tracking = this.validTracking(request.tracking);
     const page = await this.pages.require(context, request.pageId);
     const wanted = refs.map((ref) => ({ pageId: page.id, ref, label: undefined, imageSize, tracking }));
-    return this.rateLimit.spend(context.access, wanted.length, async () => {
-      try {
-        return await this.generateAll(context, wanted);
-      } catch (error) {
-        if (error instanceof SlugTakenMeanwhile) return this.generateAll(context, wanted);
-        throw error;
-      }
-    });
+    return this.rateLimit.spend(context.access, wanted.length, () =>
+      this.generateAll(
+        context,
+        wanted,
+        (code, index) =>
+          new BadUserInputError(
+            `refs[${index}]`,
+            `The code of ref ${JSON.stringify(code.ref)} was created with tracking ${code.tracking}; tracking is chosen when a code is created.`,
+          ),
+      ),
+    );
   }
 
-  private async generateAll(context: RequestContext, wanted: WantedCode[]): Promise<Code[]> {
+  /**
+   * Codes of one page, in the order wanted (generate and generateMany): existing codes
+   * with an image of the size need no provider call; the others' images are rendered (or
+   * downloaded) first, then everything is written in one transaction, so a failure stores
+   * nothing. `refuseTracking` names the error for a code created with the other tracking.
+   * Another request creating one of these REDIRECT codes meanwhile (with a slug of its own)
+   * starts it again once: the images must encode that code's link.
+   */
+  private async generateAll(
+    context: RequestContext,
+    wanted: WantedCode[],
+    refuseTracking: (code: Code, index: number) => BadUserInputError,
+  ): Promise<Code[]> {
+    try {
+      return await this.generateOnce(context, wanted, refuseTracking);
+    } catch (error) {
+      if (error instanceof SlugTakenMeanwhile) return this.generateOnce(context, wanted, refuseTracking);
+      throw error;
+    }
+  }
+
+  private async generateOnce(
+    context: RequestContext,
+    wanted: WantedCode[],
+    refuseTracking: (code: Code, index: number) => BadUserInputError,
+  ): Promise<Code[]> {
     const pageId = wanted[0].pageId;
     const existing = await this.findByPageRefs(wanted.map(({ ref }) => ({ pageId, ref })));
     wanted.forEach((item, index) => {
       const code = existing.get(pageRefKey(pageId, item.ref));
-      if (code && code.tracking !== item.tracking) {
-        throw new BadUserInputError(
-          `refs[${index}]`,
-          `The code of ref ${JSON.stringify(item.ref)} was created with tracking ${code.tracking}; tracking is chosen when a code is created.`,
-        );
-      }
+      if (code && code.tracking !== item.tracking) throw refuseTracking(code, index);
     });
-    const pageAccessToken = this.provider.needsAccessToken ? await this.pages.accessTokenOf(context, pageId) : undefined;
+    // The page's own token, read (and decrypted) only when a provider that calls the Graph API renders.
+    let pageAccessToken: Promise<string> | undefined;
+    const tokenForProvider = () => (pageAccessToken ??= this.pages.accessTokenOf(context, pageId));
     // Rendered (or downloaded) one after the other: a series of 500 must not hold 500 images
     // in flight at once, and the event loop gets a turn between two.
     const rendered: { item: WantedCode & { slug: string | null }; image: CodeImage | null }[] = [];
@@ -253,7 +270,7 @@ export class CodeService {
         ref: item.ref,
         imageSize: item.imageSize,
         link,
-        ...(pageAccessToken ? { pageAccessToken } : {}),
+        ...(this.provider.needsAccessToken ? { pageAccessToken: await tokenForProvider() } : {}),
       });
       rendered.push({ item: { ...item, slug }, image });
     }
@@ -266,6 +283,8 @@ export class CodeService {
     try {
       return await storeAll();
     } catch (error) {
+      // Another request created the same (page, ref) or image size meanwhile; the
+      // second attempt finds its rows and adds to them.
       if (!isUniqueViolation(error)) throw error;
       return storeAll();
     }
@@ -276,7 +295,7 @@ export class CodeService {
     if (image) return this.store(manager, wanted, image);
     const found = await this.findWithImage(manager, wanted.pageId, wanted.ref, wanted.imageSize);
     if (!found.code || !found.stored) throw new SlugTakenMeanwhile(); // removed meanwhile: start again
-    return this.pointAt(manager, found.code.id, found.stored.id, found.stored.size, found.stored.provider, undefined);
+    return this.pointAt(manager, found.code.id, found.stored.id, found.stored.size, found.stored.provider, wanted.label);
   }
 
   private validTracking(requested: CodeTracking | null | undefined): CodeTracking {
@@ -291,40 +310,13 @@ export class CodeService {
     return tracking;
   }
 
-  private async generateOnPage(context: RequestContext, wanted: WantedCode): Promise<Code> {
-    const { pageId, ref, label, imageSize, tracking } = wanted;
-    // An image of this size already stored needs no provider call.
-    const existing = await this.findWithImage(this.db.manager, pageId, ref, imageSize);
-    if (existing.code) assertSameTracking(existing.code, tracking);
-    if (existing.code && existing.stored) {
-      const { code, stored } = existing;
-      return this.db.transaction((manager) => this.pointAt(manager, code.id, stored.id, stored.size, stored.provider, label));
-    }
-
-    // A new REDIRECT code gets its slug now: its image encodes the link.
-    const slug = tracking === CodeTracking.REDIRECT ? (existing.code?.slug ?? newSlug()) : null;
-    const link = this.linkOf({ pageId, ref, tracking, slug });
-    // The page's own token, read (and decrypted) only for a provider that calls the Graph API.
-    const pageAccessToken = this.provider.needsAccessToken ? await this.pages.accessTokenOf(context, pageId) : undefined;
-    const image = await this.provider.obtain({ pageId, ref, imageSize, link, ...(pageAccessToken ? { pageAccessToken } : {}) });
-    const store = () => this.db.transaction((manager) => this.store(manager, { ...wanted, slug }, image));
-    try {
-      return await store();
-    } catch (error) {
-      // Another request created the same (page, ref) or image size meanwhile; the
-      // second attempt finds its rows and adds to them.
-      if (!isUniqueViolation(error)) throw error;
-      return store();
-    }
-  }
-
   private async store(manager: EntityManager, wanted: WantedCode & { slug: string | null }, image: CodeImage): Promise<Code> {
     const { pageId, ref, label, imageSize, tracking, slug } = wanted;
     const now = new Date();
     const found = await this.findWithImage(manager, pageId, ref, imageSize);
     let code = found.code;
     if (code) {
-      assertSameTracking(code, tracking);
+      if (code.tracking !== tracking) throw trackingRefused(code);
       if (code.slug !== slug) throw new SlugTakenMeanwhile();
     }
     if (code && found.stored) return this.pointAt(manager, code.id, found.stored.id, found.stored.size, found.stored.provider, label);
@@ -460,11 +452,7 @@ export class CodeService {
     const ref = request.ref == null ? null : validateRef(request.ref, 'ref');
 
     const conditions: string[] = [];
-    const parameters: unknown[] = [];
-    const bind = (value: unknown) => {
-      parameters.push(value);
-      return this.db.param(parameters.length);
-    };
+    const { values: parameters, bind } = this.db.parameters();
     if (pageIds?.length === 1) conditions.push(`page_id = ${bind(pageIds[0])}`);
     else if (pageIds) conditions.push(`page_id IN (${pageIds.map(bind).join(', ')})`);
     if (ref != null) conditions.push(`ref = ${bind(ref)}`);

@@ -80,6 +80,21 @@ export class Database {
     return statement.all(...parameters) as Row[];
   }
 
+  /**
+   * Parameters of a hand-built statement: `bind(value)` appends a value and answers its
+   * placeholder, so conditions can be added in any order and the values follow them.
+   */
+  parameters(): { values: unknown[]; bind: (value: unknown) => string } {
+    const values: unknown[] = [];
+    return {
+      values,
+      bind: (value) => {
+        values.push(value);
+        return this.param(values.length);
+      },
+    };
+  }
+
   async ping(): Promise<void> {
     await this.dataSource.query('SELECT 1');
   }

@@ -139,11 +139,7 @@ export class ScanService {
     // once, and the ORM's per-row hydration would be most of its cost.
     const db = this.db;
     const batch = async (after: string | undefined): Promise<Scan[]> => {
-      const parameters: unknown[] = [];
-      const bind = (value: unknown) => {
-        parameters.push(value);
-        return db.param(parameters.length);
-      };
+      const { values: parameters, bind } = db.parameters();
       const conditions: string[] = [];
       if (pageIds) conditions.push(`page_id IN (${pageIds.map(bind).join(', ')})`);
       if (ref !== undefined) conditions.push(`ref = ${bind(refKey(ref))}`);

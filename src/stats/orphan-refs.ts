@@ -53,11 +53,7 @@ export class OrphanRefService {
   ): Promise<ListPage<OrphanRef>> {
     const first = pageSize(request.first);
     const pageIds = context.access.pagesToRead(request.pageId);
-    const parameters: unknown[] = [];
-    const bind = (value: unknown) => {
-      parameters.push(value);
-      return this.db.param(parameters.length);
-    };
+    const { values: parameters, bind } = this.db.parameters();
     const conditions = ['has_code = 0', `ref <> ${bind(STATIC_REF_KEY)}`];
     if (pageIds) conditions.push(`page_id IN (${pageIds.map(bind).join(', ')})`);
     const filterParameters = [...parameters];

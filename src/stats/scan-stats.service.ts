@@ -115,17 +115,13 @@ export class ScanStatsService {
     return conditions.map((condition) => ` AND ${condition}`).join('');
   }
 
+  /** Database.parameters, telling PostgreSQL what each number is: VALUES rows carry no column types. */
   private binder(): { parameters: unknown[]; bind: (value: unknown) => string } {
-    const parameters: unknown[] = [];
+    const { values, bind } = this.db.parameters();
     const postgres = this.db.kind === 'postgres';
     return {
-      parameters,
-      bind: (value) => {
-        parameters.push(value);
-        const placeholder = this.db.param(parameters.length);
-        // VALUES rows carry no column types: PostgreSQL is told what each number is.
-        return postgres && typeof value === 'number' ? `${placeholder}::bigint` : placeholder;
-      },
+      parameters: values,
+      bind: (value) => (postgres && typeof value === 'number' ? `${bind(value)}::bigint` : bind(value)),
     };
   }
 
