@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Access } from '../access';
+import { ifNoneMatchIncludes } from '../images/capability-url';
 import { printGatewaySchema } from './schema';
 
 /**
@@ -26,7 +27,7 @@ export function schemaRoutes(options: {
           .send('A valid API key is required: send "Authorization: Bearer <key>".\n');
       }
       reply.headers({ ETag: etag, 'Cache-Control': 'no-cache' });
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      if (ifNoneMatchIncludes(request.headers['if-none-match'], etag)) return reply.code(304).send();
       return reply.type('text/plain; charset=utf-8').send(sdl);
     });
   };

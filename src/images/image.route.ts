@@ -1,16 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Access } from '../access';
+import { ifNoneMatchIncludes, presentedAccess } from './capability-url';
 import type { ImageStore } from './image.store';
 
 const IMAGE_ID = /^[0-9a-f-]{36}$/;
-
-function ifNoneMatchIncludes(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  return header.split(',').some((candidate) => {
-    const tag = candidate.trim();
-    return tag === '*' || tag === etag || tag === `W/${etag}`;
-  });
-}
 
 /**
  * GET /images/:imageId — stored code images: immutable, so cached for a year and
@@ -23,11 +16,9 @@ export function imageRoutes(images: ImageStore, authenticate: (authorization: un
   return async (app) => {
     app.get<{ Params: { imageId: string } }>('/images/:imageId', async (request, reply) => {
       const { imageId } = request.params;
-      const { authorization } = request.headers;
-      const access = authorization === undefined ? undefined : await authenticate(authorization);
-      if (authorization !== undefined && !access) {
-        return reply.code(401).header('WWW-Authenticate', 'Bearer').type('text/plain; charset=utf-8').send('Unknown or revoked API key.\n');
-      }
+      const presented = await presentedAccess(request.headers.authorization, authenticate, reply);
+      if (!presented) return reply;
+      const { access } = presented;
       const found = IMAGE_ID.test(imageId) ? await images.read(imageId) : null;
       const image = found && (!access || access.sees(found.pageId)) ? found : null;
       if (!image) return reply.code(404).type('text/plain; charset=utf-8').send('No such image.\n');

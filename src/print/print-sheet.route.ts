@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Access } from '../access';
+import { ifNoneMatchIncludes, presentedAccess } from '../images/capability-url';
 import type { PrintSheetService } from './print-sheet.service';
 
 const SHEET_ID = /^[0-9a-f-]{36}$/;
@@ -15,11 +16,9 @@ export function printSheetRoutes(
 ): FastifyPluginAsync {
   return async (app) => {
     app.get<{ Params: { id: string } }>('/print-sheets/:id', async (request, reply) => {
-      const { authorization } = request.headers;
-      const access = authorization === undefined ? undefined : await authenticate(authorization);
-      if (authorization !== undefined && !access) {
-        return reply.code(401).header('WWW-Authenticate', 'Bearer').type('text/plain; charset=utf-8').send('Unknown or revoked API key.\n');
-      }
+      const presented = await presentedAccess(request.headers.authorization, authenticate, reply);
+      if (!presented) return reply;
+      const { access } = presented;
       const found = SHEET_ID.test(request.params.id) ? await sheets.read(request.params.id) : null;
       const sheet = found && (!access || found.pageIds.every((pageId) => access.sees(pageId))) ? found : null;
       if (!sheet) return reply.code(404).type('text/plain; charset=utf-8').send('No such print sheet.\n');
@@ -30,7 +29,7 @@ export function printSheetRoutes(
         'Content-Disposition': 'inline; filename="codes.pdf"',
         'X-Content-Type-Options': 'nosniff',
       });
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      if (ifNoneMatchIncludes(request.headers['if-none-match'], etag)) return reply.code(304).send();
       return reply.code(200).type('application/pdf').send(sheet.bytes);
     });
   };
