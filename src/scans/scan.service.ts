@@ -12,7 +12,7 @@ import type { IncomingScan } from './incoming-scan';
 import type { PsidHasher } from './psid-hash';
 import type { ScanFeed } from './scan-feed';
 import { Scan } from './scan.entity';
-import type { ScanWriter } from './scan.store';
+import type { AlongsideScans, ScanWriter } from './scan.store';
 
 export interface IngestResult {
   /** scans stored by this call */
@@ -82,15 +82,16 @@ export class ScanService {
   /**
    * Stores each scan once and counts it for its (page, ref), then publishes the new
    * ones in the order Messenger sent them. Resolves only after the commit, so the
-   * webhook's 200 means durably stored.
+   * webhook's 200 means durably stored. `alongside` commits in the same transaction
+   * (the relay's outbox), also when there is no scan.
    */
-  async ingest(_context: RequestContext, incoming: IncomingScan[]): Promise<IngestResult> {
+  async ingest(_context: RequestContext, incoming: IncomingScan[], alongside?: AlongsideScans): Promise<IngestResult> {
     const started = performance.now();
     const receivedAt = new Date();
     const scans = incoming.map((event) => this.toScan(event, receivedAt));
     const unique = new Map<string, Scan>();
     for (const scan of scans) if (!unique.has(scan.id)) unique.set(scan.id, scan);
-    const events = await this.writer.write([...unique.values()]);
+    const events = await this.writer.write([...unique.values()], alongside);
     this.feed.publish(events);
     // The first occurrence of a new id is the one stored; a repeat in the same body is a duplicate.
     const newIds = new Set(events.map((event) => event.scan.id));

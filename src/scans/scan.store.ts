@@ -2,10 +2,32 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { EntityManager } from 'typeorm';
 import { CODE_COLUMNS, codeRecordFromRow, type CodeRecord, type CodeRow } from '../codes/code.wire';
 import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from '../codes/ref-counter.store';
-import type { Database } from '../db/database';
+import type { Database, DatabaseKind } from '../db/database';
 import { pageRefKey, refKey } from '../db/transformers';
 import type { ScanEvent } from './scan-feed';
 import type { Scan } from './scan.entity';
+
+/**
+ * SQL inside the transaction that stores scans, on either database: what another
+ * capability needs to commit its own rows with the scans (statistics rollups, the
+ * relay's outbox) without this folder knowing about it.
+ */
+export interface TransactionSql {
+  readonly kind: DatabaseKind;
+  /** the n-th (1-based) bind placeholder */
+  param(n: number): string;
+  /** runs one statement; answers its rows (a SELECT's, or a write's RETURNING rows) */
+  query<Row = Record<string, unknown>>(sql: string, parameters: unknown[]): Promise<Row[]>;
+}
+
+/** Work committed in every transaction that stores scans (e.g. statistics rollups). */
+export interface IngestStep {
+  /** `stored`: the scans this transaction inserted (redeliveries left out), in arrival order */
+  apply(sql: TransactionSql, stored: Scan[]): Promise<void>;
+}
+
+/** Work one request commits with its scans (e.g. the relay's outbox rows), even when it has no scans. */
+export type AlongsideScans = (sql: TransactionSql) => Promise<void>;
 
 /** The statements storing scans needs; one implementation per database. */
 interface ScanStatements {
@@ -17,18 +39,30 @@ interface ScanStatements {
   setCounter(pageId: string, ref: string | null, count: RefCount): Promise<CodeRow | undefined> | CodeRow | undefined;
 }
 
+/** One request's share of a transaction. */
+interface WriteRequest {
+  scans: Scan[];
+  alongside?: AlongsideScans;
+}
+
 /**
  * Stores the scans of several webhook requests in the current transaction: each
- * event once, each new scan counted on its (page, ref) and copied onto its code.
- * Returns, per request, one event per new scan carrying the code as it was right
- * after that scan (running totals), so subscribers applying events in order are exact.
+ * event once, each new scan counted on its (page, ref) and copied onto its code, then
+ * the ingest steps and each request's own rows. Returns, per request, one event per new
+ * scan carrying the code as it was right after that scan (running totals), so
+ * subscribers applying events in order are exact.
  */
-async function storeScans(statements: ScanStatements, requests: Scan[][]): Promise<ScanEvent[][]> {
+async function storeScans(
+  statements: ScanStatements,
+  sql: TransactionSql,
+  steps: readonly IngestStep[],
+  requests: WriteRequest[],
+): Promise<ScanEvent[][]> {
   const inserted: Scan[][] = [];
-  for (const scans of requests) {
+  for (const { scans } of requests) {
     // Inserted in id order, one order for every transaction's primary-key locks, so
     // that concurrent deliveries never wait on each other in a cycle.
-    const stored = await statements.insertScans([...scans].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    const stored = scans.length === 0 ? new Set<string>() : await statements.insertScans([...scans].sort((a, b) => (a.id < b.id ? -1 : 1)));
     inserted.push(scans.filter((scan) => stored.has(scan.id)));
   }
 
@@ -57,6 +91,9 @@ async function storeScans(statements: ScanStatements, requests: Scan[][]): Promi
     const row = await statements.setCounter(pageId, ref, count);
     codes.set(key, row && codeRecordFromRow(row));
   }
+  const allInserted = inserted.flat();
+  if (allInserted.length > 0) for (const step of steps) await step.apply(sql, allInserted);
+  for (const request of requests) if (request.alongside) await request.alongside(sql);
 
   return inserted.map((scans) =>
     scans.map((scan) => eventOf(scan, codes.get(pageRefKey(scan.pageId, scan.ref)), after.get(scan) as RefCount)),
@@ -193,73 +230,155 @@ class SqliteStatements implements ScanStatements {
   }
 }
 
+/** TransactionSql on the connection of a TypeORM transaction. */
+class ManagerSql implements TransactionSql {
+  readonly kind: DatabaseKind;
+
+  constructor(
+    private readonly manager: EntityManager,
+    private readonly db: Database,
+  ) {
+    this.kind = db.kind;
+  }
+
+  param(n: number): string {
+    return this.db.param(n);
+  }
+
+  async query<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
+    // The structured result has the same shape on both drivers (a plain query answers
+    // an UPDATE on PostgreSQL with [rows, count]).
+    const runner = this.manager.queryRunner;
+    if (!runner) throw new Error('ManagerSql needs the manager of a transaction');
+    const result = await runner.query(sql, parameters, true);
+    return (result.records ?? []) as Row[];
+  }
+}
+
+/** TransactionSql on better-sqlite3 itself, statements prepared once. */
+class SqliteSql implements TransactionSql {
+  readonly kind = 'sqlite';
+  private readonly prepared = new Map<string, BetterSqlite3.Statement>();
+
+  constructor(private readonly handle: BetterSqlite3.Database) {}
+
+  param(): string {
+    return '?';
+  }
+
+  async query<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
+    let statement = this.prepared.get(sql);
+    if (!statement) {
+      statement = this.handle.prepare(sql);
+      this.prepared.set(sql, statement);
+    }
+    if (statement.reader) return statement.all(...parameters) as Row[];
+    statement.run(...parameters);
+    return [];
+  }
+}
+
 /** Caps one group commit, so a flood of requests still commits in bounded steps. */
 const MAX_SCANS_PER_COMMIT = 20_000;
+
+interface PendingWrite extends WriteRequest {
+  resolve: (events: ScanEvent[]) => void;
+  reject: (error: unknown) => void;
+}
 
 /**
  * Writes scans durably and resolves each request only after its commit.
  *
- * On SQLite (one writer, fsync per commit) requests arriving together share one
- * transaction — group commit — so the fsync is paid once per group, not per request.
- * On PostgreSQL each request has its own transaction on the pool.
+ * Requests arriving together share one transaction (group commit), on both databases:
+ * the commit (an fsync on SQLite, a round trip and a WAL flush on PostgreSQL) and the
+ * (page, ref) counter rows that every scan of a popular code waits for are paid once per
+ * group, not per request. One group is written at a time; the next forms meanwhile.
+ * When a group fails, each of its requests is retried alone, so one bad request cannot
+ * fail the others.
  */
 export class ScanWriter {
   private readonly sqliteStatements?: SqliteStatements;
-  private pending: { scans: Scan[]; resolve: (events: ScanEvent[]) => void; reject: (error: unknown) => void }[] = [];
+  private readonly sqliteSql?: SqliteSql;
+  private pending: PendingWrite[] = [];
+  private writing = false;
   private flushScheduled = false;
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    private readonly steps: readonly IngestStep[] = [],
+  ) {
     const handle = db.sqliteHandle();
-    if (handle) this.sqliteStatements = new SqliteStatements(handle);
+    if (handle) {
+      this.sqliteStatements = new SqliteStatements(handle);
+      this.sqliteSql = new SqliteSql(handle);
+    }
   }
 
-  write(scans: Scan[]): Promise<ScanEvent[]> {
-    if (!this.sqliteStatements) {
-      return this.db.transaction(async (manager) => (await storeScans(new ManagerStatements(manager, this.db), [scans]))[0]);
-    }
+  /** Stores `scans` (and commits `alongside` with them); resolves with the events of the scans that were new. */
+  write(scans: Scan[], alongside?: AlongsideScans): Promise<ScanEvent[]> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ scans, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // Let every request already received join this commit.
-        setImmediate(() => void this.flush());
-      }
+      this.pending.push({ scans, resolve, reject, ...(alongside ? { alongside } : {}) });
+      this.scheduleFlush();
     });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.writing || this.pending.length === 0) return;
+    this.flushScheduled = true;
+    // Let every request already received join this commit.
+    setImmediate(() => void this.flush());
   }
 
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    const group: typeof this.pending = [];
+    this.writing = true;
+    const group: PendingWrite[] = [];
     let size = 0;
     while (this.pending.length > 0 && (group.length === 0 || size + this.pending[0].scans.length <= MAX_SCANS_PER_COMMIT)) {
-      const request = this.pending.shift() as (typeof this.pending)[number];
+      const request = this.pending.shift() as PendingWrite;
       size += request.scans.length;
       group.push(request);
     }
-    if (this.pending.length > 0) {
-      this.flushScheduled = true;
-      setImmediate(() => void this.flush());
-    }
-    const statements = this.sqliteStatements as SqliteStatements;
     try {
-      const events = await this.db.exclusive(async () => {
-        const handle = this.db.sqliteHandle() as BetterSqlite3.Database;
-        handle.exec('BEGIN IMMEDIATE');
-        try {
-          const stored = await storeScans(
-            statements,
-            group.map((request) => request.scans),
+      try {
+        const events = await this.commit(group);
+        group.forEach((request, index) => request.resolve(events[index]));
+      } catch (error) {
+        if (group.length === 1) throw error;
+        for (const request of group) {
+          await this.commit([request]).then(
+            ([events]) => request.resolve(events),
+            (alone: unknown) => request.reject(alone),
           );
-          handle.exec('COMMIT');
-          return stored;
-        } catch (error) {
-          if (handle.inTransaction) handle.exec('ROLLBACK');
-          throw error;
         }
-      });
-      group.forEach((request, index) => request.resolve(events[index]));
+      }
     } catch (error) {
-      for (const request of group) request.reject(error);
+      group[0].reject(error);
+    } finally {
+      this.writing = false;
+      this.scheduleFlush();
     }
+  }
+
+  private commit(group: WriteRequest[]): Promise<ScanEvent[][]> {
+    if (!this.sqliteStatements) {
+      return this.db.transaction((manager) =>
+        storeScans(new ManagerStatements(manager, this.db), new ManagerSql(manager, this.db), this.steps, group),
+      );
+    }
+    const statements = this.sqliteStatements;
+    const sql = this.sqliteSql as SqliteSql;
+    return this.db.exclusive(async () => {
+      const handle = this.db.sqliteHandle() as BetterSqlite3.Database;
+      handle.exec('BEGIN IMMEDIATE');
+      try {
+        const stored = await storeScans(statements, sql, this.steps, group);
+        handle.exec('COMMIT');
+        return stored;
+      } catch (error) {
+        if (handle.inTransaction) handle.exec('ROLLBACK');
+        throw error;
+      }
+    });
   }
 }
