@@ -74,6 +74,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     contextFor: (requestId, access, dropConnection) => createGraphQLContext(services, { requestId, access }, logger, dropConnection),
   });
 
+  services.relay.start();
+
   const { port } = app.server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   publicUrl = config.publicUrl ?? `http://localhost:${port}`;
@@ -97,6 +99,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         } finally {
           clearTimeout(cut);
         }
+        // After the last webhook committed its deliveries; before the database closes.
+        await services.relay.stop();
         await stopApollo.stop();
         await services.close();
       })();
