@@ -92,6 +92,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     stop: () => {
       stopping ??= (async () => {
         await webSocket.dispose();
+        // Beside the drain: rows webhooks still commit wait in the outbox for the next start.
+        const relayStopped = services.relay.stop();
         // Requests in flight finish; past the grace period their sockets are cut.
         const cut = setTimeout(() => stopApp.server.closeAllConnections(), STOP_GRACE_MS);
         try {
@@ -99,8 +101,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         } finally {
           clearTimeout(cut);
         }
-        // After the last webhook committed its deliveries; before the database closes.
-        await services.relay.stop();
+        // Before the database closes: deliveries in flight are handed back through it.
+        await relayStopped;
         await stopApollo.stop();
         await services.close();
       })();
