@@ -72,6 +72,8 @@ export interface RelayConfig {
   timeoutMs: number;
   /** RELAY_CONCURRENCY: deliveries in flight at once from one process, all bots together. */
   concurrency: number;
+  /** RELAY_CONCURRENCY_PER_URL: of those, at most this many to one bot, so a hanging bot cannot hold every slot. */
+  concurrencyPerUrl: number;
   /** RELAY_RETRY_BASE_MS: delay before the first retry; each next one doubles (with jitter) up to RELAY_RETRY_MAX_MS. */
   retryBaseMs: number;
   retryMaxMs: number;
@@ -165,7 +167,8 @@ function parseRelay(env: Env): RelayConfig {
   return {
     url: relayUrl('RELAY_URL', optional(env, 'RELAY_URL')),
     timeoutMs: integer(env, 'RELAY_TIMEOUT_MS', 10_000, 100, 120_000),
-    concurrency: integer(env, 'RELAY_CONCURRENCY', 16, 1, 1_000),
+    concurrency: integer(env, 'RELAY_CONCURRENCY', 32, 1, 1_000),
+    concurrencyPerUrl: integer(env, 'RELAY_CONCURRENCY_PER_URL', 8, 1, 1_000),
     retryBaseMs,
     retryMaxMs,
     giveUpAfterMs: integer(env, 'RELAY_GIVE_UP_AFTER_MS', 36 * HOUR_MS, 1, 30 * 24 * HOUR_MS),

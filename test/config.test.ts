@@ -302,7 +302,8 @@ describe('RELAY_URL and the relay settings', () => {
     expect(loadConfig({}).relay).toEqual({
       url: undefined,
       timeoutMs: 10_000,
-      concurrency: 16,
+      concurrency: 32,
+      concurrencyPerUrl: 8,
       retryBaseMs: 5_000,
       retryMaxMs: 1_800_000,
       giveUpAfterMs: 36 * 3_600_000,
@@ -320,6 +321,7 @@ describe('RELAY_URL and the relay settings', () => {
     [{ RELAY_URL: 'ftp://bot.example.com/' }, 'RELAY_URL'],
     [{ RELAY_TIMEOUT_MS: 'soon' }, 'RELAY_TIMEOUT_MS'],
     [{ RELAY_CONCURRENCY: '0' }, 'RELAY_CONCURRENCY'],
+    [{ RELAY_CONCURRENCY_PER_URL: 'many' }, 'RELAY_CONCURRENCY_PER_URL'],
     [{ RELAY_RETRY_BASE_MS: '10000', RELAY_RETRY_MAX_MS: '5000' }, 'RELAY_RETRY_MAX_MS'],
     [{ RELAY_GIVE_UP_AFTER_MS: '-1' }, 'RELAY_GIVE_UP_AFTER_MS'],
   ])('refuses %j, naming %s', (env, variable) => {

@@ -37,9 +37,19 @@ async function startBot(): Promise<FakeBot> {
   return bot;
 }
 
+/** Counts finished tests: a wait left over from a test that timed out stops polling (and lets jest exit). */
+let testsFinished = 0;
+afterEach(() => {
+  testsFinished += 1;
+});
+
 /** Polls until `condition` holds; the jest timeout is the only limit. */
 async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
+  const test = testsFinished;
+  while (!(await condition())) {
+    if (testsFinished !== test) throw new Error('the test ended (timed out) before the condition held');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 const hmac = (algorithm: 'sha256' | 'sha1', body: Buffer | string) =>
@@ -238,6 +248,32 @@ describe.each(DATABASE_KINDS)('bot relay on %s', (kind) => {
     expect(urls).toEqual(expect.arrayContaining([defaultBot.url, pageBot.url, failing.url]));
   });
 
+  it('a hanging bot holds at most RELAY_CONCURRENCY_PER_URL slots: the other bots are served meanwhile', async () => {
+    const hanging = await startBot();
+    const healthy = await startBot();
+    const [PAGE_H, PAGE_G] = ['2000000005', '2000000006'];
+    // Attempts hang for longer than the test: only a free slot lets the healthy bot's delivery out.
+    const narrow = await startTestGateway(kind, {
+      ...FAST_RETRIES,
+      RELAY_TIMEOUT_MS: '120000',
+      RELAY_CONCURRENCY: '3',
+      RELAY_CONCURRENCY_PER_URL: '2',
+    });
+    await executeOk(narrow.url, RegisterPageDocument, { input: { id: PAGE_H, relayUrl: hanging.url } });
+    await executeOk(narrow.url, RegisterPageDocument, { input: { id: PAGE_G, relayUrl: healthy.url } });
+    for (let index = 0; index < 4; index++) {
+      hanging.planNextDelivery(['hang']);
+      expect(await postWebhook(narrow, bodyOf(entry(PAGE_H, messageItem(PAGE_H, `hung ${index}`))))).toBe(200);
+    }
+    await until(() => hanging.requests.length === 2);
+    const body = bodyOf(entry(PAGE_G, messageItem(PAGE_G, 'served beside a hanging bot')));
+    expect(await postWebhook(narrow, body)).toBe(200);
+    await until(() => healthy.accepted.some((request) => request.body.equals(Buffer.from(body))));
+    expect(hanging.requests).toHaveLength(2);
+    const target = (await relayTargets(narrow)).find((item) => item.url === hanging.url);
+    expect(target).toMatchObject({ pending: 4, delivered: 0 });
+  });
+
   it('a relayUrl changed with updatePage applies to the next webhook', async () => {
     const moved = await startBot();
     await executeOk(gateway.url, UpdatePageDocument, { input: { id: PAGE_C, relayUrl: moved.url } });
@@ -299,6 +335,17 @@ describe.each(DATABASE_KINDS)('bot relay on %s', (kind) => {
     expect(sample(metrics, 'gateway_relay_failed_attempts_total')).toBeGreaterThanOrEqual(1);
     expect(giving.logs.text).toContain('relay: delivery given up');
     expect(giving.logs.text).not.toContain('/hook');
+  });
+
+  it('prunes delivered rows after RELAY_KEEP_DELIVERED_MS; their count stays', async () => {
+    const bot = await startBot();
+    const pruning = await startTestGateway(kind, { ...FAST_RETRIES, RELAY_URL: bot.url, RELAY_KEEP_DELIVERED_MS: '0' });
+    expect(await postWebhook(pruning, bodyOf(entry(TEST_PAGE_ID, messageItem(TEST_PAGE_ID, 'delivered, then pruned'))))).toBe(200);
+    await until(() => bot.accepted.length === 1);
+    await until(async () => Number((await pruning.db.dataSource.query('SELECT COUNT(*) AS n FROM relay_delivery'))[0].n) === 0);
+    expect(await relayTargets(pruning)).toEqual([
+      { url: bot.url, pending: 0, delivered: 1, givenUp: 0, oldestPendingAt: null, lastError: null },
+    ]);
   });
 
   describe('two gateways on one database', () => {

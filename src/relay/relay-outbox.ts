@@ -37,6 +37,8 @@ export interface TargetCounts {
 const COLUMNS = 'id, url, body, content_type, signature_256, signature_1, state, attempts, created_at, next_attempt_at';
 const VALUE_COUNT = 10;
 const MAX_ERROR_LENGTH = 500;
+/** Due rows looked at per free slot, so that a backlog of one bot still leaves room to find the others'. */
+const CANDIDATES_PER_SLOT = 8;
 
 /**
  * The relay's table, on either database. Rows are inserted inside the webhook's ingest
@@ -76,22 +78,35 @@ export class RelayOutbox {
   }
 
   /**
-   * Claims up to `limit` due deliveries for `leaseMs`: they stay pending, due again once the
-   * lease is over, so a process that dies mid-delivery loses nothing. On PostgreSQL, rows
+   * Claims up to `limit` due deliveries for `leaseMs`, at most `perUrl` of one bot and none of
+   * the bots in `busyUrls` (this process already has as many in flight as it allows them), so
+   * that one bot's backlog cannot take every slot. Claimed rows stay pending, due again once
+   * the lease is over: a process that dies mid-delivery loses nothing. On PostgreSQL, rows
    * another instance is claiming at that moment are skipped rather than waited for.
    */
-  async claim(limit: number, now: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+  async claim(request: { limit: number; perUrl: number; busyUrls: string[]; now: number; leaseMs: number }): Promise<ClaimedDelivery[]> {
+    const { limit, perUrl, busyUrls, now, leaseMs } = request;
     const lease = randomUUID();
     const p = (n: number) => this.p(n);
     const lock = this.db.kind === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
+    const busy = busyUrls.length === 0 ? '' : `AND url NOT IN (${busyUrls.map((_, index) => p(index + 7)).join(', ')})`;
+    // The candidates are locked in the innermost query: PostgreSQL allows no window function beside FOR UPDATE.
     const rows = await this.write<DeliveryRow>(
       `UPDATE relay_delivery SET next_attempt_at = ${p(1)}, lease = ${p(2)}
        WHERE id IN (
-         SELECT id FROM relay_delivery WHERE state = 'pending' AND next_attempt_at <= ${p(3)}
-         ORDER BY next_attempt_at LIMIT ${p(4)} ${lock}
+         SELECT id FROM (
+           SELECT id, next_attempt_at, ROW_NUMBER() OVER (PARTITION BY url ORDER BY next_attempt_at, id) AS nth
+           FROM (
+             SELECT id, url, next_attempt_at FROM relay_delivery
+             WHERE state = 'pending' AND next_attempt_at <= ${p(3)} ${busy}
+             ORDER BY next_attempt_at LIMIT ${p(5)} ${lock}
+           ) due
+         ) ranked
+         WHERE nth <= ${p(6)}
+         ORDER BY next_attempt_at LIMIT ${p(4)}
        )
        RETURNING id, url, body, content_type, signature_256, signature_1, attempts, created_at`,
-      [now + leaseMs, lease, now, limit],
+      [now + leaseMs, lease, now, limit, limit * CANDIDATES_PER_SLOT, perUrl, ...busyUrls],
     );
     return rows
       .map((row) => ({

@@ -5,7 +5,7 @@ import type { ClaimedDelivery, RelayOutbox } from './relay-outbox';
 
 /** In-flight deliveries get this long to finish when the process stops; then they are handed back. */
 const STOP_GRACE_MS = 2_000;
-/** How often delivered rows older than keepDeliveredMs are deleted. */
+/** How often delivered rows older than keepDeliveredMs are deleted (more often when that is shorter). */
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** Why an attempt failed, short and free of secrets (never the URL, which may hold a token). */
@@ -36,12 +36,13 @@ function describe(error: unknown): string {
 /**
  * Sends the outbox's due deliveries from this process: claims them with a lease (so several
  * instances on one database share the work), at most `concurrency` at a time whatever the
- * number of bots, each attempt bounded by `timeoutMs`. Anything but a 2xx (a redirect too: it
+ * number of bots and `concurrencyPerUrl` to one bot (a hanging bot leaves the others their
+ * slots), each attempt bounded by `timeoutMs`. Anything but a 2xx (a redirect too: it
  * is not followed) is retried with backoff until `giveUpAfterMs` after the webhook, then given
  * up. The webhook never waits for any of it: it only commits rows and wakes the worker.
  */
 export class RelayWorker {
-  private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<void>; url: string }>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private again = false;
@@ -119,22 +120,55 @@ export class RelayWorker {
     let claimed: ClaimedDelivery[];
     try {
       await this.pruneNowAndThen();
-      claimed = await this.outbox.claim(free, Date.now(), this.leaseMs);
+      claimed = await this.outbox.claim({
+        limit: free,
+        perUrl: this.config.concurrencyPerUrl,
+        busyUrls: this.busyUrls(),
+        now: Date.now(),
+        leaseMs: this.leaseMs,
+      });
     } catch (error) {
       // The database is away: the rows wait there; try again at the next poll.
       if (!this.stopping) this.logger.warn({ err: error }, 'relay: could not read the outbox');
       this.schedule(this.config.pollMs);
       return;
     }
-    for (const delivery of claimed) this.launch(delivery);
+    for (const delivery of claimed) {
+      // Rows of one claim are capped per bot, not counting those already in flight: the excess goes back.
+      if (this.inFlightTo(delivery.url) >= this.config.concurrencyPerUrl) void this.handBack(delivery);
+      else this.launch(delivery);
+    }
     // A full claim means more may be due: the next free slot claims again (launch wakes the
     // worker when a delivery ends); otherwise look again at the next poll.
     this.schedule(this.config.pollMs);
   }
 
+  private inFlightTo(url: string): number {
+    let count = 0;
+    for (const flight of this.inFlight.values()) if (flight.url === url) count++;
+    return count;
+  }
+
+  private async handBack(delivery: ClaimedDelivery): Promise<void> {
+    try {
+      await this.outbox.release(delivery, Date.now());
+    } catch (error) {
+      // Its lease runs out instead.
+      this.logger.warn({ err: error, deliveryId: delivery.id }, 'relay: could not hand a delivery back');
+    }
+  }
+
+  /** Bots with as many deliveries in flight from here as RELAY_CONCURRENCY_PER_URL allows. */
+  private busyUrls(): string[] {
+    const perUrl = new Map<string, number>();
+    for (const { url } of this.inFlight.values()) perUrl.set(url, (perUrl.get(url) ?? 0) + 1);
+    return [...perUrl].filter(([, count]) => count >= this.config.concurrencyPerUrl).map(([url]) => url);
+  }
+
   private async pruneNowAndThen(): Promise<void> {
     const now = Date.now();
-    if (now - this.lastPrune < PRUNE_EVERY_MS) return;
+    // A short retention is honoured too (at most one prune per poll).
+    if (now - this.lastPrune < Math.min(PRUNE_EVERY_MS, this.config.keepDeliveredMs)) return;
     this.lastPrune = now;
     await this.outbox.prune(now - this.config.keepDeliveredMs);
   }
@@ -150,7 +184,7 @@ export class RelayWorker {
         this.inFlight.delete(delivery.id);
         this.wake();
       });
-    this.inFlight.set(delivery.id, { controller, done });
+    this.inFlight.set(delivery.id, { controller, done, url: delivery.url });
   }
 
   private async deliver(delivery: ClaimedDelivery, stop: AbortController): Promise<void> {
