@@ -5,6 +5,8 @@ import type { ClaimedDelivery, RelayOutbox } from './relay-outbox';
 
 /** In-flight deliveries get this long to finish when the process stops; then they are handed back. */
 const STOP_GRACE_MS = 2_000;
+/** The shortest time between two claims of one process (see wake). */
+const MIN_CLAIM_GAP_MS = 10;
 /** How often delivered rows older than keepDeliveredMs are deleted (more often when that is shorter). */
 const PRUNE_EVERY_MS = 10 * 60_000;
 
@@ -44,6 +46,8 @@ function describe(error: unknown): string {
 export class RelayWorker {
   private readonly inFlight = new Map<string, { controller: AbortController; done: Promise<void>; url: string }>();
   private timer: NodeJS.Timeout | undefined;
+  private timerDueAt = 0;
+  private lastClaimAt = 0;
   private ticking: Promise<void> | undefined;
   private again = false;
   private running = false;
@@ -68,14 +72,25 @@ export class RelayWorker {
     this.wake();
   }
 
-  /** New rows were committed (or a slot freed): look for due deliveries now rather than at the next poll. */
+  /**
+   * New rows were committed (or a slot freed): look for due deliveries now rather than at the
+   * next poll; at most one claim every MIN_CLAIM_GAP_MS, so a flood of webhooks shares claims
+   * instead of adding one write per request.
+   */
   wake(): void {
     if (!this.running || this.stopping) return;
     if (this.ticking) {
       this.again = true;
       return;
     }
+    const wait = this.lastClaimAt + MIN_CLAIM_GAP_MS - Date.now();
+    if (wait > 0) {
+      this.schedule(wait);
+      return;
+    }
     clearTimeout(this.timer);
+    this.timer = undefined;
+    this.lastClaimAt = Date.now();
     this.ticking = this.tick().finally(() => {
       this.ticking = undefined;
       if (this.again) {
@@ -107,10 +122,17 @@ export class RelayWorker {
     await Promise.all([...this.inFlight.values()].map((flight) => flight.done));
   }
 
+  /** Looks again in `delayMs`, unless an earlier look is already planned. */
   private schedule(delayMs: number): void {
     if (this.stopping) return;
+    const dueAt = Date.now() + delayMs;
+    if (this.timer !== undefined && this.timerDueAt <= dueAt) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.wake(), delayMs);
+    this.timerDueAt = dueAt;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.wake();
+    }, delayMs);
     this.timer.unref();
   }
 
