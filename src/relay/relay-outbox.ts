@@ -34,6 +34,18 @@ export interface TargetCounts {
   lastError: string | null;
 }
 
+interface Statement {
+  sql: string;
+  values: unknown[];
+}
+
+interface Settlement {
+  row: Statement;
+  target: Statement | undefined;
+  resolve: (updated: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
 const COLUMNS = 'id, url, body, content_type, signature_256, signature_1, state, attempts, created_at, next_attempt_at';
 const VALUE_COUNT = 10;
 const MAX_ERROR_LENGTH = 500;
@@ -46,6 +58,9 @@ const CANDIDATES_PER_SLOT = 8;
  * SQLite are queued behind the scan writer's (Database.transaction) so they never join it.
  */
 export class RelayOutbox {
+  private readonly settlements: Settlement[] = [];
+  private flushing = false;
+
   constructor(private readonly db: Database) {}
 
   /**
@@ -207,61 +222,87 @@ export class RelayOutbox {
 
   /**
    * Updates the row if this process still holds its lease (`set` uses placeholders 3 and
-   * on), and in the same transaction the bot's counters.
+   * on), and in the same transaction the bot's counters. Resolves with whether the row was
+   * still this process's.
    */
-  private async settle(
+  private settle(
     delivery: ClaimedDelivery,
     set: string,
     setValues: unknown[],
-    target?: (p: (n: number) => string) => { sql: string; values: unknown[] },
+    target?: (p: (n: number) => string) => Statement,
   ): Promise<boolean> {
     const p = (n: number) => this.p(n);
-    const statements = [
-      {
-        sql: `UPDATE relay_delivery SET ${set} WHERE id = ${p(1)} AND lease = ${p(2)} RETURNING id`,
-        values: [delivery.id, delivery.lease, ...setValues],
-      },
-    ];
-    if (target) statements.push(target(p));
-    // The counters change only if the row did: a lost lease means another process settles it.
-    const [updated] = await this.writeAll(statements, (rows) => rows.length > 0);
-    return updated.length > 0;
-  }
-
-  private async write<Row>(sql: string, values: unknown[]): Promise<Row[]> {
-    const [rows] = await this.writeAll<Row>([{ sql, values }], () => true);
-    return rows;
+    const row = {
+      sql: `UPDATE relay_delivery SET ${set} WHERE id = ${p(1)} AND lease = ${p(2)} RETURNING id`,
+      values: [delivery.id, delivery.lease, ...setValues],
+    };
+    return new Promise((resolve, reject) => {
+      this.settlements.push({ row, target: target?.(p), resolve, reject });
+      this.flushSettlements();
+    });
   }
 
   /**
-   * Runs statements in one transaction; each after the first only while `go` answers true
-   * for the rows of the first. Returns the rows of those run.
+   * Every settlement waiting is written in one transaction, one transaction at a time: one
+   * commit (an fsync on SQLite) for a whole round of deliveries rather than one each, so the
+   * relay stays out of the way of the scans' commits.
    */
-  private writeAll<Row>(statements: { sql: string; values: unknown[] }[], go: (first: Row[]) => boolean): Promise<Row[][]> {
+  private flushSettlements(): void {
+    if (this.flushing || this.settlements.length === 0) return;
+    this.flushing = true;
+    setImmediate(() => {
+      const batch = this.settlements.splice(0);
+      this.transaction(async (run) => {
+        const updated: boolean[] = [];
+        for (const { row, target } of batch) {
+          const rows = await run(row.sql, row.values);
+          // The counters change only if the row did: a lost lease means another process settles it.
+          if (rows.length > 0 && target) await run(target.sql, target.values);
+          updated.push(rows.length > 0);
+        }
+        return updated;
+      })
+        .then(
+          (updated) => batch.forEach((item, index) => item.resolve(updated[index])),
+          (error: unknown) => batch.forEach((item) => item.reject(error)),
+        )
+        .finally(() => {
+          this.flushing = false;
+          this.flushSettlements();
+        });
+    });
+  }
+
+  private write<Row>(sql: string, values: unknown[]): Promise<Row[]> {
+    return this.transaction((run) => run<Row>(sql, values));
+  }
+
+  /**
+   * Runs `work` in a transaction of its own. On SQLite it is queued behind the other writes of
+   * the connection (Database.exclusive), so it never joins the scan writer's transaction.
+   */
+  private transaction<T>(work: (run: <Row>(sql: string, values: unknown[]) => Promise<Row[]>) => Promise<T>): Promise<T> {
     const handle = this.db.sqliteHandle();
     if (handle) {
       return this.db.exclusive(async () => {
-        const run = handle.transaction(() => {
-          const results: Row[][] = [];
-          for (const statement of statements) {
-            if (results.length > 0 && !go(results[0])) break;
-            results.push(this.runSqlite<Row>(handle, statement.sql, statement.values));
-          }
-          return results;
-        });
-        return run.immediate();
+        handle.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await work(async <Row>(sql: string, values: unknown[]) => this.runSqlite<Row>(handle, sql, values));
+          handle.exec('COMMIT');
+          return result;
+        } catch (error) {
+          if (handle.inTransaction) handle.exec('ROLLBACK');
+          throw error;
+        }
       });
     }
     return this.db.transaction(async (manager) => {
       const runner = manager.queryRunner;
       if (!runner) throw new Error('a transaction has a query runner');
-      const results: Row[][] = [];
-      for (const statement of statements) {
-        if (results.length > 0 && !go(results[0])) break;
-        const result = await runner.query(statement.sql, statement.values, true);
-        results.push((result.records ?? []) as Row[]);
-      }
-      return results;
+      return work(async <Row>(sql: string, values: unknown[]) => {
+        const result = await runner.query(sql, values, true);
+        return (result.records ?? []) as Row[];
+      });
     });
   }
 
