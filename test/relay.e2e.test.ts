@@ -376,6 +376,35 @@ describe.each(DATABASE_KINDS)('bot relay on %s', (kind) => {
       await until(async () => (await relayTargets(second))[0]?.delivered === 1);
     });
 
+    it('a delivery claimed by a process that died is sent once its lease is over, with its id', async () => {
+      const bot = await startBot();
+      const env = { ...FAST_RETRIES, RELAY_URL: bot.url };
+      const survivor = await startTestGateway(database, env);
+      // What a process killed mid-delivery leaves: a pending row under its lease, which has run out.
+      const body = bodyOf(entry(TEST_PAGE_ID, messageItem(TEST_PAGE_ID, 'orphaned by a crash')));
+      const p = (n: number) => (kind === 'postgres' ? `$${n}` : '?');
+      await survivor.db.dataSource.query(
+        `INSERT INTO relay_delivery (id, url, body, content_type, signature_256, state, attempts, created_at, next_attempt_at, lease)
+         VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(p).join(', ')})`,
+        [
+          '00000000-0000-4000-8000-00000000dead',
+          bot.url,
+          Buffer.from(body),
+          'application/json',
+          hmac('sha256', body),
+          'pending',
+          0,
+          Date.now(),
+          Date.now() - 1,
+          'lease-of-a-dead-process',
+        ],
+      );
+      await until(() => bot.accepted.some((request) => request.deliveryId === '00000000-0000-4000-8000-00000000dead'));
+      expect(
+        bot.accepted.find((request) => request.deliveryId === '00000000-0000-4000-8000-00000000dead')?.body.equals(Buffer.from(body)),
+      ).toBe(true);
+    });
+
     it('share the outbox: every delivery goes out, whichever gateway took the webhook', async () => {
       const bot = await startBot();
       const env = { ...FAST_RETRIES, RELAY_URL: bot.url };
