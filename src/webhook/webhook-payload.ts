@@ -13,6 +13,8 @@ export interface ParsedWebhook {
   /** scans that cannot be stored, by reason */
   malformed: number;
   malformedReasons: Partial<Record<MalformedReason, number>>;
+  /** the page (`id`) of each element of `entry`, in order; undefined where it names none (the relay routes by it) */
+  entryPageIds: (string | undefined)[];
 }
 
 export class WebhookPayloadError extends Error {}
@@ -72,8 +74,9 @@ export function parseWebhook(body: unknown): ParsedWebhook {
   if (!isObject(body) || body.object !== 'page' || !Array.isArray(body.entry)) {
     throw new WebhookPayloadError('not a page webhook: expected {"object":"page","entry":[…]}');
   }
-  const parsed: ParsedWebhook = { scans: [], ignored: 0, malformed: 0, malformedReasons: {} };
+  const parsed: ParsedWebhook = { scans: [], ignored: 0, malformed: 0, malformedReasons: {}, entryPageIds: [] };
   for (const entry of body.entry) {
+    parsed.entryPageIds.push(idOf(entry));
     if (!isObject(entry)) continue;
     for (const items of [entry.messaging, entry.standby]) {
       if (!Array.isArray(items)) continue;

@@ -43,6 +43,7 @@ describe('parseWebhook: scans', () => {
       ignored: 0,
       malformed: 0,
       malformedReasons: {},
+      entryPageIds: [PAGE],
     });
   });
 
@@ -82,7 +83,12 @@ describe('parseWebhook: scans', () => {
         [referralItem()],
       ),
     );
-    expect(parsed).toEqual({ scans: [], ignored: 10, malformed: 0, malformedReasons: {} });
+    expect(parsed).toEqual({ scans: [], ignored: 10, malformed: 0, malformedReasons: {}, entryPageIds: [PAGE] });
+  });
+
+  it('names the page of each entry, in order, for the relay (a numeric id digit for digit; none where there is none)', () => {
+    const raw = Buffer.from('{"object":"page","entry":[{"id":"111","messaging":[]},{"id":12345678901234567890},{"time":1},7]}');
+    expect(parseWebhookBody(raw).entryPageIds).toEqual(['111', '12345678901234567890', undefined, undefined]);
   });
 
   it('reads every messaging and standby item of every entry, in order, not only messaging[0]', () => {
@@ -238,7 +244,13 @@ describe('parseWebhook: malformed scans are counted, not stored', () => {
   ];
 
   it.each(malformedCases)('%s', (_name, item, reason) => {
-    expect(parseWebhook(webhook(item))).toEqual({ scans: [], ignored: 0, malformed: 1, malformedReasons: { [reason]: 1 } });
+    expect(parseWebhook(webhook(item))).toEqual({
+      scans: [],
+      ignored: 0,
+      malformed: 1,
+      malformedReasons: { [reason]: 1 },
+      entryPageIds: [PAGE],
+    });
   });
 
   it('the latest time a scan id can order is accepted', () => {
@@ -252,17 +264,30 @@ describe('parseWebhook: malformed scans are counted, not stored', () => {
       ignored: 0,
       malformed: 1,
       malformedReasons: { 'no sender': 1 },
+      entryPageIds: [PAGE],
     });
   });
 
   it('no page id at all (neither recipient nor entry id) is malformed', () => {
     const body = { object: 'page', entry: [{ time: ENTRY_TIME, messaging: [referralItem({ recipient: undefined })] }] };
-    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1, malformedReasons: { 'no page id': 1 } });
+    expect(parseWebhook(body)).toEqual({
+      scans: [],
+      ignored: 0,
+      malformed: 1,
+      malformedReasons: { 'no page id': 1 },
+      entryPageIds: [undefined],
+    });
   });
 
   it('no timestamp on the item nor on the entry is malformed', () => {
     const body = { object: 'page', entry: [{ id: PAGE, messaging: [referralItem({ timestamp: undefined })] }] };
-    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1, malformedReasons: { 'no timestamp': 1 } });
+    expect(parseWebhook(body)).toEqual({
+      scans: [],
+      ignored: 0,
+      malformed: 1,
+      malformedReasons: { 'no timestamp': 1 },
+      entryPageIds: [PAGE],
+    });
   });
 
   it('a malformed item does not hide the good ones around it', () => {
@@ -293,7 +318,13 @@ describe('parseWebhook: not a page webhook', () => {
   });
 
   it('an empty entry list is a valid webhook with nothing in it', () => {
-    expect(parseWebhook({ object: 'page', entry: [] })).toEqual({ scans: [], ignored: 0, malformed: 0, malformedReasons: {} });
+    expect(parseWebhook({ object: 'page', entry: [] })).toEqual({
+      scans: [],
+      ignored: 0,
+      malformed: 0,
+      malformedReasons: {},
+      entryPageIds: [],
+    });
   });
 });
 
