@@ -40,12 +40,16 @@ export interface StreamedWebhook {
   scans: SimulatedScan[];
 }
 
+/** One webhook body carrying `scans`, as Meta serializes it. */
+export function webhookOf(scans: SimulatedScan[]): StreamedWebhook {
+  return { body: serializeLikeMeta(webhookBodyOf(scans)), scans };
+}
+
 /** Webhook bodies as Meta serializes them, each carrying a few of `scans` (1 to `maxPerBody`, in turn). */
 export function webhooksOf(scans: SimulatedScan[], maxPerBody: number): StreamedWebhook[] {
   const webhooks: StreamedWebhook[] = [];
   for (let offset = 0, size = 1; offset < scans.length; offset += size, size = (size % maxPerBody) + 1) {
-    const some = scans.slice(offset, offset + size);
-    webhooks.push({ body: serializeLikeMeta(webhookBodyOf(some)), scans: some });
+    webhooks.push(webhookOf(scans.slice(offset, offset + size)));
   }
   return webhooks;
 }
