@@ -80,3 +80,17 @@ export async function stream(
   await Promise.all(Array.from({ length: senders }, sender));
   return outcomes;
 }
+
+/** POSTs raw bytes signed with APP_SECRET, asking for the JSON receipt (answered 200 only). */
+export async function postRawWebhookForReceipt(
+  baseUrl: string,
+  bytes: Buffer,
+): Promise<{ status: number; text: string; receipt?: WebhookReceipt }> {
+  const response = await fetch(`${baseUrl}/webhook`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json', 'x-hub-signature-256': signBody(bytes, TEST_APP_SECRET) },
+    body: new Uint8Array(bytes),
+  });
+  const text = await response.text();
+  return { status: response.status, text, ...(response.status === 200 ? { receipt: JSON.parse(text) as WebhookReceipt } : {}) };
+}
