@@ -74,6 +74,12 @@ describe.each(DATABASE_KINDS)('kill -9 mid-stream on %s', (kind: DatabaseKind) =
       const inFlight = new Set(outcomes.flatMap((outcome, index) => (outcome && 'error' in outcome ? webhooks[index].scans : [])));
       const extra = [...storedTimes].filter((time) => !promised.includes(time));
       expect(extra.every((time) => [...inFlight].some((scan) => scan.timestamp === time))).toBe(true);
+      // A webhook in flight is committed whole or not at all.
+      for (const [index, outcome] of outcomes.entries()) {
+        if (!outcome || !('error' in outcome)) continue;
+        const stored = webhooks[index].scans.filter((scan) => storedTimes.has(scan.timestamp)).length;
+        expect([0, webhooks[index].scans.length]).toContain(stored);
+      }
       expect(await countMismatches(reader)).toEqual([]);
     } finally {
       await reader.close();
