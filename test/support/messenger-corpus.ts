@@ -280,6 +280,30 @@ export interface GeneratedWebhook {
   bytes: Buffer;
   /** how it was made, for the message of a failing test */
   recipe: string;
+  /** for a body left valid: the scans it carries (every item with a referral), each new */
+  scans?: number;
+}
+
+/** Ids written as JSON numbers, as some clients and proxies do (in place). */
+function idsAsNumbers(value: Json): void {
+  if (value instanceof RawJson || value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) return value.forEach(idsAsNumbers);
+  for (const [key, item] of Object.entries(value)) {
+    if (key === 'id' && typeof item === 'string' && /^[1-9]\d*$/.test(item)) value[key] = new RawJson(item);
+    else idsAsNumbers(item);
+  }
+}
+
+/** The items of a valid corpus body that are scans. */
+function scansOf(body: { [key: string]: Json }): number {
+  const isScan = (item: Json) => {
+    const object = item as { [key: string]: { [key: string]: Json } };
+    return object.referral !== undefined || object.postback?.referral !== undefined || object.message?.referral !== undefined;
+  };
+  return (body.entry as { [key: string]: Json[] }[]).reduce(
+    (sum, entry) => sum + [...(entry.messaging ?? []), ...(entry.standby ?? [])].filter(isScan).length,
+    0,
+  );
 }
 
 /**
@@ -291,6 +315,9 @@ export function generateWebhook(seed: number, index: number, id: Identity): Gene
   const body = validBody(id, rng);
   const mutations = rng.chance(0.2) ? 0 : 1 + rng.int(3);
   for (let n = 0; n < mutations; n++) mutate(body, rng, id);
+  const scans = mutations === 0 ? scansOf(body) : undefined;
+  const numericIds = rng.chance(0.2);
+  if (numericIds) idsAsNumbers(body);
   const meta = rng.chance(0.8);
   let text = toJsonText(body, meta);
   // A key given twice is still JSON (the last one wins); an object cannot hold it, the text can.
@@ -300,7 +327,8 @@ export function generateWebhook(seed: number, index: number, id: Identity): Gene
   const damaged = rng.chance(0.1);
   return {
     bytes: damaged ? damageBytes(text, rng) : Buffer.from(text, 'utf8'),
-    recipe: `seed ${seed}, body ${index}: ${mutations} mutations, ${meta ? 'Meta escaping' : 'plain JSON'}${repeated ? ', a repeated key' : ''}${damaged ? ', damaged bytes' : ''}`,
+    recipe: `seed ${seed}, body ${index}: ${mutations} mutations${numericIds ? ', ids as numbers' : ''}, ${meta ? 'Meta escaping' : 'plain JSON'}${repeated ? ', a repeated key' : ''}${damaged ? ', damaged bytes' : ''}`,
+    ...(scans !== undefined && !damaged ? { scans } : {}),
   };
 }
 
