@@ -12,7 +12,7 @@ import { startTestGateway, TEST_PAGE_ID, type TestGateway } from '../support/gat
 import { executeOk } from '../support/graphql-client';
 import { countMismatches, openDatabase, storedScanIds, type DatabaseReader } from '../support/scan-ledger';
 import { holdSqliteLock } from '../support/sqlite-lock';
-import { hostAndPort, startTcpProxy } from '../support/tcp-proxy';
+import { startTcpProxy } from '../support/tcp-proxy';
 import { scanOf } from '../support/webhook';
 import {
   answered,
@@ -134,7 +134,8 @@ if (!postgresUrl) {
     }
 
     it('answers 500 while its connections are cut, and stores again once they are back', async () => {
-      const proxy = await startTcpProxy(hostAndPort(postgresUrl));
+      const server = new URL(postgresUrl);
+      const proxy = await startTcpProxy({ host: server.hostname || '127.0.0.1', port: Number(server.port || 5432) });
       const database = await createTestDatabase('postgres');
       const proxied = new URL(database.url);
       proxied.hostname = '127.0.0.1';
