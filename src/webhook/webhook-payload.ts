@@ -61,7 +61,9 @@ function quoteLongIntegers(text: string): string {
       at += 1;
       while (at < text.length && /[\d.eE+-]/.test(text[at])) at += 1;
       const token = text.slice(start, at);
-      if (/^-?[1-9]\d{15,}$/.test(token) && !Number.isSafeInteger(Number(token)) && !/^\s*:/.test(text.slice(at, at + 64))) {
+      let after = at;
+      while (after < text.length && /\s/.test(text[after])) after += 1;
+      if (/^-?[1-9]\d{15,}$/.test(token) && !Number.isSafeInteger(Number(token)) && text[after] !== ':') {
         quoted += `${text.slice(copied, start)}"${token}"`;
         copied = at;
       }

@@ -351,6 +351,7 @@ describe('parseWebhookBody', () => {
 
   it.each([
     '{"object":"page","entry":[{12345678901234567890:1}]}',
+    `{"object":"page","entry":[{12345678901234567890${' '.repeat(100)}:1}]}`,
     '{"object":"page","entry":[01234567890123456789]}',
     '{"object":"page","entry":[{"id":"1","x":"unterminated 12345678901234567890}]}',
   ])('does not make %j JSON by quoting its long number', (text) => {
