@@ -358,6 +358,37 @@ describe('parseWebhookBody', () => {
     expect(parseWebhookBody(raw(JSON.stringify(body))).scans[0].ref).toBe('x:12345678901234567890,y');
   });
 
+  // Found by test/faults/malformed-webhooks.test.ts: the lossless parser used for long numbers
+  // refused what JSON.parse accepts, so such bodies were answered 400 instead of being read.
+  it('accepts, with long numbers, what JSON.parse accepts without: a repeated key (the last wins)', () => {
+    const text = `{"object":"page","entry":[{"id":"${PAGE}","time":${ENTRY_TIME},"messaging":[{"sender":{"id":1234567890123456789},"recipient":{"id":"${PAGE}"},"timestamp":${ITEM_TIME},"referral":{"ref":"a","ref":"b"}}]}]}`;
+    expect(parseWebhookBody(raw(text)).scans.map((scan) => [scan.senderPsid, scan.ref])).toEqual([['1234567890123456789', 'b']]);
+  });
+
+  it('accepts, with long numbers, garbage nested thousands deep beside a scan', () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const text = `{"object":"page","entry":[{"id":"${PAGE}","time":${ENTRY_TIME},"junk":${deep},"messaging":[{"sender":{"id":1234567890123456789},"recipient":{"id":"${PAGE}"},"timestamp":${ITEM_TIME},"referral":{"ref":"a"}}]}]}`;
+    expect(parseWebhookBody(raw(text)).scans.map((scan) => scan.senderPsid)).toEqual(['1234567890123456789']);
+  });
+
+  it('keeps a long negative integer, and reads long fractions and exponents as numbers', () => {
+    const text = `{"object":"page","entry":[{"id":"${PAGE}","time":${ENTRY_TIME},"messaging":[{"sender":{"id":-1234567890123456789},"recipient":{"id":"${PAGE}"},"timestamp":1234567890123456.5,"referral":{"ref":"a"}},{"sender":{"id":"s"},"recipient":{"id":"${PAGE}"},"timestamp":12345678901234567e3,"referral":{"ref":"b"}}]}]}`;
+    expect(parseWebhookBody(raw(text))).toMatchObject({
+      scans: [],
+      malformed: 2,
+      malformedReasons: { 'timestamp out of range': 2 },
+    });
+  });
+
+  it.each([
+    '{"object":"page","entry":[{12345678901234567890:1}]}',
+    `{"object":"page","entry":[{12345678901234567890${' '.repeat(100)}:1}]}`,
+    '{"object":"page","entry":[01234567890123456789]}',
+    '{"object":"page","entry":[{"id":"1","x":"unterminated 12345678901234567890}]}',
+  ])('does not make %j JSON by quoting its long number', (text) => {
+    expect(() => parseWebhookBody(raw(text))).toThrow(new WebhookPayloadError('body is not JSON'));
+  });
+
   it.each(['{"object":"page","entry":[', '', 'not json', '{"object":"page","entry":[{"id":1234567890123456789'])(
     'refuses %j as not JSON',
     (text) => {
