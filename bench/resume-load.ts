@@ -62,6 +62,9 @@ export interface ResumeResult {
   outOfOrder: number;
   expectedDeliveries: number;
   received: number;
+  /** connections the gateway closed and the dashboard opened again (as graphql-ws clients retry), by close code */
+  reconnects: number;
+  closeCodes: Record<string, number>;
   clientFailures: number;
   firstClientFailure?: string;
   loadCpu: number;
@@ -72,6 +75,8 @@ export type ResumeAnswer = { ok: true; result: ResumeResult } | { ok: false; err
 const SUBSCRIPTION = `subscription ($ref: String, $after: String) { scanned(ref: $ref, after: $after) { id ref streamCursor code { scanCount } } }`;
 const CONNECT_PARALLELISM = 100;
 const SETTLE_QUIET_MS = 5_000;
+const MAX_RECONNECTS = 10;
+const RECONNECT_DELAY_MS = 1_000;
 const SETTLE_LIMIT_MS = 60_000;
 
 const sleep = (milliseconds: number) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
@@ -93,6 +98,8 @@ class Dashboard {
   socket: WebSocket | undefined;
   resubscribedAt = Number.NaN;
   connectedAt = Number.NaN;
+  /** connections the gateway closed (or that failed) and this dashboard opened again */
+  reconnects = 0;
 
   constructor(
     readonly index: number,
@@ -106,6 +113,11 @@ class Dashboards {
   firstFailure: string | undefined;
   /** sockets this process dropped on purpose: their close is the outage, not a failure */
   private readonly dropped = new WeakSet<WebSocket>();
+  private closed = false;
+  /** between the cut and the resubscription nobody reconnects (the resubscription does) */
+  outage = false;
+  /** close codes of the connections the gateway closed, and how often */
+  readonly closeCodes = new Map<number, number>();
 
   constructor(
     private readonly url: string,
@@ -120,8 +132,29 @@ class Dashboards {
     this.firstFailure ??= `subscriber ${dashboard.index}: ${what}`;
   }
 
-  /** Connects and subscribes with `after`; resolves at connection_ack. */
-  subscribe(dashboard: Dashboard, after: string): Promise<void> {
+  /**
+   * What a dashboard does when the gateway closes its connection (4408 when its
+   * connection_init came too late, 1006 when it was dropped): opens another after a
+   * second, as graphql-ws clients do, and resumes after the last scan it holds. Counted,
+   * and a failure only when it keeps failing.
+   */
+  private reconnect(dashboard: Dashboard, code: number, origin: string): void {
+    this.closeCodes.set(code, (this.closeCodes.get(code) ?? 0) + 1);
+    dashboard.reconnects += 1;
+    if (dashboard.reconnects > MAX_RECONNECTS) {
+      this.fail(dashboard, `closed ${dashboard.reconnects} times, last with ${code}`);
+      return;
+    }
+    setTimeout(
+      () => {
+        if (!this.closed && !this.outage) void this.subscribe(dashboard, dashboard.lastCursor ?? origin, origin);
+      },
+      RECONNECT_DELAY_MS + Math.random() * RECONNECT_DELAY_MS,
+    );
+  }
+
+  /** Connects and subscribes with `after`; resolves at connection_ack (or at the close of a connection never acknowledged). */
+  subscribe(dashboard: Dashboard, after: string, origin: string): Promise<void> {
     const socket = new WebSocket(this.url, 'graphql-transport-ws');
     dashboard.socket = socket;
     return new Promise<void>((resolve) => {
@@ -156,13 +189,12 @@ class Dashboards {
           this.fail(dashboard, `${message.type}: ${JSON.stringify(message.payload ?? null).slice(0, 200)}`);
         }
       });
-      socket.on('error', (error) => {
-        if (!this.dropped.has(socket)) this.fail(dashboard, `socket error: ${error.message}`);
-        if (!acknowledged) resolve();
-      });
+      // A 'close' follows every 'error': the retry is decided there.
+      socket.on('error', () => undefined);
       socket.on('close', (code) => {
-        if (!this.dropped.has(socket)) this.fail(dashboard, `socket closed (${code})`);
         if (!acknowledged) resolve();
+        if (this.dropped.has(socket) || this.closed) return;
+        this.reconnect(dashboard, code, origin);
       });
     });
   }
@@ -177,6 +209,7 @@ class Dashboards {
   }
 
   close(): void {
+    this.closed = true;
     this.cut();
   }
 }
@@ -300,20 +333,22 @@ async function resume(params: ResumeParams): Promise<ResumeResult> {
   try {
     // Every dashboard starts from the beginning of the stream: it must end up with every scan of its ref.
     const origin = streamCursorOf(0);
-    await inParallel(dashboards.members, CONNECT_PARALLELISM, (dashboard) => dashboards.subscribe(dashboard, origin));
+    await inParallel(dashboards.members, CONNECT_PARALLELISM, (dashboard) => dashboards.subscribe(dashboard, origin, origin));
     sender.start();
     await sleep(params.beforeMs);
 
     const positionAtCut = position();
+    dashboards.outage = true;
     dashboards.cut();
     await sleep(params.outageMs);
 
     // Everyone at once: the position read just before is "every scan stored up to the resubscription".
     const positionAtResume = position();
+    dashboards.outage = false;
     await Promise.all(
       dashboards.members.map((dashboard) => {
         dashboard.resubscribedAt = performance.now();
-        return dashboards.subscribe(dashboard, dashboard.lastCursor ?? origin);
+        return dashboards.subscribe(dashboard, dashboard.lastCursor ?? origin, origin);
       }),
     );
     await sleep(params.afterMs);
@@ -405,6 +440,8 @@ async function resume(params: ResumeParams): Promise<ResumeResult> {
       outOfOrder,
       expectedDeliveries,
       received,
+      reconnects: dashboards.members.reduce((sum, dashboard) => sum + dashboard.reconnects, 0),
+      closeCodes: Object.fromEntries(dashboards.closeCodes),
       clientFailures: dashboards.failures,
       ...(dashboards.firstFailure === undefined ? {} : { firstClientFailure: dashboards.firstFailure }),
       loadCpu: cpu(),

@@ -51,6 +51,12 @@ function runResumeLoad(params: ResumeParams): Promise<ResumeResult> {
   });
 }
 
+function closeCodes(result: ResumeResult): string {
+  return Object.entries(result.closeCodes)
+    .map(([code, count]) => `${count} × ${code}`)
+    .join(', ');
+}
+
 export async function resumeAfterOutage(context: BenchContext): Promise<RowResult> {
   const scale = context.scale === QUICK ? QUICK_RESUME : FULL_RESUME;
   return inRowDirectory(context, 'row17', async (directory) => {
@@ -76,7 +82,7 @@ export async function resumeAfterOutage(context: BenchContext): Promise<RowResul
       `row 17: ${num(result.scansSent, 0)} scans sent (${num(result.achievedRate)}/s), ${num(result.storedDuringOutage, 0)} stored during the outage; ` +
         `catch-up p50 ${ms(result.catchUp.p50)}, p99 ${ms(result.catchUp.p99)}, max ${ms(result.catchUp.max)} over ${num(result.catchUp.count, 0)} subscribers ` +
         `(${num(result.catchUpScansMedian, 0)} scans each); connected p99 ${ms(result.connected.p99)}; lost ${result.lost}, duplicates ${result.duplicates}, ` +
-        `out of order ${result.outOfOrder} (CPU: gateway ${num(measured.gatewayCpu, 2)}, load ${num(result.loadCpu, 2)} cores)`,
+        `out of order ${result.outOfOrder}, ${result.reconnects} reconnections (CPU: gateway ${num(measured.gatewayCpu, 2)}, load ${num(result.loadCpu, 2)} cores)`,
     );
     const intact = result.lost === 0 && result.duplicates === 0 && result.unexpected === 0 && result.outOfOrder === 0;
     const everyoneCaughtUp = result.catchUp.count === result.subscribers;
@@ -92,7 +98,10 @@ export async function resumeAfterOutage(context: BenchContext): Promise<RowResul
       measured:
         `catch-up p50 ${ms(result.catchUp.p50)} / p99 ${ms(result.catchUp.p99)} / max ${ms(result.catchUp.max)} ` +
         `(${num(result.catchUpScansMedian, 0)} scans each, ${num(result.storedDuringOutage, 0)} stored in the outage); ` +
-        `lost ${num(result.lost, 0)}, duplicated ${num(result.duplicates, 0)}, out of order ${num(result.outOfOrder, 0)} of ${num(result.expectedDeliveries, 0)}`,
+        `lost ${num(result.lost, 0)}, duplicated ${num(result.duplicates, 0)}, out of order ${num(result.outOfOrder, 0)} of ${num(result.expectedDeliveries, 0)}` +
+        (result.reconnects > 0
+          ? `; ${num(result.reconnects, 0)} connections closed by the gateway and retried (${closeCodes(result)})`
+          : ''),
       floor: `the reconnection alone (socket to connection_ack): p50 ${ms(result.connected.p50)} / p99 ${ms(result.connected.p99)}`,
       target: `p99 < ${TARGET_P99_MS / 1000} s, none lost or duplicated`,
       met: result.catchUp.p99 < TARGET_P99_MS && intact && everyoneCaughtUp,
