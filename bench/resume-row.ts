@@ -6,7 +6,9 @@
  * `after:` their last `streamCursor`. Measured per subscriber: from the start of its
  * resubscription until it holds every scan of its code stored before then (catch-up);
  * checked: every subscriber received every scan of its code stored (compared by id with
- * the database), once, in storage order. The work is done by resume-load.ts, in a process
+ * the database), once, in storage order. A connection the gateway closes (say 4408, its
+ * connection_init read too late) is opened again a second later, as graphql-ws clients do,
+ * and counted; catch-up times include it. The work is done by resume-load.ts, in a process
  * of its own.
  */
 import { fork } from 'node:child_process';
