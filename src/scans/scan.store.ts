@@ -349,6 +349,39 @@ class SqliteSql implements TransactionSql {
   }
 }
 
+/**
+ * How long a commit waits for another process's write lock on the SQLite file before it
+ * fails (the webhook then answers 500, and Meta retries).
+ */
+const SQLITE_LOCK_WAIT_MS = 5_000;
+
+function isSqliteBusy(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'SQLITE_BUSY';
+}
+
+/**
+ * BEGIN IMMEDIATE, waiting for a lock held by another process without blocking the event
+ * loop: better-sqlite3 waits out its busy_timeout synchronously, which would stop every
+ * request of this process (health checks included) for as long. So the attempt itself
+ * does not wait (busy_timeout 0), and the wait between attempts is a timer.
+ */
+async function beginImmediate(handle: BetterSqlite3.Database): Promise<void> {
+  const deadline = Date.now() + SQLITE_LOCK_WAIT_MS;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    const busyTimeout = handle.pragma('busy_timeout', { simple: true }) as number;
+    handle.pragma('busy_timeout = 0');
+    try {
+      handle.exec('BEGIN IMMEDIATE');
+      return;
+    } catch (error) {
+      if (!isSqliteBusy(error) || Date.now() + delay > deadline) throw error;
+    } finally {
+      handle.pragma(`busy_timeout = ${busyTimeout}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
 /** Caps one group commit, so a flood of requests still commits in bounded steps. */
 const MAX_SCANS_PER_COMMIT = 20_000;
 
@@ -415,7 +448,8 @@ export class ScanWriter {
         const events = await this.commit(group);
         group.forEach((request, index) => request.resolve(events[index]));
       } catch (error) {
-        if (group.length === 1) throw error;
+        // Alone, each would wait for the same lock again: only a request's own failure is worth isolating.
+        if (group.length === 1 || isSqliteBusy(error)) throw error;
         for (const request of group) {
           await this.commit([request]).then(
             ([events]) => request.resolve(events),
@@ -424,7 +458,7 @@ export class ScanWriter {
         }
       }
     } catch (error) {
-      group[0].reject(error);
+      for (const request of group) request.reject(error);
     } finally {
       this.writing = false;
       this.scheduleFlush();
@@ -441,7 +475,7 @@ export class ScanWriter {
     const sql = this.sqliteSql as SqliteSql;
     return this.db.exclusive(async () => {
       const handle = this.db.sqliteHandle() as BetterSqlite3.Database;
-      handle.exec('BEGIN IMMEDIATE');
+      await beginImmediate(handle);
       try {
         const stored = await storeScans(statements, sql, this.steps, group);
         handle.exec('COMMIT');

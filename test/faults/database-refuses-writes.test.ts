@@ -57,9 +57,18 @@ describe('SQLite locked by another process past the busy timeout', () => {
 
     const lock = await holdSqliteLock(file);
     const refused = webhookOf([scanOf(TEST_PAGE_ID, { ref: 'locked' }), scanOf(TEST_PAGE_ID, { ref: 'other' })]);
-    // better-sqlite3 waits the busy timeout (5 s), then SQLITE_BUSY.
-    const during = await postForReceipt(gateway.url, refused.body);
-    expect(statusOf(during)).toBe(500);
+    const alsoRefused = [webhookOf([scanOf(TEST_PAGE_ID, { ref: 'locked' })]), webhookOf([scanOf(TEST_PAGE_ID, { ref: 'other' })])];
+    // The writer waits for the lock (5 s) on a timer, then SQLITE_BUSY: the process keeps serving meanwhile.
+    let answered = 0;
+    const during = [refused, ...alsoRefused].map((webhook) =>
+      postForReceipt(gateway.url, webhook.body).then((outcome) => {
+        answered += 1;
+        return outcome;
+      }),
+    );
+    const health = await fetch(`${gateway.url}/healthz`);
+    expect({ health: health.status, webhooksAnsweredBeforeIt: answered }).toEqual({ health: 200, webhooksAnsweredBeforeIt: 0 });
+    expect((await Promise.all(during)).map(statusOf)).toEqual([500, 500, 500]);
     const reader = await openDatabase(gateway.database.url);
     try {
       // Read beside the lock (WAL): nothing of the refused webhook, the counts as they were.
