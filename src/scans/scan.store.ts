@@ -38,10 +38,18 @@ interface ScanStatements {
   numberScans(scans: Scan[]): Promise<void> | void;
   /** inserts the scans not stored yet (others are redeliveries); returns the ids inserted */
   insertScans(scans: Scan[]): Promise<Set<string>> | Set<string>;
-  /** the (page, ref) counter, created at zero when absent; on PostgreSQL it stays locked until commit */
-  claimCounter(pageId: string, ref: string | null): Promise<RefCount> | RefCount;
-  /** writes the counter and copies it onto the code of (page, ref), returning that code */
-  setCounter(pageId: string, ref: string | null, count: RefCount): Promise<CodeRow | undefined> | CodeRow | undefined;
+  /**
+   * The (page, ref) counters, created at zero when absent, in the order given (the lock
+   * order); on PostgreSQL they stay locked until commit.
+   */
+  claimCounters(keys: CounterKey[]): Promise<RefCount[]> | RefCount[];
+  /** writes the counters and copies each onto the code of its (page, ref); answers those codes, in order */
+  setCounters(counters: (CounterKey & { count: RefCount })[]): Promise<(CodeRow | undefined)[]> | (CodeRow | undefined)[];
+}
+
+interface CounterKey {
+  pageId: string;
+  ref: string | null;
 }
 
 /** One request's share of a transaction. */
@@ -86,10 +94,9 @@ async function storeScans(
   const keysInLockOrder = [...new Set(inserted.flat().map((scan) => pageRefKey(scan.pageId, scan.ref)))].sort();
   const firstScanOf = new Map(inserted.flat().map((scan) => [pageRefKey(scan.pageId, scan.ref), scan] as const));
   // Claimed in one sorted order so that concurrent transactions never deadlock.
-  for (const key of keysInLockOrder) {
-    const { pageId, ref } = firstScanOf.get(key) as Scan;
-    totals.set(key, { pageId, ref, count: await statements.claimCounter(pageId, ref) });
-  }
+  const keys = keysInLockOrder.map((key) => firstScanOf.get(key) as Scan).map(({ pageId, ref }) => ({ pageId, ref }));
+  const claimed = keys.length === 0 ? [] : await statements.claimCounters(keys);
+  keys.forEach((key, index) => totals.set(keysInLockOrder[index], { ...key, count: claimed[index] }));
   for (const scan of inserted.flat()) {
     const total = totals.get(pageRefKey(scan.pageId, scan.ref)) as { count: RefCount };
     total.count = {
@@ -100,11 +107,9 @@ async function storeScans(
   }
   // Mapped once per (page, ref); each event then takes the counts as they were after its scan.
   const codes = new Map<string, CodeRecord | undefined>();
-  for (const key of keysInLockOrder) {
-    const { pageId, ref, count } = totals.get(key) as { pageId: string; ref: string | null; count: RefCount };
-    const row = await statements.setCounter(pageId, ref, count);
-    codes.set(key, row && codeRecordFromRow(row));
-  }
+  const counters = keysInLockOrder.map((key) => totals.get(key) as CounterKey & { count: RefCount });
+  const rows = counters.length === 0 ? [] : await statements.setCounters(counters);
+  keysInLockOrder.forEach((key, index) => codes.set(key, rows[index] && codeRecordFromRow(rows[index])));
   const allInserted = inserted.flat();
   if (allInserted.length > 0) for (const step of steps) await step.apply(sql, allInserted);
   for (const request of requests) if (request.alongside) await request.alongside(sql);
@@ -171,6 +176,36 @@ const CLAIM_STREAM = (postgres: boolean) =>
   // FOR UPDATE is implied by the UPDATE on PostgreSQL; on SQLite, BEGIN IMMEDIATE already excludes other writers.
   postgres ? `UPDATE scan_stream SET position = position WHERE id = 1 RETURNING position` : `SELECT position FROM scan_stream WHERE id = 1`;
 const SET_STREAM = (p: (n: number) => string) => `UPDATE scan_stream SET position = ${p(1)} WHERE id = 1`;
+interface CounterRow {
+  page_id: string;
+  ref: string;
+  scan_count: number | string;
+  last_scanned_at: number | string;
+}
+
+/*
+ * The counters of a group in three statements on PostgreSQL (a round trip each) rather than
+ * three per code: a group of a busy page touches tens of codes. The claim's rows are locked
+ * in the order of its VALUES, which is the sorted lock order.
+ */
+const CLAIM_COUNTERS = (p: (n: number) => string, rows: number) =>
+  `INSERT INTO ref_counter (page_id, ref, scan_count, last_scanned_at)
+   VALUES ${Array.from({ length: rows }, (_, row) => `(${p(2 * row + 1)}, ${p(2 * row + 2)}, 0, 0)`).join(', ')}
+   ON CONFLICT (page_id, ref) DO UPDATE SET scan_count = ref_counter.scan_count
+   RETURNING page_id, ref, scan_count, last_scanned_at`;
+const COUNTER_VALUES = (p: (n: number) => string, rows: number) =>
+  `(VALUES ${Array.from({ length: rows }, (_, row) => `(${p(4 * row + 1)}::varchar, ${p(4 * row + 2)}::varchar, ${p(4 * row + 3)}::bigint, ${p(4 * row + 4)}::bigint)`).join(', ')})
+   AS counted (page_id, ref, scan_count, last_scanned_at)`;
+const SET_COUNTERS = (p: (n: number) => string, rows: number) =>
+  `UPDATE ref_counter SET scan_count = counted.scan_count, last_scanned_at = counted.last_scanned_at
+   FROM ${COUNTER_VALUES(p, rows)} WHERE ref_counter.page_id = counted.page_id AND ref_counter.ref = counted.ref`;
+const SET_CODE_COUNTS = (p: (n: number) => string, rows: number) =>
+  `UPDATE code SET scan_count = counted.scan_count, last_scanned_at = counted.last_scanned_at
+   FROM ${COUNTER_VALUES(p, rows)} WHERE code.page_id = counted.page_id AND code.ref = counted.ref
+   RETURNING ${CODE_COLUMNS.split(', ')
+     .map((column) => `code.${column}`)
+     .join(', ')}`;
+
 /** One statement per chunk: a CASE over the ids (the same SQL on both databases). */
 const NUMBER_SCANS = (p: (n: number) => string, rows: number) =>
   `UPDATE scan SET stream_seq = CASE id ${Array.from({ length: rows }, (_, row) => `WHEN ${p(2 * row + 1)} THEN CAST(${p(2 * row + 2)} AS bigint)`).join(' ')} END
@@ -191,7 +226,7 @@ function* chunksOf<T>(scans: T[]): Generator<T[]> {
   }
 }
 
-/** Through TypeORM's connection of the current transaction (PostgreSQL, and SQLite in tests of the generic path). */
+/** On PostgreSQL, through TypeORM's connection of the current transaction (its SQL is PostgreSQL's). */
 class ManagerStatements implements ScanStatements {
   private readonly p: (n: number) => string;
 
@@ -230,18 +265,27 @@ class ManagerStatements implements ScanStatements {
     return inserted;
   }
 
-  async claimCounter(pageId: string, ref: string | null): Promise<RefCount> {
-    const [row] = await this.manager.query(CLAIM_COUNTER_SQL(this.p), [pageId, refKey(ref)]);
-    return refCountOf(row);
+  async claimCounters(keys: CounterKey[]): Promise<RefCount[]> {
+    const counts = new Map<string, RefCount>();
+    for (const chunk of chunksOf(keys)) {
+      const rows = await this.rows<CounterRow>(
+        CLAIM_COUNTERS(this.p, chunk.length),
+        chunk.flatMap(({ pageId, ref }) => [pageId, refKey(ref)]),
+      );
+      for (const row of rows) counts.set(pageRefKey(row.page_id, row.ref), refCountOf(row));
+    }
+    return keys.map(({ pageId, ref }) => counts.get(pageRefKey(pageId, ref)) as RefCount);
   }
 
-  async setCounter(pageId: string, ref: string | null, count: RefCount): Promise<CodeRow | undefined> {
-    const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
-    await this.manager.query(SET_COUNTER_SQL(this.p), values);
-    const updated: CodeRow[] | [CodeRow[], number] = await this.manager.query(SET_CODE_COUNT(this.p), values);
-    // TypeORM answers an UPDATE on PostgreSQL with [rows, count], on SQLite with rows.
-    const rows = this.db.kind === 'postgres' ? (updated as [CodeRow[], number])[0] : (updated as CodeRow[]);
-    return rows[0];
+  async setCounters(counters: (CounterKey & { count: RefCount })[]): Promise<(CodeRow | undefined)[]> {
+    const codes = new Map<string, CodeRow>();
+    for (const chunk of chunksOf(counters)) {
+      const values = chunk.flatMap(({ pageId, ref, count }) => [pageId, refKey(ref), count.scanCount, count.lastScannedAt]);
+      await this.rows(SET_COUNTERS(this.p, chunk.length), values);
+      for (const row of await this.rows<CodeRow>(SET_CODE_COUNTS(this.p, chunk.length), values))
+        codes.set(pageRefKey(row.page_id, row.ref), row);
+    }
+    return counters.map(({ pageId, ref }) => codes.get(pageRefKey(pageId, ref)));
   }
 }
 
@@ -290,14 +334,19 @@ class SqliteStatements implements ScanStatements {
     return inserted;
   }
 
-  claimCounter(pageId: string, ref: string | null): RefCount {
-    return refCountOf(this.claim.get(pageId, refKey(ref)) as { scan_count: number; last_scanned_at: number });
+  // One prepared statement per code: in process, a call costs what a batch would.
+  claimCounters(keys: CounterKey[]): RefCount[] {
+    return keys.map(({ pageId, ref }) =>
+      refCountOf(this.claim.get(pageId, refKey(ref)) as { scan_count: number; last_scanned_at: number }),
+    );
   }
 
-  setCounter(pageId: string, ref: string | null, count: RefCount): CodeRow | undefined {
-    const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
-    this.setRefCounter.run(...values);
-    return this.setCodeCount.get(...values) as CodeRow | undefined;
+  setCounters(counters: (CounterKey & { count: RefCount })[]): (CodeRow | undefined)[] {
+    return counters.map(({ pageId, ref, count }) => {
+      const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
+      this.setRefCounter.run(...values);
+      return this.setCodeCount.get(...values) as CodeRow | undefined;
+    });
   }
 }
 
