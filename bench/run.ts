@@ -20,6 +20,7 @@ import { exportAtScale } from './export-row';
 import { deliveryWithKeys, listingWithKeys } from './keys-rows';
 import { printSheets } from './print-row';
 import { redirects } from './redirect-row';
+import { styledCodes } from './style-row';
 import { LoadProcess } from './load-client';
 import { formatTable, machine, writeResults, type Results, type RowResult } from './report';
 import {
@@ -48,6 +49,7 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 10, what: 'CSV export at scale', run: exportAtScale },
   { row: 11, what: 'print sheet of 500 codes', run: printSheets },
   { row: 12, what: 'REDIRECT links', run: redirects },
+  { row: 13, what: 'generateCode with a center image at 1000 px', run: styledCodes },
 ];
 
 const RESULTS_PATH = join(__dirname, '..', '..', 'bench', 'results.json');

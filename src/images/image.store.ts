@@ -4,6 +4,14 @@ import type { Database } from '../db/database';
 import { CodeImageRow } from './code-image.entity';
 import type { CodeImage, CodeProviderKind } from './image.types';
 
+/**
+ * The size of a code's SVG in code_image: a vector has no pixel size, raster sizes are 100 to
+ * 2000, and UNIQUE (code_id, size) then keeps one SVG per code.
+ */
+export const VECTOR_SIZE = 0;
+/** Codes per query of vectorIdsOf: SQLite allows 999 parameters per statement. */
+const VECTOR_CHUNK = 500;
+
 export interface StoredImage {
   bytes: Buffer;
   contentType: string;
@@ -29,6 +37,27 @@ export class ImageStore {
 
   findForCode(manager: EntityManager, codeId: string, size: number): Promise<CodeImageRow | null> {
     return manager.findOneBy(CodeImageRow, { codeId, size });
+  }
+
+  /** The ids of the SVGs of these codes, by code id (codes without one are absent). */
+  async vectorIdsOf(manager: EntityManager, codeIds: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const distinct = [...new Set(codeIds)];
+    for (let start = 0; start < distinct.length; start += VECTOR_CHUNK) {
+      const { values, bind } = this.db.parameters();
+      // Bound in the order of the statement: SQLite's ? placeholders are positional.
+      const size = bind(VECTOR_SIZE);
+      const list = distinct
+        .slice(start, start + VECTOR_CHUNK)
+        .map(bind)
+        .join(', ');
+      const rows: { id: string; code_id: string }[] = await manager.query(
+        `SELECT id, code_id FROM code_image WHERE size = ${size} AND code_id IN (${list})`,
+        values,
+      );
+      for (const row of rows) found.set(row.code_id, row.id);
+    }
+    return found;
   }
 
   async insert(

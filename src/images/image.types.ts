@@ -4,7 +4,7 @@ export enum CodeProviderKind {
   LOCAL = 'LOCAL',
 }
 
-export type CodeImageContentType = 'image/png' | 'image/jpeg';
+export type CodeImageContentType = 'image/png' | 'image/jpeg' | 'image/svg+xml';
 
 /** The bytes of a code's image, as a provider hands them over to be stored. */
 export interface CodeImage {
@@ -12,4 +12,6 @@ export interface CodeImage {
   contentType: CodeImageContentType;
   width: number;
   height: number;
+  /** the same code as SVG, when the provider draws it (LOCAL codes) */
+  svg?: Buffer;
 }
