@@ -11,7 +11,7 @@ import { prepareZXingModule, readBarcodes, type ReadResult } from 'zxing-wasm/re
  */
 
 /** Pixels per module of the copy of the image itself that the decoders read (see readCopies). */
-export const CLEAN_PIXELS_PER_MODULE = 6;
+export const CLEAN_PIXELS_PER_MODULE = 4;
 /**
  * The phone photo: 4 pixels per module (a scanner works on a preview frame of about 1280 px,
  * in which a code a quarter of the frame wide has 6 to 8 pixels per module; 4 leaves a margin),
@@ -86,25 +86,33 @@ async function readZxing(image: Rgba): Promise<string | null> {
   return (await readZxingResults(image))[0]?.text ?? null;
 }
 
-/** The two copies the decoders read, made from the pixels in one pass each. */
+/** The two copies the decoders read: the phone copy is made from the clean one, a fraction of the pixels. */
 async function copiesOf(image: PixelImage): Promise<{ clean: Rgba; phone: Rgba }> {
-  const input = () => sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: image.channels } });
-  const scaled = (pixelsPerModule: number) => ({
-    width: Math.max(1, Math.round((image.width * pixelsPerModule) / image.pixelsPerModule)),
-    height: Math.max(1, Math.round((image.height * pixelsPerModule) / image.pixelsPerModule)),
+  const sizeAt = (from: { width: number; height: number; pixelsPerModule: number }, pixelsPerModule: number) => ({
+    width: Math.max(1, Math.round((from.width * pixelsPerModule) / from.pixelsPerModule)),
+    height: Math.max(1, Math.round((from.height * pixelsPerModule) / from.pixelsPerModule)),
   });
-  // Never enlarged: a small image is read as it is.
-  const reduced = (pixelsPerModule: number) =>
-    image.pixelsPerModule > pixelsPerModule ? input().resize({ ...scaled(pixelsPerModule), kernel: 'linear', fit: 'fill' }) : input();
   // The image itself, reduced by averaging to CLEAN_PIXELS_PER_MODULE when its modules are
-  // larger: every module keeps 36 pixels, more than a decoder samples, and jsQR on the
-  // full 2000 px would cost a quarter of a second for nothing.
-  const clean = reduced(CLEAN_PIXELS_PER_MODULE);
-  const phone = reduced(PHONE_PIXELS_PER_MODULE).blur(
-    Math.max(0.3, PHONE_BLUR_MODULES * Math.min(PHONE_PIXELS_PER_MODULE, image.pixelsPerModule)),
-  );
-  const [cleanRgba, phoneRgba] = await Promise.all([rgbaOf(clean), rgbaOf(phone)]);
-  return { clean: cleanRgba, phone: phoneRgba };
+  // larger (never enlarged): every module keeps 16 pixels, more than a decoder samples, and
+  // jsQR on the full 2000 px would cost a quarter of a second for nothing.
+  let input = sharp(image.pixels, { raw: { width: image.width, height: image.height, channels: image.channels } });
+  if (image.pixelsPerModule > CLEAN_PIXELS_PER_MODULE) {
+    input = input.resize({ ...sizeAt(image, CLEAN_PIXELS_PER_MODULE), kernel: 'linear', fit: 'fill' });
+  }
+  const clean = await rgbaOf(input);
+  const cleanModules = Math.min(image.pixelsPerModule, CLEAN_PIXELS_PER_MODULE);
+  let phone = sharp(Buffer.from(clean.data.buffer, clean.data.byteOffset, clean.data.byteLength), {
+    raw: { width: clean.width, height: clean.height, channels: 4 },
+  });
+  if (cleanModules > PHONE_PIXELS_PER_MODULE) {
+    phone = phone.resize({
+      ...sizeAt({ ...clean, pixelsPerModule: cleanModules }, PHONE_PIXELS_PER_MODULE),
+      kernel: 'linear',
+      fit: 'fill',
+    });
+  }
+  const phoneRgba = await rgbaOf(phone.blur(Math.max(0.3, PHONE_BLUR_MODULES * Math.min(PHONE_PIXELS_PER_MODULE, cleanModules))));
+  return { clean, phone: phoneRgba };
 }
 
 /** What jsQR and ZXing-C++ read on the image and on its phone-photo copy. */
