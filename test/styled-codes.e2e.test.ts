@@ -7,10 +7,11 @@ import sharp from 'sharp';
 import { validateStyle } from '../src/codes/code-style';
 import { mMeLink } from '../src/codes/m-me-link';
 import { BadUserInputError } from '../src/errors';
+import { RegisterPageDocument, RemovePageDocument } from './generated/graphql';
 import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
 import { FakeGraphApi, type FakeImageBehaviour } from './support/fake-graph-api';
 import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
-import { execute, type GraphQLResponse } from './support/graphql-client';
+import { execute, executeOk, type GraphQLResponse } from './support/graphql-client';
 import { readOneQr, readQr } from './support/qr';
 import { readWithZbar } from './support/zbar';
 
@@ -86,13 +87,19 @@ function fieldOf<T>(result: GraphQLResponse<T>): unknown {
   return result.errors?.[0]?.extensions?.field;
 }
 
-async function styleRows(gateway: TestGateway): Promise<number> {
-  const rows: { n: number | string }[] = await gateway.db.dataSource.query('SELECT COUNT(*) AS n FROM code_style');
+async function rowsOf(gateway: TestGateway, table: 'code_style' | 'code_vector'): Promise<number> {
+  const rows: { n: number | string }[] = await gateway.db.dataSource.query(`SELECT COUNT(*) AS n FROM ${table}`);
   return Number(rows[0].n);
 }
 
+/** Codes, images, styles and SVGs stored. */
 async function stored(gateway: TestGateway): Promise<number[]> {
-  return [await countRows(gateway, 'code'), await countRows(gateway, 'code_image'), await styleRows(gateway)];
+  return [
+    await countRows(gateway, 'code'),
+    await countRows(gateway, 'code_image'),
+    await rowsOf(gateway, 'code_style'),
+    await rowsOf(gateway, 'code_vector'),
+  ];
 }
 
 describe.each(DATABASE_KINDS)('styled LOCAL codes on %s', (kind) => {
@@ -196,7 +203,7 @@ describe.each(DATABASE_KINDS)('styled LOCAL codes on %s', (kind) => {
     expect(fieldOf(await generate({ data: { ref: 'kept-plain' }, imageSize: 400, style }))).toBe('style');
     expect((await generateOk({ data: { ref: 'kept-plain' }, imageSize: 300, style: {} })).ref).toBe('kept-plain');
     expect(await stored(gateway)).toEqual(plainBefore);
-    expect(plainBefore).toEqual([before[0] + 1, before[1] + 2, before[2]]);
+    expect(plainBefore).toEqual([before[0] + 1, before[1] + 1, before[2], before[3] + 1]);
   });
 
   it('styles every code of generateCodes, and refuses a ref that exists with another style by its index', async () => {
@@ -223,6 +230,22 @@ describe.each(DATABASE_KINDS)('styled LOCAL codes on %s', (kind) => {
     const refused = await generateMany({ refs: ['new-table-a', 'plain-table'], imageSize: 400, style: { foreground: FOREGROUND } });
     expect(fieldOf(refused)).toBe('refs[1]');
     expect(await stored(gateway)).toEqual(before);
+  });
+
+  it('removes the style and the SVG with their page', async () => {
+    const pageId = '7100000000001';
+    await executeOk(gateway.url, RegisterPageDocument, { input: { id: pageId } });
+    const code = await generateOk({
+      pageId,
+      data: { ref: 'doomed' },
+      imageSize: 300,
+      style: { centerImage: logo, foreground: FOREGROUND },
+    });
+    expect((await fetchBytes(code.svgUrl as string)).status).toBe(200);
+    const before = await stored(gateway);
+    await executeOk(gateway.url, RemovePageDocument, { id: pageId });
+    expect(await stored(gateway)).toEqual([before[0] - 1, before[1] - 1, before[2] - 1, before[3] - 1]);
+    expect((await fetchBytes(code.svgUrl as string)).status).toBe(404);
   });
 
   describe('refusals: the field named, nothing stored', () => {

@@ -6,7 +6,7 @@ import { epochMillisOrNever, nullableRef, pageRefKey, refKey } from '../db/trans
 import { BadUserInputError, NotFoundError } from '../errors';
 import type { CodeImageRow } from '../images/code-image.entity';
 import type { GenerateRateLimit } from '../auth/generate-rate-limit';
-import { VECTOR_SIZE, type ImageStore } from '../images/image.store';
+import type { ImageStore } from '../images/image.store';
 import { BatchLoader } from '../graphql/batch-loader';
 import { CodeProviderKind, type CodeImage } from '../images/image.types';
 import type { PageService } from '../pages/page.service';
@@ -404,17 +404,12 @@ export class CodeService {
 
   /** Stores the SVG the provider drew (LOCAL codes), unless the code has one: one SVG per code, whatever its sizes. */
   private async storeVectorIfMissing(manager: EntityManager, codeId: string, image: CodeImage, now: Date): Promise<void> {
-    if (image.svg && !(await this.images.findForCode(manager, codeId, VECTOR_SIZE))) await this.storeVector(manager, codeId, image, now);
+    if (image.svg && (await this.images.vectorIdsOf(manager, [codeId])).size === 0) await this.storeVector(manager, codeId, image, now);
   }
 
   /** Stores the SVG the provider drew, if it drew one (a new code has none yet). */
   private async storeVector(manager: EntityManager, codeId: string, image: CodeImage, now: Date): Promise<void> {
-    if (!image.svg) return;
-    await this.images.insert(
-      manager,
-      { id: randomUUID(), codeId, size: VECTOR_SIZE, provider: this.provider.kind, createdAt: now },
-      { bytes: image.svg, contentType: 'image/svg+xml', width: image.width, height: image.height },
-    );
+    if (image.svg) await this.images.insertVector(manager, { id: randomUUID(), codeId, createdAt: now }, image.svg);
   }
 
   /** The code of (page, ref), if any, and its stored image of `imageSize`, if any. */

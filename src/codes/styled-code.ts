@@ -118,8 +118,12 @@ export async function renderStyledCode(link: string, imageSize: number, style: C
 
   // Drawn row by row in JavaScript: a row of modules is built once and copied `scale` times,
   // which is several times cheaper than asking libvips to scale a one-pixel-per-module image.
-  const fg = Buffer.from([rgbOf(style.foreground).r, rgbOf(style.foreground).g, rgbOf(style.foreground).b]);
-  const bg = Buffer.from([rgbOf(style.background).r, rgbOf(style.background).g, rgbOf(style.background).b]);
+  const pixelOf = (colour: string) => {
+    const { r, g, b } = rgbOf(colour);
+    return Buffer.from([r, g, b]);
+  };
+  const fg = pixelOf(style.foreground);
+  const bg = pixelOf(style.background);
   const stride = imageSize * 3;
   const pixels = Buffer.alloc(stride * imageSize);
   const background = Buffer.alloc(stride);
@@ -141,12 +145,10 @@ export async function renderStyledCode(link: string, imageSize: number, style: C
     }
     line.copy(pixels, y * stride);
   }
-  let centerBox: { at: number; box: number } | null = null;
   if (style.centerImage) {
     // Half a module of background between the image and the modules around it.
     const box = Math.max(1, cleared * scale - scale);
     const at = margin + clearedFrom * scale + Math.floor(scale / 2);
-    centerBox = { at, box };
     const center = await preparedCenter(style.centerImage, box, style.background);
     for (let y = 0; y < box; y++) center.copy(pixels, (at + y) * stride + at * 3, y * box * 3, (y + 1) * box * 3);
   }
@@ -154,7 +156,7 @@ export async function renderStyledCode(link: string, imageSize: number, style: C
   const png = await checkedPng({ pixels, width: imageSize, height: imageSize, channels: 3, pixelsPerModule: scale }, link, style);
   return {
     image: { bytes: png, contentType: 'image/png', width: imageSize, height: imageSize },
-    svg: codeSvg(layout, imageSize, style, centerBox && { cleared, clearedFrom }),
+    svg: codeSvg(layout, imageSize, style, cleared > 0 ? { cleared, clearedFrom } : null),
   };
 }
 
@@ -206,11 +208,6 @@ export function codeSvg(
       `<path fill="${foreground}" d="${runs.join('')}"/>${image}</svg>\n`,
     'utf8',
   );
-}
-
-/** The SVG of a plain LOCAL code (the PNG comes from local.provider.ts's faster bilevel encoder). */
-export function plainCodeSvg(link: string, imageSize: number): Buffer {
-  return codeSvg(qrLayout(link, imageSize), imageSize, null, null);
 }
 
 /**

@@ -4,7 +4,7 @@ export enum CodeProviderKind {
   LOCAL = 'LOCAL',
 }
 
-export type CodeImageContentType = 'image/png' | 'image/jpeg' | 'image/svg+xml';
+export type CodeImageContentType = 'image/png' | 'image/jpeg';
 
 /** The bytes of a code's image, as a provider hands them over to be stored. */
 export interface CodeImage {
