@@ -22,6 +22,7 @@ import { pgBatchedWebhooks, pgDeliveryAcrossInstances, pgSingleScanWebhooks } fr
 import { printSheets } from './print-row';
 import { redirects } from './redirect-row';
 import { resumeAfterOutage } from './resume-row';
+import { styledCodes } from './style-row';
 import { LoadProcess } from './load-client';
 import { formatTable, machine, writeResults, type Results, type RowResult } from './report';
 import {
@@ -50,6 +51,7 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 10, what: 'CSV export at scale', run: exportAtScale },
   { row: 11, what: 'print sheet of 500 codes', run: printSheets },
   { row: 12, what: 'REDIRECT links', run: redirects },
+  { row: 13, what: 'generateCode with a center image at 1000 px', run: styledCodes },
   { row: 17, what: 'subscribers resuming after an outage', run: resumeAfterOutage },
   { row: 18, what: 'PostgreSQL: batched webhooks on two gateways', run: pgBatchedWebhooks },
   { row: 19, what: 'PostgreSQL: single-scan webhooks on two gateways', run: pgSingleScanWebhooks },

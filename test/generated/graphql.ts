@@ -25,6 +25,18 @@ export type CodeSeriesInput = {
   to: number;
 };
 
+/** A code's style is chosen when it is created: asking for another style for an existing code is BAD_USER_INPUT; omitted, the code keeps its own. */
+export type CodeStyleInput = {
+  /** #RRGGBB, default #FFFFFF */
+  background?: string | null | undefined;
+  /** a PNG or JPEG, base64, at most 1 MiB, drawn in the code's center */
+  centerImage?: string | null | undefined;
+  /** width of the center image as a fraction of the code's width (quiet zone excluded), 0.05 to 0.5, default 0.2; codes that do not scan with it are refused */
+  centerImageSize?: number | null | undefined;
+  /** #RRGGBB, default #000000 */
+  foreground?: string | null | undefined;
+};
+
 /** DIRECT: the code encodes the m.me link. REDIRECT: it encodes <PUBLIC_URL>/s/<slug>, which counts a visit and redirects to the m.me link. */
 export type CodeTracking =
   | 'DIRECT'
@@ -49,6 +61,7 @@ export type GenerateCodeInput = {
   label?: string | null | undefined;
   /** defaults to PAGE_ID */
   pageId?: string | number | null | undefined;
+  style?: CodeStyleInput | null | undefined;
   /** chosen when the code is created; asking for the other one later is BAD_USER_INPUT */
   tracking?: CodeTracking | null | undefined;
   type?: CodeType | null | undefined;
@@ -62,6 +75,7 @@ export type GenerateCodesInput = {
   /** 1 to 500 refs; or series */
   refs?: Array<string> | null | undefined;
   series?: CodeSeriesInput | null | undefined;
+  style?: CodeStyleInput | null | undefined;
   tracking?: CodeTracking | null | undefined;
 };
 
