@@ -262,6 +262,11 @@ export class PageService {
     const found = new Map<string, string | null>();
     const missing: string[] = [];
     for (const id of new Set(pageIds)) {
+      // Not a page id (an entry of a signed but odd body, a NUL that PostgreSQL would refuse): no page, no URL of its own.
+      if (!PAGE_ID.test(id)) {
+        found.set(id, null);
+        continue;
+      }
       const cached = this.relayUrls.get(id);
       if (cached && cached.until > now) found.set(id, cached.url);
       else missing.push(id);
