@@ -12,9 +12,11 @@ import { ApiKeys1764090000000 } from '../db/migrations/1764090000000-ApiKeys';
 import { OrphanRefs1764100000000 } from '../db/migrations/1764100000000-OrphanRefs';
 import { Tracking1764110000000 } from '../db/migrations/1764110000000-Tracking';
 import { PrintSheets1764120000000 } from '../db/migrations/1764120000000-PrintSheets';
+import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
 import { CodeImageRow } from '../images/code-image.entity';
 import { PageRow } from '../pages/page.entity';
 import { Scan } from '../scans/scan.entity';
+import { backfillRollupsInMigration } from '../stats/scan-rollups';
 
 export const ENTITIES = [Code, CodeImageRow, Scan, PageRow, ApiKeyRow];
 export const MIGRATIONS = [
@@ -26,6 +28,7 @@ export const MIGRATIONS = [
   OrphanRefs1764100000000,
   Tracking1764110000000,
   PrintSheets1764120000000,
+  scanRollupsMigration(backfillRollupsInMigration),
 ];
 
 /** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */
