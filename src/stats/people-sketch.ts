@@ -68,9 +68,39 @@ function registerOf(hash: number): [index: number, value: number] {
   return [high, zeros + 1];
 }
 
+/** The sorted union of two sorted sets of hashes. */
+function union(a: Float64Array, b: Float64Array): Float64Array {
+  const out = new Float64Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let n = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    if (x < y) {
+      out[n++] = x;
+      i += 1;
+    } else if (y < x) {
+      out[n++] = y;
+      j += 1;
+    } else {
+      out[n++] = x;
+      i += 1;
+      j += 1;
+    }
+  }
+  while (i < a.length) out[n++] = a[i++];
+  while (j < b.length) out[n++] = b[j++];
+  return n === out.length ? out : out.slice(0, n);
+}
+
+const NOBODY = new Float64Array(0);
+
 export class PeopleSketch {
-  /** the exact set of hashes; undefined once dense */
-  private exact: Set<number> | undefined = new Set();
+  /** exact: the sorted, distinct hashes; undefined once dense */
+  private sorted: Float64Array | undefined = NOBODY;
+  /** exact: hashes added since `sorted` was last brought up to date (sorting once is cheaper than a set) */
+  private pending: number[] = [];
   private registers: Uint8Array | undefined;
 
   static fromHashes(hashes: Iterable<number>): PeopleSketch {
@@ -79,46 +109,53 @@ export class PeopleSketch {
     return sketch;
   }
 
-  get isEmpty(): boolean {
-    return this.exact !== undefined && this.exact.size === 0;
-  }
-
   get isExact(): boolean {
-    return this.exact !== undefined;
+    this.settle();
+    return this.sorted !== undefined;
   }
 
-  /** Adds one person by hash (personHash); answers whether the sketch changed. */
-  add(hash: number): boolean {
-    if (this.exact) {
-      if (this.exact.has(hash)) return false;
-      this.exact.add(hash);
-      if (this.exact.size > EXACT_LIMIT) this.toDense();
-      return true;
+  /** Adds one person by hash (personHash). */
+  add(hash: number): void {
+    if (this.sorted) {
+      this.pending.push(hash);
+      // Settled by batches larger than the limit: a sort per batch, never per addition.
+      if (this.pending.length > EXACT_LIMIT) this.settle();
+      return;
     }
     const [index, value] = registerOf(hash);
     const registers = this.registers as Uint8Array;
-    if (registers[index] >= value) return false;
-    registers[index] = value;
-    return true;
+    if (registers[index] < value) registers[index] = value;
   }
 
-  /** Adds everyone of `other` (the sketch of the union); answers whether this sketch changed. */
+  /** Adds everyone of `other` (this becomes the sketch of the union); answers whether this sketch changed. */
   merge(other: PeopleSketch): boolean {
-    if (this.exact && this.exact.size === 0) {
-      // The union with nobody: a copy, without adding one by one.
-      this.exact = other.exact && new Set(other.exact);
-      this.registers = other.registers && new Uint8Array(other.registers);
-      return !other.isEmpty;
-    }
-    if (other.exact) {
+    this.settle();
+    other.settle();
+    if (other.sorted) {
+      if (other.sorted.length === 0) return false;
+      if (this.sorted) {
+        const before = this.sorted.length;
+        this.setExact(this.sorted.length === 0 ? other.sorted : union(this.sorted, other.sorted));
+        return this.sorted === undefined || this.sorted.length !== before;
+      }
       let changed = false;
-      for (const hash of other.exact) if (this.add(hash)) changed = true;
+      const registers = this.registers as Uint8Array;
+      for (const hash of other.sorted) {
+        const [index, value] = registerOf(hash);
+        if (registers[index] < value) {
+          registers[index] = value;
+          changed = true;
+        }
+      }
       return changed;
     }
-    if (this.exact) this.toDense();
+    let changed = false;
+    if (this.sorted) {
+      changed = true;
+      this.toDense(this.sorted);
+    }
     const mine = this.registers as Uint8Array;
     const theirs = other.registers as Uint8Array;
-    let changed = false;
     for (let index = 0; index < REGISTERS; index += 1) {
       if (theirs[index] > mine[index]) {
         mine[index] = theirs[index];
@@ -130,17 +167,31 @@ export class PeopleSketch {
 
   /** The number of distinct people: exact while exact, else the HyperLogLog estimate. */
   estimate(): number {
-    if (this.exact) return this.exact.size;
+    this.settle();
+    if (this.sorted) return this.sorted.length;
     return Math.round(ertlEstimate(this.registers as Uint8Array));
   }
 
   /** Byte 0: the encoding; exact: the sorted hashes, 6 bytes each (little-endian); dense: one byte per register. */
   serialize(): Buffer {
-    if (this.exact) {
-      const hashes = [...this.exact].sort((x, y) => x - y);
+    this.settle();
+    if (this.sorted) {
+      const hashes = this.sorted;
       const bytes = Buffer.allocUnsafe(1 + hashes.length * HASH_BYTES);
       bytes[0] = EXACT;
-      hashes.forEach((hash, index) => bytes.writeUIntLE(hash, 1 + index * HASH_BYTES, HASH_BYTES));
+      let offset = 1;
+      for (let index = 0; index < hashes.length; index += 1) {
+        const hash = hashes[index];
+        const low = hash % 0x1000000;
+        const high = (hash - low) / 0x1000000;
+        bytes[offset] = low & 0xff;
+        bytes[offset + 1] = (low >>> 8) & 0xff;
+        bytes[offset + 2] = low >>> 16;
+        bytes[offset + 3] = high & 0xff;
+        bytes[offset + 4] = (high >>> 8) & 0xff;
+        bytes[offset + 5] = high >>> 16;
+        offset += HASH_BYTES;
+      }
       return bytes;
     }
     const bytes = Buffer.allocUnsafe(1 + REGISTERS);
@@ -152,27 +203,50 @@ export class PeopleSketch {
   static deserialize(bytes: Uint8Array | null | undefined): PeopleSketch {
     const sketch = new PeopleSketch();
     if (!bytes || bytes.length === 0) return sketch;
-    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (buffer[0] === EXACT) {
-      const set = sketch.exact as Set<number>;
-      for (let offset = 1; offset + HASH_BYTES <= buffer.length; offset += HASH_BYTES) set.add(buffer.readUIntLE(offset, HASH_BYTES));
+    if (bytes[0] === EXACT) {
+      const hashes = new Float64Array(Math.floor((bytes.length - 1) / HASH_BYTES));
+      let offset = 1;
+      for (let index = 0; index < hashes.length; index += 1) {
+        const low = bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16);
+        const high = bytes[offset + 3] | (bytes[offset + 4] << 8) | (bytes[offset + 5] << 16);
+        hashes[index] = high * 0x1000000 + low;
+        offset += HASH_BYTES;
+      }
+      sketch.sorted = hashes;
       return sketch;
     }
-    if (buffer[0] === DENSE && buffer.length === 1 + REGISTERS) {
-      sketch.exact = undefined;
-      sketch.registers = new Uint8Array(buffer.subarray(1));
+    if (bytes[0] === DENSE && bytes.length === 1 + REGISTERS) {
+      sketch.sorted = undefined;
+      sketch.registers = bytes.slice(1);
       return sketch;
     }
-    throw new Error(`unknown people sketch encoding ${buffer[0]} (${buffer.length} bytes)`);
+    throw new Error(`unknown people sketch encoding ${bytes[0]} (${bytes.length} bytes)`);
   }
 
-  private toDense(): void {
+  /** Sorts the pending hashes into `sorted` (dense beyond EXACT_LIMIT). */
+  private settle(): void {
+    if (!this.sorted || this.pending.length === 0) return;
+    const added = Float64Array.from(this.pending).sort();
+    this.pending = [];
+    let n = 0;
+    for (let index = 0; index < added.length; index += 1) if (n === 0 || added[index] !== added[n - 1]) added[n++] = added[index];
+    const fresh = added.subarray(0, n);
+    this.setExact(this.sorted.length === 0 ? fresh.slice() : union(this.sorted, fresh));
+  }
+
+  private setExact(hashes: Float64Array): void {
+    if (hashes.length > EXACT_LIMIT) this.toDense(hashes);
+    else this.sorted = hashes;
+  }
+
+  private toDense(hashes: Float64Array): void {
     const registers = new Uint8Array(REGISTERS);
-    for (const hash of this.exact as Set<number>) {
+    for (const hash of hashes) {
       const [index, value] = registerOf(hash);
       if (registers[index] < value) registers[index] = value;
     }
-    this.exact = undefined;
+    this.sorted = undefined;
+    this.pending = [];
     this.registers = registers;
   }
 }

@@ -234,8 +234,8 @@ export class ScanStatsService {
     const rows = await this.query<PieceRow>(
       `${this.piecesCte(pieces, bind)}
        SELECT r.minutes AS minutes, r.slot AS slot, r.page_id AS page_id, r.total AS total, r.first_time AS first_time, r.people AS people
-       FROM p JOIN ${table} r ON r.minutes = p.minutes AND r.slot = p.slot
-       WHERE 1 = 1${this.scopeFilter(scope, bind, 'r')}`,
+       FROM p CROSS JOIN ${table} r
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
       parameters,
     );
     for (const row of rows) {
@@ -296,8 +296,8 @@ export class ScanStatsService {
     const parts: string[] = [];
     if (plan.pieces.length > 0) {
       parts.push(
-        `SELECT r.source AS source, r.total AS total FROM p JOIN ${table} r ON r.minutes = p.minutes AND r.slot = p.slot
-         WHERE 1 = 1${this.scopeFilter(scope, bind, 'r')}`,
+        `SELECT r.source AS source, r.total AS total FROM p CROSS JOIN ${table} r
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
       );
     }
     if (plan.edges.length > 0) {
@@ -326,8 +326,8 @@ export class ScanStatsService {
     const parts: string[] = [];
     if (plan.pieces.length > 0) {
       parts.push(
-        `SELECT r.page_id AS page_id, r.ref AS ref, r.total AS total FROM p JOIN scan_rollup_ref r ON r.minutes = p.minutes AND r.slot = p.slot
-         WHERE 1 = 1${this.scopeFilter(scope, bind, 'r')}`,
+        `SELECT r.page_id AS page_id, r.ref AS ref, r.total AS total FROM p CROSS JOIN scan_rollup_ref r
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
       );
     }
     if (plan.edges.length > 0) {
