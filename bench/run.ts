@@ -20,6 +20,7 @@ import { exportAtScale } from './export-row';
 import { deliveryWithKeys, listingWithKeys } from './keys-rows';
 import { printSheets } from './print-row';
 import { redirects } from './redirect-row';
+import { ingestWithRollups, statsAtScale, uniquePeopleAtScale } from './stats-rows';
 import { LoadProcess } from './load-client';
 import { formatTable, machine, writeResults, type Results, type RowResult } from './report';
 import {
@@ -48,6 +49,9 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 10, what: 'CSV export at scale', run: exportAtScale },
   { row: 11, what: 'print sheet of 500 codes', run: printSheets },
   { row: 12, what: 'REDIRECT links', run: redirects },
+  { row: 14, what: 'scanStats DAY over 30 days Europe/Berlin at 10,000,000 scans', run: statsAtScale },
+  { row: 15, what: 'batched ingest with rollups maintained', run: ingestWithRollups },
+  { row: 16, what: 'unique people at 1,000,000 people', run: uniquePeopleAtScale },
 ];
 
 const RESULTS_PATH = join(__dirname, '..', '..', 'bench', 'results.json');

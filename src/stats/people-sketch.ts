@@ -6,9 +6,10 @@
  * HyperLogLog sketches", 2017), which needs no empirical bias tables. A union of exact sets
  * of at most EXACT_LIMIT people is exact; anything larger is estimated.
  *
- * No npm library fitted: the maintained HyperLogLog packages either have no exact phase,
- * estimate with the raw HLL formula (biased between 2.5 and 5 × registers) or cannot
- * merge serialised sketches; this file is small and tested (test/unit/people-sketch.test.ts).
+ * Not a library: the HyperLogLog packages on npm (bloom-filters, hyperloglog-lite) have no
+ * exact phase, which the contract requires up to 10,000 people, and estimate with the
+ * original formula, biased between 2.5 and 5 × the registers. This file is small and tested
+ * (test/unit/people-sketch.test.ts).
  */
 
 /** Sets up to this many people stay exact (10,000: the contract's exactness bound). */
