@@ -102,7 +102,7 @@ describe('GraphQL over HTTP', () => {
 
     it.each([
       ['cut-off JSON', '{"query": "{ codes { totalCount } }"', 'application/json', 400],
-      ['a body over 1 MB', JSON.stringify({ query: `{ codes { totalCount } } #${'x'.repeat(1_100_000)}` }), 'application/json', 413],
+      ['a body over 2 MiB', JSON.stringify({ query: `{ codes { totalCount } } #${'x'.repeat(2_200_000)}` }), 'application/json', 413],
       ['an unsupported charset', '{"query": "{ codes { totalCount } }"}', 'application/json; charset=latin9', 415],
     ])('answers %s with its 4xx status and a GraphQL error, not a 500', async (_name, body, contentType, status) => {
       const response = await raw(

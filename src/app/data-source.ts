@@ -12,6 +12,9 @@ import { ApiKeys1764090000000 } from '../db/migrations/1764090000000-ApiKeys';
 import { OrphanRefs1764100000000 } from '../db/migrations/1764100000000-OrphanRefs';
 import { Tracking1764110000000 } from '../db/migrations/1764110000000-Tracking';
 import { PrintSheets1764120000000 } from '../db/migrations/1764120000000-PrintSheets';
+import { CodeStyles1764200000000 } from '../db/migrations/1764200000000-CodeStyles';
+import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOutbox';
+import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
 import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
 import { CodeImageRow } from '../images/code-image.entity';
 import { PageRow } from '../pages/page.entity';
@@ -28,7 +31,10 @@ export const MIGRATIONS = [
   OrphanRefs1764100000000,
   Tracking1764110000000,
   PrintSheets1764120000000,
+  CodeStyles1764200000000,
+  RelayOutbox1764300000000,
   scanRollupsMigration(backfillRollupsInMigration),
+  StreamOrder1764500000000,
 ];
 
 /** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */

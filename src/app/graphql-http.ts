@@ -10,8 +10,8 @@ import { hidingSuggestions, OperationLimitsGate } from '../graphql/operation-lim
 import type { GraphQLContext } from './graphql-context';
 import type { Services } from './services';
 
-/** Largest GraphQL request body. */
-const MAX_GRAPHQL_BODY_BYTES = 1024 * 1024;
+/** Largest GraphQL request body: room for a center image of 1 MiB once base64-encoded (4/3 of it), and its query. */
+const MAX_GRAPHQL_BODY_BYTES = 2 * 1024 * 1024;
 
 export interface GraphqlHttpOptions {
   schema: GraphQLSchema;

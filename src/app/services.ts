@@ -16,11 +16,13 @@ import { TokenCipher } from '../pages/token-cipher';
 import { PsidHasher } from '../scans/psid-hash';
 import { ScanFeed } from '../scans/scan-feed';
 import { ScanService } from '../scans/scan.service';
+import { ScanStreamStore } from '../scans/scan-stream.store';
 import { ScanWriter } from '../scans/scan.store';
 import { OrphanRefService } from '../stats/orphan-refs';
 import { ScanStatsService } from '../stats/scan-stats.service';
 import { ScanRollups } from '../stats/scan-rollups';
 import { PrintSheetService } from '../print/print-sheet.service';
+import { RelayService } from '../relay/relay.service';
 import { VisitCounter } from '../tracking/visit-counter';
 import { createDataSource } from './data-source';
 
@@ -43,6 +45,8 @@ export interface Services {
   scanStats: ScanStatsService;
   visits: VisitCounter;
   metrics: GatewayMetrics;
+  /** the bot relay; its worker is started and stopped by the gateway */
+  relay: RelayService;
   /** Releases what the services hold (Redis connections, the database). */
   close(): Promise<void>;
 }
@@ -84,6 +88,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   const metrics = new GatewayMetrics();
   const feed = new ScanFeed({
     maxBacklog: config.subscriberMaxBacklog,
+    stream: new ScanStreamStore(db),
     redisUrl: config.redisUrl,
     secrets: { appSecret: config.appSecret, psidHashKey: config.psidHashKey },
     logger: logger.child({ component: 'scan-feed' }),
@@ -91,6 +96,13 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     onMessageRejected: (reason) => metrics.feedMessageRejected(reason),
   });
   metrics.observeSubscribers(() => feed.subscriberCount);
+  try {
+    await feed.start();
+  } catch (error) {
+    await feed.close();
+    await db.close();
+    throw error;
+  }
   const images = new ImageStore(db, publicUrl);
   const rateLimit = new GenerateRateLimit({
     codesPerMinute: config.generateRateLimit,
@@ -115,6 +127,12 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     printSheets: new PrintSheetService(db, codes, rateLimit, publicUrl),
     messengerCodes: new MessengerCodeApi(codes, pages, (key) => apiKeys.accessOfPresentedKey(key)),
     metrics,
+    relay: new RelayService(db, pages, {
+      config: config.relay,
+      appSecret: config.appSecret,
+      metrics,
+      logger: logger.child({ component: 'relay' }),
+    }),
     close: async () => {
       await feed.close();
       await rateLimit.close();

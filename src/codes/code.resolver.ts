@@ -24,6 +24,7 @@ export class CodeResolver {
       ref: input.data?.ref,
       label: input.label,
       tracking: input.tracking,
+      style: input.style,
     });
   }
 
@@ -64,5 +65,10 @@ export class CodeResolver {
   @FieldResolver(() => String, { description: 'permanent URL of the stored image, served by the gateway' })
   imageUrl(@Root() code: Code, @Ctx() { services }: CodesContext): string {
     return services.codes.imageUrl(code);
+  }
+
+  @FieldResolver(() => String, { nullable: true, description: 'the same code as SVG; null for FACEBOOK codes' })
+  svgUrl(@Root() code: Code, @Ctx() { services }: CodesContext): Promise<string | null> {
+    return services.codes.svgUrl(code);
   }
 }

@@ -7,6 +7,7 @@ import { BadUserInputError, NotFoundError } from '../errors';
 import type { CodeImageRow } from '../images/code-image.entity';
 import type { GenerateRateLimit } from '../auth/generate-rate-limit';
 import type { ImageStore } from '../images/image.store';
+import { BatchLoader } from '../graphql/batch-loader';
 import { CodeProviderKind, type CodeImage } from '../images/image.types';
 import type { PageService } from '../pages/page.service';
 import type { ListPage } from '../pagination/connection.types';
@@ -17,6 +18,8 @@ import { CODE_COLUMNS, codeFromRow, type CodeRow } from './code.wire';
 import { validateImageSize, validateLabel, validateRef, DEFAULT_IMAGE_SIZE } from './code.validation';
 import type { CodeImageProvider } from './providers/code-image-provider';
 import type { RefCounterStore } from './ref-counter.store';
+import { describeStyle, sameStyle, validateStyle, type CodeStyle, type CodeStyleRequest } from './code-style';
+import { CodeStyleStore } from './code-style.store';
 
 /** (page, ref) pairs per query of findByPageRefs. */
 const PAGE_REF_CHUNK = 200;
@@ -44,6 +47,20 @@ interface WantedCode {
   label: string | null | undefined;
   imageSize: number;
   tracking: CodeTracking;
+  /** validated; null asks for a plain code, undefined for whatever style the code has (none when new) */
+  style: CodeStyle | null | undefined;
+}
+
+/** What a wanted code is drawn with: the style it has, or for a new code the style asked for. */
+type Drawn = WantedCode & { slug: string | null; drawnStyle: CodeStyle | null };
+
+/** A code's style is chosen when it is created: asking for another later is refused (README, "Branded codes"). */
+function styleRefusal(field: string, code: Code, style: CodeStyle | null): BadUserInputError {
+  const which = code.ref === null ? "The page's static code" : `The code of ref ${JSON.stringify(code.ref)}`;
+  return new BadUserInputError(
+    field,
+    `${which} exists with ${describeStyle(style)}; a code's style is chosen when it is created: omit style to get this code, or use a new ref for another style.`,
+  );
 }
 
 /** The refs of a generateCodes call, checked: BAD_USER_INPUT on `refs`, `refs[i]` or `series`. */
@@ -82,8 +99,11 @@ function refsOf(request: GenerateCodesRequest): string[] {
   });
 }
 
-/** Another request created the REDIRECT code with its own slug while this one rendered an image. */
-class SlugTakenMeanwhile extends Error {}
+/**
+ * Another request created the code while this one rendered an image, with a slug (REDIRECT)
+ * or a style of its own: the images must be drawn again for that code.
+ */
+class CodeChangedMeanwhile extends Error {}
 
 /** A code's tracking is chosen when it is created: asking for the other later is refused. */
 function trackingRefused(code: Code): BadUserInputError {
@@ -91,6 +111,12 @@ function trackingRefused(code: Code): BadUserInputError {
     'tracking',
     `This code was created with tracking ${code.tracking}; tracking is chosen when a code is created (ask with tracking: ${code.tracking}).`,
   );
+}
+
+/** How generateAll refuses a code that exists with another tracking or style (index: in the call's refs). */
+interface Refusals {
+  tracking: (code: Code, index: number) => BadUserInputError;
+  style: (code: Code, stored: CodeStyle | null, index: number) => BadUserInputError;
 }
 
 export enum CodeOrderBy {
@@ -108,6 +134,7 @@ export interface GenerateCodeRequest {
   ref?: string | null;
   label?: string | null;
   tracking?: CodeTracking | null;
+  style?: CodeStyleRequest | null;
 }
 
 export interface GenerateCodesRequest {
@@ -116,6 +143,7 @@ export interface GenerateCodesRequest {
   series?: { prefix: string; from: number; to: number } | null;
   imageSize?: number | null;
   tracking?: CodeTracking | null;
+  style?: CodeStyleRequest | null;
 }
 
 /** Codes of one generateCodes call. */
@@ -163,6 +191,10 @@ function isUniqueViolation(error: unknown): boolean {
 }
 
 export class CodeService {
+  private readonly styles: CodeStyleStore;
+  /** Code.svgUrl of a list of codes in one query (a batch lives one tick: nothing goes stale). */
+  private readonly vectorIds: BatchLoader<string, string>;
+
   constructor(
     private readonly db: Database,
     private readonly pages: PageService,
@@ -172,7 +204,13 @@ export class CodeService {
     private readonly rateLimit: GenerateRateLimit,
     /** PUBLIC_URL (read when needed: without it, known once the server listens) */
     private readonly publicUrl: () => string,
-  ) {}
+  ) {
+    this.styles = new CodeStyleStore(db);
+    this.vectorIds = new BatchLoader(
+      (codeIds) => this.images.vectorIdsOf(this.db.manager, codeIds),
+      (codeId) => codeId,
+    );
+  }
 
   /**
    * Returns the code of (page, ref), creating it if needed, with an image of the
@@ -187,9 +225,15 @@ export class CodeService {
       throw new BadUserInputError('type', 'type must be STANDARD');
     }
     const tracking = this.validTracking(request.tracking);
+    const style = request.style == null ? undefined : validateStyle(request.style);
     const page = await this.pages.require(context, request.pageId);
-    const wanted = { pageId: page.id, ref, label, imageSize, tracking };
-    const [code] = await this.rateLimit.spend(context.access, 1, () => this.generateAll(context, [wanted], trackingRefused));
+    const wanted = { pageId: page.id, ref, label, imageSize, tracking, style };
+    const [code] = await this.rateLimit.spend(context.access, 1, () =>
+      this.generateAll(context, [wanted], {
+        tracking: trackingRefused,
+        style: (existing, stored) => styleRefusal('style', existing, stored),
+      }),
+    );
     return code;
   }
 
@@ -203,18 +247,18 @@ export class CodeService {
     const refs = refsOf(request);
     const imageSize = validateImageSize(request.imageSize ?? DEFAULT_IMAGE_SIZE);
     const tracking = this.validTracking(request.tracking);
+    const style = request.style == null ? undefined : validateStyle(request.style);
     const page = await this.pages.require(context, request.pageId);
-    const wanted = refs.map((ref) => ({ pageId: page.id, ref, label: undefined, imageSize, tracking }));
+    const wanted = refs.map((ref) => ({ pageId: page.id, ref, label: undefined, imageSize, tracking, style }));
     return this.rateLimit.spend(context.access, wanted.length, () =>
-      this.generateAll(
-        context,
-        wanted,
-        (code, index) =>
+      this.generateAll(context, wanted, {
+        tracking: (code, index) =>
           new BadUserInputError(
             `refs[${index}]`,
             `The code of ref ${JSON.stringify(code.ref)} was created with tracking ${code.tracking}; tracking is chosen when a code is created.`,
           ),
-      ),
+        style: (code, stored, index) => styleRefusal(`refs[${index}]`, code, stored),
+      }),
     );
   }
 
@@ -226,42 +270,45 @@ export class CodeService {
    * Another request creating one of these REDIRECT codes meanwhile (with a slug of its own)
    * starts it again once: the images must encode that code's link.
    */
-  private async generateAll(
-    context: RequestContext,
-    wanted: WantedCode[],
-    refuseTracking: (code: Code, index: number) => BadUserInputError,
-  ): Promise<Code[]> {
+  private async generateAll(context: RequestContext, wanted: WantedCode[], refuse: Refusals): Promise<Code[]> {
     try {
-      return await this.generateOnce(context, wanted, refuseTracking);
+      return await this.generateOnce(context, wanted, refuse);
     } catch (error) {
-      if (error instanceof SlugTakenMeanwhile) return this.generateOnce(context, wanted, refuseTracking);
+      if (error instanceof CodeChangedMeanwhile) return this.generateOnce(context, wanted, refuse);
       throw error;
     }
   }
 
-  private async generateOnce(
-    context: RequestContext,
-    wanted: WantedCode[],
-    refuseTracking: (code: Code, index: number) => BadUserInputError,
-  ): Promise<Code[]> {
+  private async generateOnce(context: RequestContext, wanted: WantedCode[], refuse: Refusals): Promise<Code[]> {
     const pageId = wanted[0].pageId;
     const existing = await this.findByPageRefs(wanted.map(({ ref }) => ({ pageId, ref })));
+    const existingIds = [...existing.values()].map((code) => code.id);
+    const [styles, vectors] = await Promise.all([
+      this.styles.read(this.db.manager, existingIds),
+      this.provider.kind === CodeProviderKind.LOCAL ? this.images.vectorIdsOf(this.db.manager, existingIds) : new Map<string, string>(),
+    ]);
     wanted.forEach((item, index) => {
       const code = existing.get(pageRefKey(pageId, item.ref));
-      if (code && code.tracking !== item.tracking) throw refuseTracking(code, index);
+      if (code && code.tracking !== item.tracking) throw refuse.tracking(code, index);
+      const stored = code ? (styles.get(code.id) ?? null) : null;
+      if (code && item.style !== undefined && !sameStyle(item.style, stored)) throw refuse.style(code, stored, index);
     });
     // The page's own token, read (and decrypted) only when a provider that calls the Graph API renders.
     let pageAccessToken: Promise<string> | undefined;
     const tokenForProvider = () => (pageAccessToken ??= this.pages.accessTokenOf(context, pageId));
     // Rendered (or downloaded) one after the other: a series of 500 must not hold 500 images
     // in flight at once, and the event loop gets a turn between two.
-    const rendered: { item: WantedCode & { slug: string | null }; image: CodeImage | null }[] = [];
+    const rendered: { item: Drawn; image: CodeImage | null }[] = [];
     for (const item of wanted) {
       const code = existing.get(pageRefKey(pageId, item.ref));
       const stored = code && (await this.images.findForCode(this.db.manager, code.id, item.imageSize));
       const slug = item.tracking === CodeTracking.REDIRECT ? (code?.slug ?? newSlug()) : null;
-      if (stored) {
-        rendered.push({ item: { ...item, slug }, image: null });
+      // An existing code keeps its style: each new size (and its SVG) is drawn as the first was.
+      const drawnStyle = code ? (styles.get(code.id) ?? null) : (item.style ?? null);
+      // A LOCAL code made before SVGs were stored gets its SVG the next time it is asked for.
+      const missingVector = code !== undefined && this.provider.kind === CodeProviderKind.LOCAL && !vectors.has(code.id);
+      if (stored && !missingVector) {
+        rendered.push({ item: { ...item, slug, drawnStyle }, image: null });
         continue;
       }
       const link = this.linkOf({ pageId, ref: item.ref, tracking: item.tracking, slug });
@@ -270,9 +317,10 @@ export class CodeService {
         ref: item.ref,
         imageSize: item.imageSize,
         link,
+        style: drawnStyle,
         ...(this.provider.needsAccessToken ? { pageAccessToken: await tokenForProvider() } : {}),
       });
-      rendered.push({ item: { ...item, slug }, image });
+      rendered.push({ item: { ...item, slug, drawnStyle }, image });
     }
     const storeAll = () =>
       this.db.transaction(async (manager) => {
@@ -291,10 +339,10 @@ export class CodeService {
   }
 
   /** Stores a rendered image (see store), or points the code at the image of this size it already has. */
-  private async storeOrPoint(manager: EntityManager, wanted: WantedCode & { slug: string | null }, image: CodeImage | null): Promise<Code> {
+  private async storeOrPoint(manager: EntityManager, wanted: Drawn, image: CodeImage | null): Promise<Code> {
     if (image) return this.store(manager, wanted, image);
     const found = await this.findWithImage(manager, wanted.pageId, wanted.ref, wanted.imageSize);
-    if (!found.code || !found.stored) throw new SlugTakenMeanwhile(); // removed meanwhile: start again
+    if (!found.code || !found.stored) throw new CodeChangedMeanwhile(); // removed meanwhile: start again
     return this.pointAt(manager, found.code.id, found.stored.id, found.stored.size, found.stored.provider, wanted.label);
   }
 
@@ -310,14 +358,17 @@ export class CodeService {
     return tracking;
   }
 
-  private async store(manager: EntityManager, wanted: WantedCode & { slug: string | null }, image: CodeImage): Promise<Code> {
-    const { pageId, ref, label, imageSize, tracking, slug } = wanted;
+  private async store(manager: EntityManager, wanted: Drawn, image: CodeImage): Promise<Code> {
+    const { pageId, ref, label, imageSize, tracking, slug, drawnStyle } = wanted;
     const now = new Date();
     const found = await this.findWithImage(manager, pageId, ref, imageSize);
     let code = found.code;
     if (code) {
       if (code.tracking !== tracking) throw trackingRefused(code);
-      if (code.slug !== slug) throw new SlugTakenMeanwhile();
+      if (code.slug !== slug) throw new CodeChangedMeanwhile();
+      // Created meanwhile with another style: start again, which refuses or draws it as that code is.
+      if (!sameStyle((await this.styles.read(manager, [code.id])).get(code.id) ?? null, drawnStyle)) throw new CodeChangedMeanwhile();
+      await this.storeVectorIfMissing(manager, code.id, image, now);
     }
     if (code && found.stored) return this.pointAt(manager, code.id, found.stored.id, found.stored.size, found.stored.provider, label);
     const imageId = randomUUID();
@@ -340,6 +391,8 @@ export class CodeService {
         visitCount: 0,
       });
       await manager.insert(Code, code);
+      if (drawnStyle) await this.styles.insert(manager, code.id, drawnStyle);
+      await this.storeVector(manager, code.id, image, now);
     }
     await this.images.insert(
       manager,
@@ -347,6 +400,16 @@ export class CodeService {
       image,
     );
     return this.pointAt(manager, code.id, imageId, imageSize, this.provider.kind, label);
+  }
+
+  /** Stores the SVG the provider drew (LOCAL codes), unless the code has one: one SVG per code, whatever its sizes. */
+  private async storeVectorIfMissing(manager: EntityManager, codeId: string, image: CodeImage, now: Date): Promise<void> {
+    if (image.svg && (await this.images.vectorIdsOf(manager, [codeId])).size === 0) await this.storeVector(manager, codeId, image, now);
+  }
+
+  /** Stores the SVG the provider drew, if it drew one (a new code has none yet). */
+  private async storeVector(manager: EntityManager, codeId: string, image: CodeImage, now: Date): Promise<void> {
+    if (image.svg) await this.images.insertVector(manager, { id: randomUUID(), codeId, createdAt: now }, image.svg);
   }
 
   /** The code of (page, ref), if any, and its stored image of `imageSize`, if any. */
@@ -442,6 +505,13 @@ export class CodeService {
 
   imageUrl(code: Code): string {
     return this.images.urlOf(code.imageId);
+  }
+
+  /** URL of the code's SVG: null for FACEBOOK codes (their image is a download) and for a LOCAL code stored before SVGs were. */
+  async svgUrl(code: Code): Promise<string | null> {
+    if (code.provider !== CodeProviderKind.LOCAL) return null;
+    const id = await this.vectorIds.load(code.id);
+    return id === null ? null : this.images.urlOf(id);
   }
 
   async list(context: RequestContext, request: ListCodesRequest): Promise<ListPage<Code>> {

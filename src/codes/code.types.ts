@@ -1,8 +1,9 @@
-import { ArgsType, Field, ID, InputType, Int, registerEnumType } from 'type-graphql';
+import { ArgsType, Field, Float, ID, InputType, Int, registerEnumType } from 'type-graphql';
 import { connectionType } from '../pagination/connection.types';
 import { Code, CodeTracking, CodeType } from './code.entity';
 import { CodeOrderBy } from './code.service';
 import { DEFAULT_IMAGE_SIZE } from './code.validation';
+import { DEFAULT_CENTER_IMAGE_SIZE, MAX_CENTER_IMAGE_SIZE, MIN_CENTER_IMAGE_SIZE } from './code-style';
 
 registerEnumType(CodeOrderBy, { name: 'CodeOrderBy' });
 
@@ -12,6 +13,27 @@ export const CodeConnection = connectionType(Code, 'Code');
 export class CodeDataInput {
   @Field(() => String, { description: 'at most 250 of a-z A-Z 0-9 + / = - . : _' })
   ref!: string;
+}
+
+@InputType({
+  description:
+    "A code's style is chosen when it is created: asking for another style for an existing code is BAD_USER_INPUT; omitted, the code keeps its own.",
+})
+export class CodeStyleInput {
+  @Field(() => String, { nullable: true, description: "a PNG or JPEG, base64, at most 1 MiB, drawn in the code's center" })
+  centerImage?: string | null;
+
+  @Field(() => Float, {
+    nullable: true,
+    description: `width of the center image as a fraction of the code's width (quiet zone excluded), ${MIN_CENTER_IMAGE_SIZE} to ${MAX_CENTER_IMAGE_SIZE}, default ${DEFAULT_CENTER_IMAGE_SIZE}; codes that do not scan with it are refused`,
+  })
+  centerImageSize?: number | null;
+
+  @Field(() => String, { nullable: true, description: '#RRGGBB, default #000000' })
+  foreground?: string | null;
+
+  @Field(() => String, { nullable: true, description: '#RRGGBB, default #FFFFFF' })
+  background?: string | null;
 }
 
 @InputType()
@@ -40,6 +62,9 @@ export class GenerateCodeInput {
     description: 'chosen when the code is created; asking for the other one later is BAD_USER_INPUT',
   })
   tracking?: CodeTracking | null;
+
+  @Field(() => CodeStyleInput, { nullable: true })
+  style?: CodeStyleInput | null;
 }
 
 /** The filters of `codes`; paging and ordering are arguments of their own. */
@@ -77,6 +102,9 @@ export class GenerateCodesInput {
 
   @Field(() => Int, { nullable: true, defaultValue: DEFAULT_IMAGE_SIZE, description: '100 to 2000' })
   imageSize?: number | null;
+
+  @Field(() => CodeStyleInput, { nullable: true })
+  style?: CodeStyleInput | null;
 
   @Field(() => CodeTracking, { nullable: true, defaultValue: CodeTracking.DIRECT })
   tracking?: CodeTracking | null;

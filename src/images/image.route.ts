@@ -6,7 +6,7 @@ import type { ImageStore } from './image.store';
 const IMAGE_ID = /^[0-9a-f-]{36}$/;
 
 /**
- * GET /images/:imageId — stored code images: immutable, so cached for a year and
+ * GET /images/:imageId — stored code images (PNG, JPEG, and the SVG of LOCAL codes): immutable, so cached for a year and
  * revalidated by ETag. An image URL is a capability (its id is random, and only a key
  * that sees the code is handed it), so that <img>, print shops and chat previews can
  * fetch it without a key. A request that does present a key is held to it: an unknown
@@ -27,6 +27,9 @@ export function imageRoutes(images: ImageStore, authenticate: (authorization: un
         ETag: etag,
         'Cache-Control': 'public, max-age=31536000, immutable',
         'X-Content-Type-Options': 'nosniff',
+        // An SVG opened on its own is a document of this origin: it may show its embedded
+        // center image (a data: URL) and nothing else, never run a script.
+        ...(image.contentType === 'image/svg+xml' ? { 'Content-Security-Policy': "default-src 'none'; img-src data:" } : {}),
       });
       if (ifNoneMatchIncludes(request.headers['if-none-match'], etag)) return reply.code(304).send();
       return reply.code(200).type(image.contentType).send(image.bytes);

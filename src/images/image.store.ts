@@ -4,6 +4,9 @@ import type { Database } from '../db/database';
 import { CodeImageRow } from './code-image.entity';
 import type { CodeImage, CodeProviderKind } from './image.types';
 
+/** Codes per query of vectorIdsOf: SQLite allows 999 parameters per statement. */
+const VECTOR_CHUNK = 500;
+
 export interface StoredImage {
   bytes: Buffer;
   contentType: string;
@@ -31,6 +34,25 @@ export class ImageStore {
     return manager.findOneBy(CodeImageRow, { codeId, size });
   }
 
+  /** The ids of the SVGs of these codes, by code id (codes without one are absent). */
+  async vectorIdsOf(manager: EntityManager, codeIds: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const distinct = [...new Set(codeIds)];
+    for (let start = 0; start < distinct.length; start += VECTOR_CHUNK) {
+      const { values, bind } = this.db.parameters();
+      const list = distinct
+        .slice(start, start + VECTOR_CHUNK)
+        .map(bind)
+        .join(', ');
+      const rows: { id: string; code_id: string }[] = await manager.query(
+        `SELECT id, code_id FROM code_vector WHERE code_id IN (${list})`,
+        values,
+      );
+      for (const row of rows) found.set(row.code_id, row.id);
+    }
+    return found;
+  }
+
   async insert(
     manager: EntityManager,
     row: { id: string; codeId: string; size: number; provider: CodeProviderKind; createdAt: Date },
@@ -54,10 +76,25 @@ export class ImageStore {
     );
   }
 
+  /** Stores a code's SVG (table code_vector: one per code, whatever its sizes). */
+  async insertVector(manager: EntityManager, row: { id: string; codeId: string; createdAt: Date }, svg: Buffer): Promise<void> {
+    const { values, bind } = this.db.parameters();
+    const columns = [row.id, row.codeId, createHash('sha256').update(svg).digest('hex'), svg.length, svg, row.createdAt.getTime()].map(
+      bind,
+    );
+    await manager.query(
+      `INSERT INTO code_vector (id, code_id, sha256, byte_length, bytes, created_at) VALUES (${columns.join(', ')})`,
+      values,
+    );
+  }
+
+  /** A stored image or SVG by its id (the two share one URL space: ids are random UUIDs). */
   async read(imageId: string): Promise<StoredImage | null> {
     const rows = await this.db.read<{ bytes: Buffer | Uint8Array; content_type: string; sha256: string; page_id: string }>(
-      `SELECT i.bytes, i.content_type, i.sha256, c.page_id FROM code_image i JOIN code c ON c.id = i.code_id WHERE i.id = ${this.db.param(1)}`,
-      [imageId],
+      `SELECT i.bytes, i.content_type, i.sha256, c.page_id FROM code_image i JOIN code c ON c.id = i.code_id WHERE i.id = ${this.db.param(1)}
+       UNION ALL
+       SELECT v.bytes, 'image/svg+xml' AS content_type, v.sha256, c.page_id FROM code_vector v JOIN code c ON c.id = v.code_id WHERE v.id = ${this.db.param(2)}`,
+      [imageId, imageId],
     );
     const row = rows[0];
     if (!row) return null;

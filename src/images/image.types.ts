@@ -12,4 +12,6 @@ export interface CodeImage {
   contentType: CodeImageContentType;
   width: number;
   height: number;
+  /** the same code as SVG, when the provider draws it (LOCAL codes) */
+  svg?: Buffer;
 }

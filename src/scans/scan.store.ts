@@ -31,12 +31,25 @@ export type AlongsideScans = (sql: TransactionSql) => Promise<void>;
 
 /** The statements storing scans needs; one implementation per database. */
 interface ScanStatements {
+  /** the stream's last position; on PostgreSQL its row stays locked until commit, which orders every writer */
+  claimStream(): Promise<number> | number;
+  setStream(position: number): Promise<void> | void;
+  /** writes each scan's streamSeq onto its stored row */
+  numberScans(scans: Scan[]): Promise<void> | void;
   /** inserts the scans not stored yet (others are redeliveries); returns the ids inserted */
   insertScans(scans: Scan[]): Promise<Set<string>> | Set<string>;
-  /** the (page, ref) counter, created at zero when absent; on PostgreSQL it stays locked until commit */
-  claimCounter(pageId: string, ref: string | null): Promise<RefCount> | RefCount;
-  /** writes the counter and copies it onto the code of (page, ref), returning that code */
-  setCounter(pageId: string, ref: string | null, count: RefCount): Promise<CodeRow | undefined> | CodeRow | undefined;
+  /**
+   * The (page, ref) counters, created at zero when absent, in the order given (the lock
+   * order); on PostgreSQL they stay locked until commit.
+   */
+  claimCounters(keys: CounterKey[]): Promise<RefCount[]> | RefCount[];
+  /** writes the counters and copies each onto the code of its (page, ref); answers those codes, in order */
+  setCounters(counters: (CounterKey & { count: RefCount })[]): Promise<(CodeRow | undefined)[]> | (CodeRow | undefined)[];
+}
+
+interface CounterKey {
+  pageId: string;
+  ref: string | null;
 }
 
 /** One request's share of a transaction. */
@@ -58,13 +71,22 @@ async function storeScans(
   steps: readonly IngestStep[],
   requests: WriteRequest[],
 ): Promise<ScanEvent[][]> {
-  const inserted: Scan[][] = [];
-  for (const { scans } of requests) {
-    // Inserted in id order, one order for every transaction's primary-key locks, so
-    // that concurrent deliveries never wait on each other in a cycle.
-    const stored = scans.length === 0 ? new Set<string>() : await statements.insertScans([...scans].sort((a, b) => (a.id < b.id ? -1 : 1)));
-    inserted.push(scans.filter((scan) => stored.has(scan.id)));
-  }
+  // Each id belongs to the first request of the group that carries it.
+  const owned = requests.map(() => [] as Scan[]);
+  const owners = new Set<string>();
+  requests.forEach(({ scans }, index) => {
+    for (const scan of scans) {
+      if (owners.has(scan.id)) continue;
+      owners.add(scan.id);
+      owned[index].push(scan);
+    }
+  });
+  // Inserted in id order, the whole group at once: one order for every transaction's
+  // primary-key locks, so concurrent groups never wait on each other in a cycle. A scan
+  // another transaction is inserting waits for it, then counts as a redelivery here.
+  const all = owned.flat().sort((a, b) => (a.id < b.id ? -1 : 1));
+  const stored = all.length === 0 ? new Set<string>() : await statements.insertScans(all);
+  const inserted = owned.map((scans) => scans.filter((scan) => stored.has(scan.id)));
 
   // Running totals per (page, ref), in the order the scans arrived.
   const totals = new Map<string, { pageId: string; ref: string | null; count: RefCount }>();
@@ -72,10 +94,9 @@ async function storeScans(
   const keysInLockOrder = [...new Set(inserted.flat().map((scan) => pageRefKey(scan.pageId, scan.ref)))].sort();
   const firstScanOf = new Map(inserted.flat().map((scan) => [pageRefKey(scan.pageId, scan.ref), scan] as const));
   // Claimed in one sorted order so that concurrent transactions never deadlock.
-  for (const key of keysInLockOrder) {
-    const { pageId, ref } = firstScanOf.get(key) as Scan;
-    totals.set(key, { pageId, ref, count: await statements.claimCounter(pageId, ref) });
-  }
+  const keys = keysInLockOrder.map((key) => firstScanOf.get(key) as Scan).map(({ pageId, ref }) => ({ pageId, ref }));
+  const claimed = keys.length === 0 ? [] : await statements.claimCounters(keys);
+  keys.forEach((key, index) => totals.set(keysInLockOrder[index], { ...key, count: claimed[index] }));
   for (const scan of inserted.flat()) {
     const total = totals.get(pageRefKey(scan.pageId, scan.ref)) as { count: RefCount };
     total.count = {
@@ -86,14 +107,22 @@ async function storeScans(
   }
   // Mapped once per (page, ref); each event then takes the counts as they were after its scan.
   const codes = new Map<string, CodeRecord | undefined>();
-  for (const key of keysInLockOrder) {
-    const { pageId, ref, count } = totals.get(key) as { pageId: string; ref: string | null; count: RefCount };
-    const row = await statements.setCounter(pageId, ref, count);
-    codes.set(key, row && codeRecordFromRow(row));
-  }
+  const counters = keysInLockOrder.map((key) => totals.get(key) as CounterKey & { count: RefCount });
+  const rows = counters.length === 0 ? [] : await statements.setCounters(counters);
+  keysInLockOrder.forEach((key, index) => codes.set(key, rows[index] && codeRecordFromRow(rows[index])));
   const allInserted = inserted.flat();
   if (allInserted.length > 0) for (const step of steps) await step.apply(sql, allInserted);
   for (const request of requests) if (request.alongside) await request.alongside(sql);
+
+  if (allInserted.length > 0) {
+    // Last, just before the commit: from here on this transaction is the only one numbering
+    // scans, so positions are contiguous and become visible in order. Taken after every
+    // other lock (one order for all, so no deadlock) and held for three statements only.
+    let position = Number(await statements.claimStream());
+    for (const scan of allInserted) scan.streamSeq = ++position;
+    await statements.numberScans(allInserted);
+    await statements.setStream(position);
+  }
 
   return inserted.map((scans) =>
     scans.map((scan) => eventOf(scan, codes.get(pageRefKey(scan.pageId, scan.ref)), after.get(scan) as RefCount)),
@@ -110,6 +139,7 @@ function eventOf(scan: Scan, code: CodeRecord | undefined, countAfterScan: RefCo
       source: scan.source,
       occurredAt: scan.occurredAt.getTime(),
       receivedAt: scan.receivedAt.getTime(),
+      streamSeq: scan.streamSeq,
     },
     code: code
       ? {
@@ -142,12 +172,51 @@ const INSERT_SCANS = (p: (n: number) => string, rows: number) =>
   `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at)
    VALUES ${Array.from({ length: rows }, (_, row) => `(${Array.from({ length: SCAN_VALUE_COUNT }, (_, column) => p(row * SCAN_VALUE_COUNT + column + 1)).join(', ')})`).join(', ')}
    ON CONFLICT (id) DO NOTHING RETURNING id`;
+const CLAIM_STREAM = (postgres: boolean) =>
+  // FOR UPDATE is implied by the UPDATE on PostgreSQL; on SQLite, BEGIN IMMEDIATE already excludes other writers.
+  postgres ? `UPDATE scan_stream SET position = position WHERE id = 1 RETURNING position` : `SELECT position FROM scan_stream WHERE id = 1`;
+const SET_STREAM = (p: (n: number) => string) => `UPDATE scan_stream SET position = ${p(1)} WHERE id = 1`;
+interface CounterRow {
+  page_id: string;
+  ref: string;
+  scan_count: number | string;
+  last_scanned_at: number | string;
+}
+
+/*
+ * The counters of a group in three statements on PostgreSQL (a round trip each) rather than
+ * three per code: a group of a busy page touches tens of codes. The claim's rows are locked
+ * in the order of its VALUES, which is the sorted lock order.
+ */
+const CLAIM_COUNTERS = (p: (n: number) => string, rows: number) =>
+  `INSERT INTO ref_counter (page_id, ref, scan_count, last_scanned_at)
+   VALUES ${Array.from({ length: rows }, (_, row) => `(${p(2 * row + 1)}, ${p(2 * row + 2)}, 0, 0)`).join(', ')}
+   ON CONFLICT (page_id, ref) DO UPDATE SET scan_count = ref_counter.scan_count
+   RETURNING page_id, ref, scan_count, last_scanned_at`;
+const COUNTER_VALUES = (p: (n: number) => string, rows: number) =>
+  `(VALUES ${Array.from({ length: rows }, (_, row) => `(${p(4 * row + 1)}::varchar, ${p(4 * row + 2)}::varchar, ${p(4 * row + 3)}::bigint, ${p(4 * row + 4)}::bigint)`).join(', ')})
+   AS counted (page_id, ref, scan_count, last_scanned_at)`;
+const SET_COUNTERS = (p: (n: number) => string, rows: number) =>
+  `UPDATE ref_counter SET scan_count = counted.scan_count, last_scanned_at = counted.last_scanned_at
+   FROM ${COUNTER_VALUES(p, rows)} WHERE ref_counter.page_id = counted.page_id AND ref_counter.ref = counted.ref`;
+const SET_CODE_COUNTS = (p: (n: number) => string, rows: number) =>
+  `UPDATE code SET scan_count = counted.scan_count, last_scanned_at = counted.last_scanned_at
+   FROM ${COUNTER_VALUES(p, rows)} WHERE code.page_id = counted.page_id AND code.ref = counted.ref
+   RETURNING ${CODE_COLUMNS.split(', ')
+     .map((column) => `code.${column}`)
+     .join(', ')}`;
+
+/** One statement per chunk: a CASE over the ids (the same SQL on both databases). */
+const NUMBER_SCANS = (p: (n: number) => string, rows: number) =>
+  `UPDATE scan SET stream_seq = CASE id ${Array.from({ length: rows }, (_, row) => `WHEN ${p(2 * row + 1)} THEN CAST(${p(2 * row + 2)} AS bigint)`).join(' ')} END
+   WHERE id IN (${Array.from({ length: rows }, (_, row) => p(2 * rows + row + 1)).join(', ')})`;
+const numberValues = (scans: Scan[]) => [...scans.flatMap((scan) => [scan.id, scan.streamSeq]), ...scans.map((scan) => scan.id)];
 const SET_CODE_COUNT = (p: (n: number) => string) =>
   `UPDATE code SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}
    RETURNING ${CODE_COLUMNS}`;
 
-/** Splits scans into chunks of the prepared sizes, largest first. */
-function* chunksOf(scans: Scan[]): Generator<Scan[]> {
+/** Splits scans (or ids) into chunks of the prepared sizes, largest first. */
+function* chunksOf<T>(scans: T[]): Generator<T[]> {
   let offset = 0;
   for (const size of INSERT_CHUNK_SIZES) {
     while (scans.length - offset >= size) {
@@ -157,7 +226,7 @@ function* chunksOf(scans: Scan[]): Generator<Scan[]> {
   }
 }
 
-/** Through TypeORM's connection of the current transaction (PostgreSQL, and SQLite in tests of the generic path). */
+/** On PostgreSQL, through TypeORM's connection of the current transaction (its SQL is PostgreSQL's). */
 class ManagerStatements implements ScanStatements {
   private readonly p: (n: number) => string;
 
@@ -166,6 +235,25 @@ class ManagerStatements implements ScanStatements {
     private readonly db: Database,
   ) {
     this.p = (n) => db.param(n);
+  }
+
+  async claimStream(): Promise<number> {
+    const rows = await this.rows<{ position: number | string }>(CLAIM_STREAM(this.db.kind === 'postgres'), []);
+    return Number(rows[0].position);
+  }
+
+  async setStream(position: number): Promise<void> {
+    await this.manager.query(SET_STREAM(this.p), [position]);
+  }
+
+  async numberScans(scans: Scan[]): Promise<void> {
+    for (const chunk of chunksOf(scans)) await this.manager.query(NUMBER_SCANS(this.p, chunk.length), numberValues(chunk));
+  }
+
+  private async rows<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
+    const runner = this.manager.queryRunner;
+    if (!runner) throw new Error('ManagerStatements needs the manager of a transaction');
+    return ((await runner.query(sql, parameters, true)).records ?? []) as Row[];
   }
 
   async insertScans(scans: Scan[]): Promise<Set<string>> {
@@ -177,18 +265,27 @@ class ManagerStatements implements ScanStatements {
     return inserted;
   }
 
-  async claimCounter(pageId: string, ref: string | null): Promise<RefCount> {
-    const [row] = await this.manager.query(CLAIM_COUNTER_SQL(this.p), [pageId, refKey(ref)]);
-    return refCountOf(row);
+  async claimCounters(keys: CounterKey[]): Promise<RefCount[]> {
+    const counts = new Map<string, RefCount>();
+    for (const chunk of chunksOf(keys)) {
+      const rows = await this.rows<CounterRow>(
+        CLAIM_COUNTERS(this.p, chunk.length),
+        chunk.flatMap(({ pageId, ref }) => [pageId, refKey(ref)]),
+      );
+      for (const row of rows) counts.set(pageRefKey(row.page_id, row.ref), refCountOf(row));
+    }
+    return keys.map(({ pageId, ref }) => counts.get(pageRefKey(pageId, ref)) as RefCount);
   }
 
-  async setCounter(pageId: string, ref: string | null, count: RefCount): Promise<CodeRow | undefined> {
-    const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
-    await this.manager.query(SET_COUNTER_SQL(this.p), values);
-    const updated: CodeRow[] | [CodeRow[], number] = await this.manager.query(SET_CODE_COUNT(this.p), values);
-    // TypeORM answers an UPDATE on PostgreSQL with [rows, count], on SQLite with rows.
-    const rows = this.db.kind === 'postgres' ? (updated as [CodeRow[], number])[0] : (updated as CodeRow[]);
-    return rows[0];
+  async setCounters(counters: (CounterKey & { count: RefCount })[]): Promise<(CodeRow | undefined)[]> {
+    const codes = new Map<string, CodeRow>();
+    for (const chunk of chunksOf(counters)) {
+      const values = chunk.flatMap(({ pageId, ref, count }) => [pageId, refKey(ref), count.scanCount, count.lastScannedAt]);
+      await this.rows(SET_COUNTERS(this.p, chunk.length), values);
+      for (const row of await this.rows<CodeRow>(SET_CODE_COUNTS(this.p, chunk.length), values))
+        codes.set(pageRefKey(row.page_id, row.ref), row);
+    }
+    return counters.map(({ pageId, ref }) => codes.get(pageRefKey(pageId, ref)));
   }
 }
 
@@ -198,6 +295,9 @@ class ManagerStatements implements ScanStatements {
  */
 class SqliteStatements implements ScanStatements {
   private readonly inserts: Map<number, BetterSqlite3.Statement>;
+  private readonly numberStatements: Map<number, BetterSqlite3.Statement>;
+  private readonly claimStreamStatement: BetterSqlite3.Statement;
+  private readonly setStreamStatement: BetterSqlite3.Statement;
   private readonly claim: BetterSqlite3.Statement;
   private readonly setRefCounter: BetterSqlite3.Statement;
   private readonly setCodeCount: BetterSqlite3.Statement;
@@ -205,9 +305,24 @@ class SqliteStatements implements ScanStatements {
   constructor(handle: BetterSqlite3.Database) {
     const p = () => '?';
     this.inserts = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(INSERT_SCANS(p, size))]));
+    this.numberStatements = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(NUMBER_SCANS(p, size))]));
+    this.claimStreamStatement = handle.prepare(CLAIM_STREAM(false));
+    this.setStreamStatement = handle.prepare(SET_STREAM(p));
     this.claim = handle.prepare(CLAIM_COUNTER_SQL(p));
     this.setRefCounter = handle.prepare(SET_COUNTER_SQL(p));
     this.setCodeCount = handle.prepare(SET_CODE_COUNT(p));
+  }
+
+  claimStream(): number {
+    return Number((this.claimStreamStatement.get() as { position: number }).position);
+  }
+
+  setStream(position: number): void {
+    this.setStreamStatement.run(position);
+  }
+
+  numberScans(scans: Scan[]): void {
+    for (const chunk of chunksOf(scans)) (this.numberStatements.get(chunk.length) as BetterSqlite3.Statement).run(...numberValues(chunk));
   }
 
   insertScans(scans: Scan[]): Set<string> {
@@ -219,14 +334,19 @@ class SqliteStatements implements ScanStatements {
     return inserted;
   }
 
-  claimCounter(pageId: string, ref: string | null): RefCount {
-    return refCountOf(this.claim.get(pageId, refKey(ref)) as { scan_count: number; last_scanned_at: number });
+  // One prepared statement per code: in process, a call costs what a batch would.
+  claimCounters(keys: CounterKey[]): RefCount[] {
+    return keys.map(({ pageId, ref }) =>
+      refCountOf(this.claim.get(pageId, refKey(ref)) as { scan_count: number; last_scanned_at: number }),
+    );
   }
 
-  setCounter(pageId: string, ref: string | null, count: RefCount): CodeRow | undefined {
-    const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
-    this.setRefCounter.run(...values);
-    return this.setCodeCount.get(...values) as CodeRow | undefined;
+  setCounters(counters: (CounterKey & { count: RefCount })[]): (CodeRow | undefined)[] {
+    return counters.map(({ pageId, ref, count }) => {
+      const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
+      this.setRefCounter.run(...values);
+      return this.setCodeCount.get(...values) as CodeRow | undefined;
+    });
   }
 }
 
@@ -275,6 +395,39 @@ class SqliteSql implements TransactionSql {
     if (statement.reader) return statement.all(...parameters) as Row[];
     statement.run(...parameters);
     return [];
+  }
+}
+
+/**
+ * How long a commit waits for another process's write lock on the SQLite file before it
+ * fails (the webhook then answers 500, and Meta retries).
+ */
+const SQLITE_LOCK_WAIT_MS = 5_000;
+
+function isSqliteBusy(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'SQLITE_BUSY';
+}
+
+/**
+ * BEGIN IMMEDIATE, waiting for a lock held by another process without blocking the event
+ * loop: better-sqlite3 waits out its busy_timeout synchronously, which would stop every
+ * request of this process (health checks included) for as long. So the attempt itself
+ * does not wait (busy_timeout 0), and the wait between attempts is a timer.
+ */
+async function beginImmediate(handle: BetterSqlite3.Database): Promise<void> {
+  const deadline = Date.now() + SQLITE_LOCK_WAIT_MS;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    const busyTimeout = handle.pragma('busy_timeout', { simple: true }) as number;
+    handle.pragma('busy_timeout = 0');
+    try {
+      handle.exec('BEGIN IMMEDIATE');
+      return;
+    } catch (error) {
+      if (!isSqliteBusy(error) || Date.now() + delay > deadline) throw error;
+    } finally {
+      handle.pragma(`busy_timeout = ${busyTimeout}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
 
@@ -344,7 +497,8 @@ export class ScanWriter {
         const events = await this.commit(group);
         group.forEach((request, index) => request.resolve(events[index]));
       } catch (error) {
-        if (group.length === 1) throw error;
+        // Alone, each would wait for the same lock again: only a request's own failure is worth isolating.
+        if (group.length === 1 || isSqliteBusy(error)) throw error;
         for (const request of group) {
           await this.commit([request]).then(
             ([events]) => request.resolve(events),
@@ -353,7 +507,7 @@ export class ScanWriter {
         }
       }
     } catch (error) {
-      group[0].reject(error);
+      for (const request of group) request.reject(error);
     } finally {
       this.writing = false;
       this.scheduleFlush();
@@ -370,7 +524,7 @@ export class ScanWriter {
     const sql = this.sqliteSql as SqliteSql;
     return this.db.exclusive(async () => {
       const handle = this.db.sqliteHandle() as BetterSqlite3.Database;
-      handle.exec('BEGIN IMMEDIATE');
+      await beginImmediate(handle);
       try {
         const stored = await storeScans(statements, sql, this.steps, group);
         handle.exec('COMMIT');

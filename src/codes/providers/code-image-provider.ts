@@ -1,4 +1,5 @@
 import type { CodeImage, CodeProviderKind } from '../../images/image.types';
+import type { CodeStyle } from '../code-style';
 
 export interface CodeImageRequest {
   pageId: string;
@@ -10,6 +11,8 @@ export interface CodeImageRequest {
   link: string;
   /** token of the page; required by the FACEBOOK provider */
   pageAccessToken?: string;
+  /** colours and center image, validated; the image returned is then checked by both decoders */
+  style?: CodeStyle | null;
 }
 
 /**

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UpstreamError, UpstreamUnavailableError, type UpstreamDetails } from '../../errors';
 import { describeNetworkError, downloadImage, effectivePort, readCapped, type DownloadImageOptions } from '../../images/image-download';
 import { CodeProviderKind, type CodeImage } from '../../images/image.types';
+import { styleDownloadedCode } from '../styled-code';
 import type { CodeImageProvider, CodeImageRequest } from './code-image-provider';
 
 export interface FacebookProviderOptions {
@@ -91,7 +92,11 @@ export class FacebookCodeImageProvider implements CodeImageProvider {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (attempt > 1) await sleep(this.backoffMs(attempt - 1));
       const result = await this.countedGraphCall(request, token);
-      if ('uri' in result) return checkSize(await this.downloadFreshImage(result.uri), request.imageSize);
+      if ('uri' in result) {
+        const image = checkSize(await this.downloadFreshImage(result.uri), request.imageSize);
+        // Composited on the downloaded image, as the Messenger Code API's documentation suggested.
+        return request.style ? styleDownloadedCode(image, request.style) : image;
+      }
       lastFailure = result.transientFailure;
     }
     throw new UpstreamUnavailableError(

@@ -1,17 +1,14 @@
 import jsQR from 'jsqr';
-import QRCode from 'qrcode';
 import { BadUserInputError } from '../../errors';
 import { decodeBilevelPng, encodeBilevelPng } from '../../images/png';
 import { CodeProviderKind, type CodeImage } from '../../images/image.types';
+import { codeSvg, qrLayout, renderStyledCode } from '../styled-code';
 import type { CodeImageProvider, CodeImageRequest } from './code-image-provider';
-
-/** Quiet zone the QR standard requires around the symbol, in modules. */
-const QUIET_ZONE_MODULES = 4;
 
 /**
  * Renders a standard QR code of the code's link (the page's m.me link, or a REDIRECT
- * code's link to the gateway), as Meta advises in place of
- * Messenger Codes. Error correction H (30 %) leaves room for a center image later.
+ * code's link to the gateway), as Meta advises in place of Messenger Codes, with its SVG.
+ * Error correction H (30 %) leaves room for a center image (styled-code.ts draws styled codes).
  */
 export class LocalCodeImageProvider implements CodeImageProvider {
   readonly kind = CodeProviderKind.LOCAL;
@@ -20,23 +17,20 @@ export class LocalCodeImageProvider implements CodeImageProvider {
 
   async obtain(request: CodeImageRequest): Promise<CodeImage> {
     const { link } = request;
-    const { png, pixelsPerModule } = renderQrPng(link, request.imageSize);
+    if (request.style) {
+      const { image, svg } = await renderStyledCode(link, request.imageSize, request.style);
+      return { ...image, svg };
+    }
+    const { png, pixelsPerModule, svg } = renderQrPng(link, request.imageSize);
     assertReadsBack(png, link, pixelsPerModule);
-    return { bytes: png, contentType: 'image/png', width: request.imageSize, height: request.imageSize };
+    return { bytes: png, contentType: 'image/png', width: request.imageSize, height: request.imageSize, svg };
   }
 }
 
-export function renderQrPng(text: string, imageSize: number): { png: Buffer; pixelsPerModule: number } {
-  const { modules } = QRCode.create(text, { errorCorrectionLevel: 'H' });
-  const symbolModules = modules.size;
-  // Whole pixels per module keep every module the same size, which scanners need;
-  // the pixels left over widen the quiet zone.
-  const scale = Math.floor(imageSize / (symbolModules + 2 * QUIET_ZONE_MODULES));
-  if (scale < 1) {
-    const minimum = symbolModules + 2 * QUIET_ZONE_MODULES;
-    throw new BadUserInputError('imageSize', `imageSize ${imageSize} is too small for this ref: its QR code needs at least ${minimum} px`);
-  }
-  const margin = Math.floor((imageSize - symbolModules * scale) / 2);
+/** A plain (black on white) code as a 1-bit PNG, and as SVG. */
+export function renderQrPng(text: string, imageSize: number): { png: Buffer; pixelsPerModule: number; svg: Buffer } {
+  const layout = qrLayout(text, imageSize);
+  const { modules, symbolModules, scale, margin } = layout;
   const moduleAt = (pixel: number): number => {
     const position = pixel - margin;
     return position < 0 ? -1 : Math.floor(position / scale);
@@ -52,7 +46,7 @@ export function renderQrPng(text: string, imageSize: number): { png: Buffer; pix
       return inSymbol(column) && inSymbol(row) && modules.get(row, column) === 1;
     },
   );
-  return { png, pixelsPerModule: scale };
+  return { png, pixelsPerModule: scale, svg: codeSvg(layout, imageSize, null, null) };
 }
 
 /**
