@@ -21,6 +21,7 @@ import { deliveryWithKeys, listingWithKeys } from './keys-rows';
 import { pgBatchedWebhooks, pgDeliveryAcrossInstances, pgSingleScanWebhooks } from './pg-rows';
 import { printSheets } from './print-row';
 import { redirects } from './redirect-row';
+import { ingestWithRollups, statsAtScale, uniquePeopleAtScale } from './stats-rows';
 import { resumeAfterOutage } from './resume-row';
 import { styledCodes } from './style-row';
 import { LoadProcess } from './load-client';
@@ -52,6 +53,9 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 11, what: 'print sheet of 500 codes', run: printSheets },
   { row: 12, what: 'REDIRECT links', run: redirects },
   { row: 13, what: 'generateCode with a center image at 1000 px', run: styledCodes },
+  { row: 14, what: 'scanStats DAY over 30 days Europe/Berlin at 10,000,000 scans', run: statsAtScale },
+  { row: 15, what: 'batched ingest with rollups maintained', run: ingestWithRollups },
+  { row: 16, what: 'unique people at 1,000,000 people', run: uniquePeopleAtScale },
   { row: 17, what: 'subscribers resuming after an outage', run: resumeAfterOutage },
   { row: 18, what: 'PostgreSQL: batched webhooks on two gateways', run: pgBatchedWebhooks },
   { row: 19, what: 'PostgreSQL: single-scan webhooks on two gateways', run: pgSingleScanWebhooks },

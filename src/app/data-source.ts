@@ -15,9 +15,11 @@ import { PrintSheets1764120000000 } from '../db/migrations/1764120000000-PrintSh
 import { CodeStyles1764200000000 } from '../db/migrations/1764200000000-CodeStyles';
 import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOutbox';
 import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
+import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
 import { CodeImageRow } from '../images/code-image.entity';
 import { PageRow } from '../pages/page.entity';
 import { Scan } from '../scans/scan.entity';
+import { backfillRollupsInMigration } from '../stats/scan-rollups';
 
 export const ENTITIES = [Code, CodeImageRow, Scan, PageRow, ApiKeyRow];
 export const MIGRATIONS = [
@@ -31,6 +33,7 @@ export const MIGRATIONS = [
   PrintSheets1764120000000,
   CodeStyles1764200000000,
   RelayOutbox1764300000000,
+  scanRollupsMigration(backfillRollupsInMigration),
   StreamOrder1764500000000,
 ];
 

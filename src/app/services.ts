@@ -20,6 +20,7 @@ import { ScanStreamStore } from '../scans/scan-stream.store';
 import { ScanWriter } from '../scans/scan.store';
 import { OrphanRefService } from '../stats/orphan-refs';
 import { ScanStatsService } from '../stats/scan-stats.service';
+import { ScanRollups } from '../stats/scan-rollups';
 import { PrintSheetService } from '../print/print-sheet.service';
 import { RelayService } from '../relay/relay.service';
 import { VisitCounter } from '../tracking/visit-counter';
@@ -111,7 +112,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db), rateLimit, publicUrl);
   const visits = new VisitCounter(db, logger.child({ component: 'visits' }));
   const apiKeys = new ApiKeyService(db, pages, { adminApiKey: config.adminApiKey, logger: logger.child({ component: 'api-keys' }) });
-  const scans = new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db), codes, metrics);
+  const scans = new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db, [new ScanRollups()]), codes, metrics);
   return {
     db,
     pages,

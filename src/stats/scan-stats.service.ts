@@ -6,6 +6,8 @@ import { pageRefKey, refKey } from '../db/transformers';
 import { BadUserInputError } from '../errors';
 import { MAX_PAGE_SIZE } from '../pagination/cursor';
 import type { CodeCount, ScanStats, SourceCount } from './scan-stats.types';
+import { PeopleSketch, personHash } from './people-sketch';
+import { decompose, sourceOfKey, type Piece } from './scan-rollups';
 import { bucketsOf, StatsInterval, type Bucket } from './time-buckets';
 
 export interface ScanStatsRequest {
@@ -28,19 +30,56 @@ interface Scope {
   empty: boolean;
 }
 
-interface BucketRow {
+/** Totals of a bucket, and its people per page (a PSID belongs to one page). */
+interface Tally {
+  total: number;
+  firstTime: number;
+  people: Map<string, PeopleSketch>;
+}
+
+interface PieceRow {
+  minutes: number | string;
+  slot: number | string;
+  page_id: string;
+  total: number | string;
+  first_time: number | string;
+  people: Uint8Array | null;
+}
+
+interface EdgeRow {
   i: number | string;
-  total: number | string | null;
+  page_id: string;
+  sender_hash: string;
+  total: number | string;
   first_time: number | string | null;
-  people: number | string | null;
+}
+
+const pieceKey = (minutes: number | string, slot: number | string) => `${Number(minutes)}:${Number(slot)}`;
+
+function emptyTally(): Tally {
+  return { total: 0, firstTime: 0, people: new Map() };
+}
+
+/** Adds `sketch` to the people of `page` in `tally` (taking it over when the tally has none: it is not read again). */
+function addPeople(tally: Tally, page: string, sketch: PeopleSketch): void {
+  const mine = tally.people.get(page);
+  if (mine) mine.merge(sketch);
+  else tally.people.set(page, sketch);
+}
+
+function uniquePeopleOf(tally: Tally): number {
+  let people = 0;
+  for (const sketch of tally.people.values()) people += sketch.estimate();
+  return people;
 }
 
 /**
- * Statistics of scans and visits in [from, to), in buckets of local time. This first
- * version counts from the stored scans (and visits) themselves, with SQL over the
- * time-ordered scan ids: exact, and cheap for the windows of a restaurant or a campaign,
- * but its cost grows with the scans in the window. Rollups maintained at ingest (and
- * mergeable sketches for unique people) are what keep it flat at millions of scans.
+ * Statistics of scans and visits in [from, to), in buckets of local time, read from the
+ * rollups (src/stats/scan-rollups.ts): each bucket is a few rollup rows (every local
+ * boundary is a 15-minute boundary), plus, at edges not on a 15-minute boundary, the raw
+ * scans there (a range of time-ordered ids). Unique people merge the rows' sketches per
+ * page: exact up to 10,000 people, within 2 % above. The cost depends on the window, the
+ * buckets and the pages, not on the number of scans.
  */
 export class ScanStatsService {
   constructor(
@@ -55,34 +94,42 @@ export class ScanStatsService {
     const scope = await this.scopeOf(context, request);
     const window: Bucket = { boundary: request.from.getTime(), start: request.from.getTime(), end: request.to.getTime() };
 
-    const [perBucket, [overall], visitsPerBucket, [visits], bySource] = scope.empty
-      ? [buckets.map(() => undefined), [undefined], buckets.map(() => 0), [0], []]
+    const plans = buckets.map((bucket) => decompose(bucket.start, bucket.end));
+    const [tallies, visitsPerBucket, [visits], bySource] = scope.empty
+      ? [buckets.map(emptyTally), buckets.map(() => 0), [0], []]
       : await Promise.all([
-          this.countScans(scope, buckets),
-          this.countScans(scope, [window]),
+          this.tallyBuckets(scope, plans),
           this.countVisits(scope, buckets),
           this.countVisits(scope, [window]),
-          this.countSources(scope, window),
+          this.countSources(scope, decompose(window.start, window.end)),
         ]);
-    const counts = (row: BucketRow | undefined) => {
-      const total = Number(row?.total ?? 0);
-      const firstTime = Number(row?.first_time ?? 0);
-      return { total, firstTime, returning: total - firstTime, uniquePeople: Number(row?.people ?? 0) };
-    };
+    const overall = emptyTally();
+    const perBucket = tallies.map((tally) => {
+      const uniquePeople = uniquePeopleOf(tally);
+      overall.total += tally.total;
+      overall.firstTime += tally.firstTime;
+      // Buckets are disjoint in time, not in people: the window's people are the union
+      // (the bucket's sketches are not read again, so the union may take them over).
+      for (const [page, sketch] of tally.people) addPeople(overall, page, sketch);
+      return { total: tally.total, firstTime: tally.firstTime, returning: tally.total - tally.firstTime, uniquePeople };
+    });
     return {
       from: request.from,
       to: request.to,
       interval,
       timeZone,
-      ...counts(overall),
+      total: overall.total,
+      firstTime: overall.firstTime,
+      returning: overall.total - overall.firstTime,
+      uniquePeople: uniquePeopleOf(overall),
       visits,
       buckets: buckets.map((bucket, index) => ({
         start: new Date(bucket.boundary),
-        ...counts(perBucket[index]),
+        ...perBucket[index],
         visits: visitsPerBucket[index],
       })),
       bySource,
-      topCodesOf: (first) => (scope.empty ? Promise.resolve([]) : this.topCodes(scope, window, first)),
+      topCodesOf: (first) => (scope.empty ? Promise.resolve([]) : this.topCodes(scope, decompose(window.start, window.end), first)),
     };
   }
 
@@ -107,11 +154,11 @@ export class ScanStatsService {
     };
   }
 
-  /** The scan conditions of the scope, with placeholders bound through `bind`. */
-  private scanFilter(scope: Scope, bind: (value: unknown) => string): string {
+  /** The conditions of the scope on a table with page_id and ref columns (`alias`), with placeholders bound through `bind`. */
+  private scopeFilter(scope: Scope, bind: (value: unknown) => string, alias: string): string {
     const conditions: string[] = [];
-    if (scope.pageIds) conditions.push(`scan.page_id IN (${scope.pageIds.map(bind).join(', ')})`);
-    if (scope.ref !== undefined) conditions.push(`scan.ref = ${bind(scope.ref)}`);
+    if (scope.pageIds) conditions.push(`${alias}.page_id IN (${scope.pageIds.map(bind).join(', ')})`);
+    if (scope.ref !== undefined) conditions.push(`${alias}.ref = ${bind(scope.ref)}`);
     return conditions.map((condition) => ` AND ${condition}`).join('');
   }
 
@@ -125,26 +172,99 @@ export class ScanStatsService {
     };
   }
 
-  /** Totals, first-time scans and distinct people per bucket; a bucket without scans has no row. */
-  private async countScans(scope: Scope, buckets: Bucket[]): Promise<(BucketRow | undefined)[]> {
+  /** `WITH p(minutes, slot)`: the rollup rows to read; empty without pieces. */
+  private piecesCte(pieces: readonly Piece[], bind: (value: unknown) => string): string {
+    if (pieces.length === 0) return '';
+    return `WITH p(minutes, slot) AS (VALUES ${pieces.map((piece) => `(${bind(piece.minutes)}, ${bind(piece.slot)})`).join(', ')})`;
+  }
+
+  /** The raw scans of `edges` (not on 15-minute boundaries): an id range each, occurred_at making it exact. */
+  private edgeCondition(edges: readonly (readonly [number, number])[], bind: (value: unknown) => string): string {
+    return edges
+      .map(
+        ([start, end]) =>
+          `(scan.id >= ${bind(firstScanIdAt(start))} AND scan.id < ${bind(firstScanIdAt(end))} AND scan.occurred_at >= ${bind(start)} AND scan.occurred_at < ${bind(end)})`,
+      )
+      .join(' OR ');
+  }
+
+  /** Totals, first-time scans and the people of each bucket: its rollup rows, and the raw scans of its edges. */
+  private async tallyBuckets(scope: Scope, plans: { pieces: Piece[]; edges: [number, number][] }[]): Promise<Tally[]> {
+    const [pieceRows, edgeRows] = await Promise.all([
+      this.readPieces(
+        scope,
+        plans.flatMap((plan) => plan.pieces),
+      ),
+      this.readEdges(scope, plans),
+    ]);
+    const tallies = plans.map((plan) => {
+      const tally = emptyTally();
+      for (const piece of plan.pieces) {
+        for (const row of pieceRows.get(pieceKey(piece.minutes, piece.slot)) ?? []) {
+          tally.total += Number(row.total);
+          tally.firstTime += Number(row.first_time);
+          addPeople(tally, row.page_id, PeopleSketch.deserialize(row.people));
+        }
+      }
+      return tally;
+    });
+    const edgePeople = new Map<string, number[]>();
+    for (const row of edgeRows) {
+      const tally = tallies[Number(row.i)];
+      tally.total += Number(row.total);
+      tally.firstTime += Number(row.first_time ?? 0);
+      const key = `${Number(row.i)}\u0000${row.page_id}`;
+      const hashes = edgePeople.get(key) ?? [];
+      hashes.push(personHash(row.sender_hash));
+      edgePeople.set(key, hashes);
+    }
+    for (const [key, hashes] of edgePeople) {
+      const [index, page] = key.split('\u0000');
+      addPeople(tallies[Number(index)], page, PeopleSketch.fromHashes(hashes));
+    }
+    return tallies;
+  }
+
+  /** The rollup rows of the scope at `pieces`, by piece (one row per page, or per source of a code's). */
+  private async readPieces(scope: Scope, pieces: Piece[]): Promise<Map<string, PieceRow[]>> {
+    const byPiece = new Map<string, PieceRow[]>();
+    if (pieces.length === 0) return byPiece;
     const { parameters, bind } = this.binder();
-    // The id bounds let the index range-scan each bucket; occurred_at makes it exact.
-    const rows = buckets.map(
-      (bucket, index) =>
-        `(${bind(index)}, ${bind(bucket.start)}, ${bind(bucket.end)}, ${bind(firstScanIdAt(bucket.start))}, ${bind(firstScanIdAt(bucket.end))})`,
-    );
-    const result = await this.query<BucketRow>(
-      `WITH b(i, s, e, lo, hi) AS (VALUES ${rows.join(', ')})
-       SELECT b.i AS i, COUNT(*) AS total,
-         SUM(CASE WHEN scan.kind = 'POSTBACK' THEN 1 ELSE 0 END) AS first_time,
-         COUNT(DISTINCT scan.page_id || ':' || scan.sender_hash) AS people
-       FROM b JOIN scan ON scan.id >= b.lo AND scan.id < b.hi AND scan.occurred_at >= b.s AND scan.occurred_at < b.e
-       WHERE 1 = 1${this.scanFilter(scope, bind)}
-       GROUP BY b.i`,
+    const table = scope.ref === undefined ? 'scan_rollup_page' : 'scan_rollup_ref';
+    const rows = await this.query<PieceRow>(
+      `${this.piecesCte(pieces, bind)}
+       SELECT r.minutes AS minutes, r.slot AS slot, r.page_id AS page_id, r.total AS total, r.first_time AS first_time, r.people AS people
+       FROM p CROSS JOIN ${table} r
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
       parameters,
     );
-    const byIndex = new Map(result.map((row) => [Number(row.i), row]));
-    return buckets.map((_, index) => byIndex.get(index));
+    for (const row of rows) {
+      const key = pieceKey(row.minutes, row.slot);
+      const list = byPiece.get(key) ?? [];
+      list.push(row);
+      byPiece.set(key, list);
+    }
+    return byPiece;
+  }
+
+  /** The raw scans at the buckets' edges, by bucket, page and person. */
+  private async readEdges(scope: Scope, plans: { edges: [number, number][] }[]): Promise<EdgeRow[]> {
+    const edges = plans.flatMap((plan, index) => plan.edges.map(([start, end]) => ({ index, start, end })));
+    if (edges.length === 0) return [];
+    const { parameters, bind } = this.binder();
+    const rows = edges.map(
+      ({ index, start, end }) =>
+        `(${bind(index)}, ${bind(start)}, ${bind(end)}, ${bind(firstScanIdAt(start))}, ${bind(firstScanIdAt(end))})`,
+    );
+    return this.query<EdgeRow>(
+      `WITH b(i, s, e, lo, hi) AS (VALUES ${rows.join(', ')})
+       SELECT b.i AS i, scan.page_id AS page_id, scan.sender_hash AS sender_hash, COUNT(*) AS total,
+         SUM(CASE WHEN scan.kind = 'POSTBACK' THEN 1 ELSE 0 END) AS first_time
+       FROM b JOIN scan ON scan.id >= b.lo AND scan.id < b.hi AND scan.occurred_at >= b.s AND scan.occurred_at < b.e
+       WHERE 1 = 1${this.scopeFilter(scope, bind, 'scan')}
+       GROUP BY b.i, scan.page_id, scan.sender_hash`,
+      parameters,
+    );
   }
 
   /** GETs of the REDIRECT links of the scope's codes, per bucket, by the time of the GET. */
@@ -167,33 +287,60 @@ export class ScanStatsService {
     return buckets.map((_, index) => byIndex.get(index) ?? 0);
   }
 
-  private async countSources(scope: Scope, window: Bucket): Promise<SourceCount[]> {
+  /** Scans by source over the window: rollup rows (per page, or a code's per source) and the raw scans of the edges. */
+  private async countSources(scope: Scope, plan: { pieces: Piece[]; edges: [number, number][] }): Promise<SourceCount[]> {
     const { parameters, bind } = this.binder();
-    const rows = await this.query<{ source: string | null; count: number | string }>(
-      `SELECT scan.source AS source, COUNT(*) AS count FROM scan
-       WHERE scan.id >= ${bind(firstScanIdAt(window.start))} AND scan.id < ${bind(firstScanIdAt(window.end))}
-         AND scan.occurred_at >= ${bind(window.start)} AND scan.occurred_at < ${bind(window.end)}${this.scanFilter(scope, bind)}
-       GROUP BY scan.source`,
+    const table = scope.ref === undefined ? 'scan_rollup_source' : 'scan_rollup_ref';
+    // Bound in the order the text reads: SQLite's placeholders are positional.
+    const pieces = this.piecesCte(plan.pieces, bind);
+    const parts: string[] = [];
+    if (plan.pieces.length > 0) {
+      parts.push(
+        `SELECT r.source AS source, r.total AS total FROM p CROSS JOIN ${table} r
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+      );
+    }
+    if (plan.edges.length > 0) {
+      parts.push(
+        `SELECT CASE WHEN scan.source IS NULL THEN '' ELSE '=' || scan.source END AS source, 1 AS total FROM scan
+         WHERE (${this.edgeCondition(plan.edges, bind)})${this.scopeFilter(scope, bind, 'scan')}`,
+      );
+    }
+    const rows = await this.query<{ source: string; count: number | string }>(
+      `${pieces} SELECT t.source AS source, SUM(t.total) AS count FROM (${parts.join(' UNION ALL ')}) t GROUP BY t.source`,
       parameters,
     );
     return rows
-      .map((row) => ({ source: row.source, count: Number(row.count) }))
+      .map((row) => ({ source: sourceOfKey(row.source), count: Number(row.count) }))
+      .filter((row) => row.count > 0)
       .sort((a, b) => b.count - a.count || (a.source ?? '\uffff').localeCompare(b.source ?? '\uffff'));
   }
 
   /** The codes with the most scans in the window; orphan scans (no code) are left out. */
-  private async topCodes(scope: Scope, window: Bucket, first: number): Promise<CodeCount[]> {
+  private async topCodes(scope: Scope, plan: { pieces: Piece[]; edges: [number, number][] }, first: number): Promise<CodeCount[]> {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
       throw new BadUserInputError('first', `first must be between 1 and ${MAX_PAGE_SIZE}, got ${first}`);
     }
     const { parameters, bind } = this.binder();
+    const pieces = this.piecesCte(plan.pieces, bind);
+    const parts: string[] = [];
+    if (plan.pieces.length > 0) {
+      parts.push(
+        `SELECT r.page_id AS page_id, r.ref AS ref, r.total AS total FROM p CROSS JOIN scan_rollup_ref r
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+      );
+    }
+    if (plan.edges.length > 0) {
+      parts.push(
+        `SELECT scan.page_id AS page_id, scan.ref AS ref, 1 AS total FROM scan
+         WHERE (${this.edgeCondition(plan.edges, bind)})${this.scopeFilter(scope, bind, 'scan')}`,
+      );
+    }
     const rows = await this.query<{ page_id: string; ref: string; count: number | string }>(
-      `SELECT scan.page_id AS page_id, scan.ref AS ref, COUNT(*) AS count
-       FROM scan JOIN code ON code.page_id = scan.page_id AND code.ref = scan.ref
-       WHERE scan.id >= ${bind(firstScanIdAt(window.start))} AND scan.id < ${bind(firstScanIdAt(window.end))}
-         AND scan.occurred_at >= ${bind(window.start)} AND scan.occurred_at < ${bind(window.end)}${this.scanFilter(scope, bind)}
-       GROUP BY scan.page_id, scan.ref
-       ORDER BY COUNT(*) DESC, scan.page_id, scan.ref
+      `${pieces} SELECT t.page_id AS page_id, t.ref AS ref, SUM(t.total) AS count
+       FROM (${parts.join(' UNION ALL ')}) t JOIN code ON code.page_id = t.page_id AND code.ref = t.ref
+       GROUP BY t.page_id, t.ref
+       ORDER BY SUM(t.total) DESC, t.page_id, t.ref
        LIMIT ${bind(first)}`,
       parameters,
     );

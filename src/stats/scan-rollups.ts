@@ -1,0 +1,339 @@
+import type { QueryRunner } from 'typeorm';
+import type { DatabaseKind } from '../db/database';
+import { refKey } from '../db/transformers';
+import type { Scan } from '../scans/scan.entity';
+import type { IngestStep, TransactionSql } from '../scans/scan.store';
+import { PeopleSketch, personHash } from './people-sketch';
+
+/**
+ * Rollups of the scans, maintained in the transaction that stores them, so that the
+ * statistics read a number of rows that depends on the window and the buckets, not on
+ * the number of scans.
+ *
+ * Levels: every 15 minutes (all modern UTC offsets are multiples of 15 minutes, so every
+ * local hour, day, week and month boundary is a 15-minute boundary), and 1 h, 2 h, 8 h and
+ * the UTC day, each dividing the next, so that any run of 15-minute slots is a few rows:
+ * a local day of Europe/Berlin is 6 of them (1 h, 8 h, 8 h, 2 h, 2 h, 2 h, 1 h…), of
+ * Asia/Kathmandu about 10. A slot is identified by its level (minutes) and its start (epoch ms).
+ *
+ * Three tables: per page (totals, first-time scans, a sketch of the people), per (page,
+ * ref, source) (the same, for Code.stats, its sources, and topCodes) and per (page,
+ * source) (counts, for a page's sources). Edges of
+ * [from, to) not on a 15-minute boundary are counted from the raw scans (see ScanStatsService).
+ */
+export const LEVEL_MINUTES = [1440, 480, 120, 60, 15] as const;
+export const SLOT_MS = 15 * 60_000;
+const LEVEL_MS = LEVEL_MINUTES.map((minutes) => minutes * 60_000);
+
+/** The source of a rollup row: '' when Messenger sent none, else '=' and the source (a key that is never NULL). */
+export function sourceKey(source: string | null): string {
+  return source === null ? '' : `=${source}`;
+}
+
+export function sourceOfKey(key: string): string | null {
+  return key === '' ? null : key.slice(1);
+}
+
+function slotStart(instant: number, levelMs: number): number {
+  return instant - (((instant % levelMs) + levelMs) % levelMs);
+}
+
+/** A rollup row: `minutes` long, starting at `slot`. */
+export interface Piece {
+  minutes: number;
+  slot: number;
+}
+
+/**
+ * [start, end) as rollup rows (the 15-minute-aligned middle, fewest rows first by the
+ * largest level that fits) and the edges left over, which are counted from raw scans.
+ */
+export function decompose(start: number, end: number): { pieces: Piece[]; edges: [number, number][] } {
+  const alignedStart = Math.ceil(start / SLOT_MS) * SLOT_MS;
+  const alignedEnd = Math.floor(end / SLOT_MS) * SLOT_MS;
+  if (alignedStart >= alignedEnd) return { pieces: [], edges: [[start, end]] };
+  const edges: [number, number][] = [];
+  if (start < alignedStart) edges.push([start, alignedStart]);
+  if (alignedEnd < end) edges.push([alignedEnd, end]);
+  const pieces: Piece[] = [];
+  let at = alignedStart;
+  while (at < alignedEnd) {
+    const level = LEVEL_MS.findIndex((ms) => slotStart(at, ms) === at && at + ms <= alignedEnd);
+    pieces.push({ minutes: LEVEL_MINUTES[level], slot: at });
+    at += LEVEL_MS[level];
+  }
+  return { pieces, edges };
+}
+
+interface CountRow {
+  total: number;
+  firstTime: number;
+}
+interface PeopleRow extends CountRow {
+  sketch: PeopleSketch;
+}
+
+/** What a set of scans adds to the rollups, by row. */
+class RollupDelta {
+  readonly pages = new Map<string, PeopleRow & { pageId: string; minutes: number; slot: number }>();
+  readonly refs = new Map<string, PeopleRow & { pageId: string; ref: string; source: string; minutes: number; slot: number }>();
+  readonly sources = new Map<string, CountRow & { pageId: string; source: string; minutes: number; slot: number }>();
+  size = 0;
+
+  add(scans: readonly RollupScan[]): void {
+    // Scans of one (page, ref, source, 15 minutes) first: a transaction holds few of them.
+    const groups = new Map<string, { scan: RollupScan; total: number; firstTime: number; hashes: number[] }>();
+    for (const scan of scans) {
+      const key = `${scan.pageId}\u0000${scan.ref}\u0000${scan.source}\u0000${slotStart(scan.occurredAt, SLOT_MS)}`;
+      let group = groups.get(key);
+      if (!group) {
+        group = { scan, total: 0, firstTime: 0, hashes: [] };
+        groups.set(key, group);
+      }
+      group.total += 1;
+      if (scan.firstTime) group.firstTime += 1;
+      group.hashes.push(personHash(scan.senderHash));
+    }
+    this.size += scans.length;
+    for (const { scan, total, firstTime, hashes } of groups.values()) {
+      for (let level = 0; level < LEVEL_MS.length; level += 1) {
+        const minutes = LEVEL_MINUTES[level];
+        const slot = slotStart(scan.occurredAt, LEVEL_MS[level]);
+        const at = `${minutes}\u0000${slot}\u0000${scan.pageId}`;
+        const page = getOrAdd(this.pages, at, () => ({ pageId: scan.pageId, minutes, slot, ...emptyPeople() }));
+        const ref = getOrAdd(this.refs, `${at}\u0000${scan.ref}\u0000${scan.source}`, () => ({
+          pageId: scan.pageId,
+          ref: scan.ref,
+          source: scan.source,
+          minutes,
+          slot,
+          ...emptyPeople(),
+        }));
+        const source = getOrAdd(this.sources, `${at}\u0000${scan.source}`, () => ({
+          pageId: scan.pageId,
+          source: scan.source,
+          minutes,
+          slot,
+          total: 0,
+          firstTime: 0,
+        }));
+        for (const row of [page, ref, source]) {
+          row.total += total;
+          row.firstTime += firstTime;
+        }
+        for (const hash of hashes) {
+          page.sketch.add(hash);
+          ref.sketch.add(hash);
+        }
+      }
+    }
+  }
+}
+
+function emptyPeople(): PeopleRow {
+  return { total: 0, firstTime: 0, sketch: new PeopleSketch() };
+}
+
+function getOrAdd<V>(map: Map<string, V>, key: string, create: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
+}
+
+/** What a rollup needs of a scan. */
+interface RollupScan {
+  pageId: string;
+  /** refKey: '' for the static code */
+  ref: string;
+  /** sourceKey */
+  source: string;
+  senderHash: string;
+  firstTime: boolean;
+  occurredAt: number;
+}
+
+function rollupScanOf(scan: Scan): RollupScan {
+  return {
+    pageId: scan.pageId,
+    ref: refKey(scan.ref),
+    source: sourceKey(scan.source),
+    senderHash: scan.senderHash,
+    firstTime: scan.kind === 'POSTBACK',
+    occurredAt: scan.occurredAt.getTime(),
+  };
+}
+
+/** Rows per multi-row upsert: each size is one prepared statement. */
+const UPSERT_CHUNK_SIZES = [50, 10, 1];
+
+function* chunks<T>(rows: T[]): Generator<T[]> {
+  let offset = 0;
+  for (const size of UPSERT_CHUNK_SIZES) {
+    while (rows.length - offset >= size) {
+      yield rows.slice(offset, offset + size);
+      offset += size;
+    }
+  }
+}
+
+function compare(a: readonly (string | number)[], b: readonly (string | number)[]): number {
+  for (let index = 0; index < a.length; index += 1) {
+    if (a[index] < b[index]) return -1;
+    if (a[index] > b[index]) return 1;
+  }
+  return 0;
+}
+
+interface SketchTable<Row extends PeopleRow> {
+  table: string;
+  /** the primary key's columns, in its order */
+  key: readonly string[];
+  keyOf(row: Row): (string | number)[];
+}
+
+const PAGE_TABLE: SketchTable<PeopleRow & { pageId: string; minutes: number; slot: number }> = {
+  table: 'scan_rollup_page',
+  key: ['minutes', 'slot', 'page_id'],
+  keyOf: (row) => [row.minutes, row.slot, row.pageId],
+};
+const REF_TABLE: SketchTable<PeopleRow & { pageId: string; ref: string; source: string; minutes: number; slot: number }> = {
+  table: 'scan_rollup_ref',
+  key: ['page_id', 'ref', 'minutes', 'slot', 'source'],
+  keyOf: (row) => [row.pageId, row.ref, row.minutes, row.slot, row.source],
+};
+
+/**
+ * Adds counts and merges sketches into the rows of one table. One upsert per row, in
+ * primary-key order (concurrent ingests on PostgreSQL then lock contended rows in one
+ * order and never deadlock): it adds the counts, inserts the delta's sketch when the row
+ * is new, and answers the row's sketch, locked; a sketch that the delta changes is
+ * written back by a second statement.
+ */
+async function upsertSketchRows<Row extends PeopleRow>(sql: TransactionSql, spec: SketchTable<Row>, rows: Row[]): Promise<void> {
+  const sorted = rows.map((row) => ({ row, key: spec.keyOf(row) })).sort((a, b) => compare(a.key, b.key));
+  const columns = [...spec.key, 'total', 'first_time', 'people'];
+  const update = `UPDATE ${spec.table} SET people = ${sql.param(1)} WHERE ${spec.key.map((column, index) => `${column} = ${sql.param(index + 2)}`).join(' AND ')}`;
+  for (const chunk of chunks(sorted)) {
+    let n = 0;
+    const values = chunk.map(() => `(${columns.map(() => sql.param(++n)).join(', ')})`).join(', ');
+    const returned = await sql.query<Record<string, unknown>>(
+      `INSERT INTO ${spec.table} (${columns.join(', ')}) VALUES ${values}
+       ON CONFLICT (${spec.key.join(', ')}) DO UPDATE SET total = ${spec.table}.total + excluded.total, first_time = ${spec.table}.first_time + excluded.first_time
+       RETURNING ${spec.key.join(', ')}, total, people`,
+      chunk.flatMap(({ row, key }) => [...key, row.total, row.firstTime, row.sketch.serialize()]),
+    );
+    const byKey = new Map(chunk.map((entry) => [entry.key.join('\u0000'), entry]));
+    const writes: { key: (string | number)[]; bytes: Buffer }[] = [];
+    for (const stored of returned) {
+      const key = spec.key.map((column) => (column === 'slot' || column === 'minutes' ? Number(stored[column]) : String(stored[column])));
+      const entry = byKey.get(key.join('\u0000'));
+      // Its total equals the delta's only when the row was just inserted, with the delta's sketch.
+      if (!entry || Number(stored.total) === entry.row.total) continue;
+      const sketch = PeopleSketch.deserialize(stored.people as Buffer | null);
+      if (sketch.merge(entry.row.sketch)) writes.push({ key: entry.key, bytes: sketch.serialize() });
+    }
+    writes.sort((a, b) => compare(a.key, b.key));
+    for (const write of writes) await sql.query(update, [write.bytes, ...write.key]);
+  }
+}
+
+async function upsertSourceRows(sql: TransactionSql, delta: RollupDelta): Promise<void> {
+  const rows = [...delta.sources.values()]
+    .map((row) => ({ row, key: [row.minutes, row.slot, row.pageId, row.source] }))
+    .sort((a, b) => compare(a.key, b.key));
+  for (const chunk of chunks(rows)) {
+    let n = 0;
+    const values = chunk.map(() => `(${[1, 2, 3, 4, 5].map(() => sql.param(++n)).join(', ')})`).join(', ');
+    await sql.query(
+      `INSERT INTO scan_rollup_source (minutes, slot, page_id, source, total) VALUES ${values}
+       ON CONFLICT (minutes, slot, page_id, source) DO UPDATE SET total = scan_rollup_source.total + excluded.total`,
+      chunk.flatMap(({ row, key }) => [...key, row.total]),
+    );
+  }
+}
+
+/** Writes a delta: the tables in one fixed order, each in key order. */
+async function writeDelta(sql: TransactionSql, delta: RollupDelta): Promise<void> {
+  await upsertSketchRows(sql, PAGE_TABLE, [...delta.pages.values()]);
+  await upsertSketchRows(sql, REF_TABLE, [...delta.refs.values()]);
+  await upsertSourceRows(sql, delta);
+}
+
+/** The ingest step: the scans a transaction stored, added to the rollups in the same transaction. */
+export class ScanRollups implements IngestStep {
+  async apply(sql: TransactionSql, stored: Scan[]): Promise<void> {
+    const delta = new RollupDelta();
+    delta.add(stored.map(rollupScanOf));
+    await writeDelta(sql, delta);
+  }
+}
+
+/** Scans read per query of the backfill, and added to the rollups per write. */
+const BACKFILL_READ_ROWS = 10_000;
+const BACKFILL_WRITE_SCANS = 200_000;
+
+/**
+ * Builds the rollups of every scan stored (the migration that creates the tables runs
+ * it; the benchmark seeds with it): the scans in id order, a delta written every
+ * BACKFILL_WRITE_SCANS scans, so memory stays bounded whatever the table's size.
+ */
+export async function backfillRollups(sql: TransactionSql): Promise<number> {
+  let after = '';
+  let delta = new RollupDelta();
+  let scans = 0;
+  for (;;) {
+    const rows = await sql.query<{
+      id: string;
+      page_id: string;
+      ref: string;
+      kind: string;
+      source: string | null;
+      sender_hash: string;
+      occurred_at: number | string;
+    }>(
+      `SELECT id, page_id, ref, kind, source, sender_hash, occurred_at FROM scan WHERE id > ${sql.param(1)} ORDER BY id LIMIT ${BACKFILL_READ_ROWS}`,
+      [after],
+    );
+    if (rows.length === 0) break;
+    delta.add(
+      rows.map((row) => ({
+        pageId: row.page_id,
+        ref: row.ref,
+        source: sourceKey(row.source),
+        senderHash: row.sender_hash,
+        firstTime: row.kind === 'POSTBACK',
+        occurredAt: Number(row.occurred_at),
+      })),
+    );
+    scans += rows.length;
+    after = rows[rows.length - 1].id;
+    if (delta.size >= BACKFILL_WRITE_SCANS) {
+      await writeDelta(sql, delta);
+      delta = new RollupDelta();
+    }
+    if (rows.length < BACKFILL_READ_ROWS) break;
+  }
+  if (delta.size > 0) await writeDelta(sql, delta);
+  return scans;
+}
+
+/** TransactionSql over a migration's QueryRunner. */
+export function queryRunnerSql(queryRunner: QueryRunner): TransactionSql {
+  const kind: DatabaseKind = queryRunner.connection.driver.options.type === 'postgres' ? 'postgres' : 'sqlite';
+  return {
+    kind,
+    param: (n) => (kind === 'postgres' ? `$${n}` : '?'),
+    query: async <Row>(sql: string, parameters: unknown[]) => {
+      const result = await queryRunner.query(sql, parameters, true);
+      return (result.records ?? []) as Row[];
+    },
+  };
+}
+
+/** The migration's backfill (src/db/migrations/1764400000000-ScanRollups.ts declares it). */
+export const backfillRollupsInMigration = async (queryRunner: QueryRunner): Promise<void> => {
+  await backfillRollups(queryRunnerSql(queryRunner));
+};

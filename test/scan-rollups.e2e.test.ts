@@ -1,0 +1,174 @@
+/**
+ * The rollups that ingest maintains (in every transaction that stores scans, several
+ * instances at once on PostgreSQL) are the rollups the migration builds from the same
+ * scans stored before it existed: row for row, counts and sketches byte for byte.
+ */
+import { createHash } from 'node:crypto';
+import { createDataSource } from '../src/app/data-source';
+import type { DatabaseConfig } from '../src/config';
+import { Database } from '../src/db/database';
+import { Scan } from '../src/scans/scan.entity';
+import { ScanKind } from '../src/scans/scan-kind';
+import { ScanWriter } from '../src/scans/scan.store';
+import { ScanRollups } from '../src/stats/scan-rollups';
+import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
+
+reportSkippedDatabases();
+
+function configOf(database: TestDatabase): DatabaseConfig {
+  if (database.kind === 'sqlite') return { kind: 'sqlite', path: database.url.slice('sqlite:'.length) };
+  const url = new URL(database.url);
+  const schema = url.searchParams.get('schema') ?? undefined;
+  url.searchParams.delete('schema');
+  return { kind: 'postgres', url: url.toString(), ...(schema ? { schema } : {}) };
+}
+
+/** mulberry32: the same scans on every run. */
+function randomSource(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const START = Date.parse('2026-03-27T00:00:00Z');
+const PAGES = ['7000000000001', '7000000000002'];
+const REFS = ['menu', 'table-1', 'flyer', null];
+const SOURCES = ['SHORTLINK', 'MESSENGER_CODE', null];
+
+let serial = 0;
+function scanAt(occurredAt: number, pageId: string, ref: string | null, source: string | null, person: number, kind: ScanKind): Scan {
+  serial += 1;
+  const time = occurredAt.toString(16).padStart(12, '0');
+  return Object.assign(new Scan(), {
+    id: `${time.slice(0, 8)}-${time.slice(8)}-8000-0000-${serial.toString(16).padStart(12, '0')}`,
+    pageId,
+    ref,
+    kind,
+    source,
+    senderHash: createHash('sha256').update(`person-${person}`).digest('hex'),
+    occurredAt: new Date(occurredAt),
+    receivedAt: new Date(occurredAt + 40),
+  });
+}
+
+/**
+ * Scans over four days with few people (exact sketches), on 15-minute boundaries and 1 ms
+ * either side, and one quarter hour of one page with 10,500 people (dense sketches at every level).
+ */
+function scans(): Scan[] {
+  const random = randomSource(20261025);
+  const pick = <T>(values: readonly T[]) => values[Math.floor(random() * values.length)];
+  const list: Scan[] = [];
+  for (let index = 0; index < 2_000; index += 1) {
+    const boundary = START + Math.floor(random() * 4 * 96) * 900_000;
+    const at = random() < 0.3 ? boundary + pick([-1, 0, 1]) : START + Math.floor(random() * 4 * 86_400_000);
+    list.push(
+      scanAt(
+        at,
+        pick(PAGES),
+        pick(REFS),
+        pick(SOURCES),
+        Math.floor(random() * 300),
+        random() < 0.3 ? ScanKind.POSTBACK : ScanKind.REFERRAL,
+      ),
+    );
+  }
+  for (let person = 0; person < 10_500; person += 1) {
+    list.push(scanAt(START + 86_400_000 + 900_000 + person * 80, PAGES[1], 'menu', 'SHORTLINK', 1_000 + person, ScanKind.REFERRAL));
+  }
+  return list;
+}
+
+/** Every row of the rollup tables, in key order, sketches as hex. */
+async function rollupRows(db: Database): Promise<Record<string, unknown[]>> {
+  const tables = {
+    scan_rollup_page: 'minutes, slot, page_id',
+    scan_rollup_ref: 'page_id, ref, minutes, slot, source',
+    scan_rollup_source: 'minutes, slot, page_id, source',
+  };
+  const rows: Record<string, unknown[]> = {};
+  for (const [table, key] of Object.entries(tables)) {
+    const result: Record<string, unknown>[] = await db.dataSource.query(`SELECT * FROM ${table} ORDER BY ${key}`);
+    rows[table] = result.map((row) =>
+      Object.fromEntries(
+        Object.entries(row).map(([column, value]) => [
+          column,
+          Buffer.isBuffer(value) ? value.toString('hex') : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value,
+        ]),
+      ),
+    );
+  }
+  return rows;
+}
+
+/** Writes `all` in requests of 50, `concurrency` of them in flight, through `writers` in turn. */
+async function ingest(writers: ScanWriter[], all: Scan[], concurrency: number): Promise<void> {
+  const requests: Scan[][] = [];
+  for (let index = 0; index < all.length; index += 50) requests.push(all.slice(index, index + 50));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (next < requests.length) {
+        const request = requests[next];
+        next += 1;
+        await writers[worker % writers.length].write(request);
+      }
+    }),
+  );
+}
+
+describe.each(DATABASE_KINDS)('scan rollups on %s', (kind) => {
+  jest.setTimeout(300_000);
+  const databases: TestDatabase[] = [];
+  const opened: Database[] = [];
+
+  afterAll(async () => {
+    for (const db of opened) await db.close();
+    for (const database of databases) await database.dispose();
+  });
+
+  async function open(database: TestDatabase): Promise<Database> {
+    const db = await Database.open(createDataSource(configOf(database)));
+    opened.push(db);
+    return db;
+  }
+
+  it('builds in the migration, from stored scans, the rows that ingest maintains (redeliveries and concurrent instances included)', async () => {
+    const all = scans();
+    // Maintained: on PostgreSQL two instances (pools) ingest at once, contending for the same rows.
+    const maintained = await createTestDatabase(kind);
+    databases.push(maintained);
+    const instances = kind === 'postgres' ? [await open(maintained), await open(maintained)] : [await open(maintained)];
+    const writers = instances.map((db) => new ScanWriter(db, [new ScanRollups()]));
+    const random = randomSource(7);
+    const shuffled = all
+      .map((scan) => ({ scan, order: random() }))
+      .sort((a, b) => a.order - b.order)
+      .map(({ scan }) => scan);
+    await ingest(writers, shuffled, 8);
+    // Redelivered: stored already, so added to nothing.
+    await ingest(writers, all.slice(0, 500), 4);
+
+    // Backfilled: the scans stored before the rollups existed, then the migration.
+    const backfilled = await createTestDatabase(kind);
+    databases.push(backfilled);
+    const db = await open(backfilled);
+    await db.dataSource.undoLastMigration({ transaction: 'each' });
+    expect(await db.dataSource.query(`SELECT name FROM migrations ORDER BY id DESC LIMIT 1`)).not.toEqual([
+      { name: 'ScanRollups1764400000000' },
+    ]);
+    await ingest([new ScanWriter(db)], all, 4);
+    await db.dataSource.runMigrations({ transaction: 'each' });
+
+    const expected = await rollupRows(instances[0]);
+    const actual = await rollupRows(db);
+    expect(actual.scan_rollup_page.length).toBeGreaterThan(0);
+    expect(actual).toEqual(expected);
+    const [{ total }] = await db.dataSource.query(`SELECT SUM(total) AS total FROM scan_rollup_page WHERE minutes = 15`);
+    expect(Number(total)).toBe(all.length);
+  });
+});

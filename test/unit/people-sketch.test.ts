@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { EXACT_LIMIT, PeopleSketch, personHash } from '../../src/stats/people-sketch';
+
+/** MurmurHash3's finaliser. */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * The 48-bit hashes of people first..first+count-1, as personHash gives them (uniform),
+ * made directly from the numbers: the sketch is under test here, and the suite stays fast.
+ * personHash itself is tested on sender hashes below.
+ */
+function people(first: number, count: number): number[] {
+  return Array.from({ length: count }, (_, index) => {
+    const person = first + index;
+    return mix(person ^ 0x9e3779b9) * 0x10000 + (mix(person + 0x7f4a7c15) >>> 16);
+  });
+}
+
+function relativeError(estimate: number, exact: number): number {
+  return Math.abs(estimate - exact) / exact;
+}
+
+describe('PeopleSketch', () => {
+  it('is exact at 100 and at 10,000 distinct people, repeats counted once', () => {
+    for (const size of [100, EXACT_LIMIT]) {
+      const hashes = people(0, size);
+      const sketch = PeopleSketch.fromHashes([...hashes, ...hashes.slice(0, size / 2)]);
+      expect(sketch.isExact).toBe(true);
+      expect(sketch.estimate()).toBe(size);
+    }
+  });
+
+  it('is within 2 % above 10,000 distinct people', () => {
+    for (const size of [EXACT_LIMIT + 1, 20_000, 50_000, 200_000]) {
+      const sketch = PeopleSketch.fromHashes(people(1_000_000, size));
+      expect(sketch.isExact).toBe(false);
+      expect(relativeError(sketch.estimate(), size)).toBeLessThan(0.02);
+    }
+  });
+
+  it('hashes stored sender hashes (hex SHA-256) and short similar strings uniformly enough', () => {
+    const count = 30_000;
+    const hex = Array.from({ length: count }, (_, index) => createHash('sha256').update(`psid-${index}`).digest('hex'));
+    const short = Array.from({ length: count }, (_, index) => `psid-${index}`);
+    for (const senders of [hex, short]) {
+      const hashes = senders.map(personHash);
+      expect(new Set(hashes).size).toBe(count);
+      expect(hashes.every((hash) => Number.isInteger(hash) && hash >= 0 && hash < 2 ** 48)).toBe(true);
+      expect(relativeError(PeopleSketch.fromHashes(hashes).estimate(), count)).toBeLessThan(0.02);
+    }
+  });
+
+  it('merged equals the sketch of the union, exact and dense alike', () => {
+    const cases: [number, number][] = [
+      // [people in each, overlap]
+      [40, 20],
+      [3_000, 1_000],
+      [6_000, 500],
+      [30_000, 10_000],
+    ];
+    for (const [count, overlap] of cases) {
+      const a = people(0, count);
+      const b = people(count - overlap, count);
+      const merged = PeopleSketch.fromHashes(a);
+      merged.merge(PeopleSketch.fromHashes(b));
+      const union = PeopleSketch.fromHashes([...a, ...b]);
+      expect(merged.serialize().equals(union.serialize())).toBe(true);
+      expect(merged.estimate()).toBe(union.estimate());
+    }
+    // a small exact set merged into a dense sketch, and a dense one into a small exact set
+    const big = people(0, 25_000);
+    const small = people(24_990, 50);
+    const intoDense = PeopleSketch.fromHashes(big);
+    intoDense.merge(PeopleSketch.fromHashes(small));
+    const intoExact = PeopleSketch.fromHashes(small);
+    intoExact.merge(PeopleSketch.fromHashes(big));
+    const union = PeopleSketch.fromHashes([...big, ...small]);
+    expect(intoDense.serialize().equals(union.serialize())).toBe(true);
+    expect(intoExact.serialize().equals(union.serialize())).toBe(true);
+  });
+
+  it('survives a serialisation round trip; small sets stay small', () => {
+    for (const size of [0, 1, 100, EXACT_LIMIT, 50_000]) {
+      const sketch = PeopleSketch.fromHashes(people(7, size));
+      const bytes = sketch.serialize();
+      const back = PeopleSketch.deserialize(bytes);
+      expect(back.estimate()).toBe(sketch.estimate());
+      expect(back.serialize().equals(bytes)).toBe(true);
+      if (size <= EXACT_LIMIT) expect(bytes.length).toBe(1 + 6 * size);
+      else expect(bytes.length).toBe(1 + 2 ** 14);
+    }
+    expect(PeopleSketch.deserialize(null).estimate()).toBe(0);
+    expect(() => PeopleSketch.deserialize(Buffer.from([9, 1, 2]))).toThrow(/unknown people sketch encoding/);
+  });
+
+  it('answers whether a merge changed it', () => {
+    const sketch = PeopleSketch.fromHashes(people(0, 1));
+    expect(sketch.merge(PeopleSketch.fromHashes(people(0, 1)))).toBe(false);
+    expect(sketch.merge(PeopleSketch.fromHashes(people(1, 1)))).toBe(true);
+    expect(sketch.merge(new PeopleSketch())).toBe(false);
+    const dense = PeopleSketch.fromHashes(people(0, 20_000));
+    expect(dense.merge(PeopleSketch.fromHashes(people(0, 100)))).toBe(false);
+    expect(dense.merge(PeopleSketch.fromHashes(people(0, 20_000)))).toBe(false);
+    expect(new PeopleSketch().merge(dense)).toBe(true);
+  });
+});
