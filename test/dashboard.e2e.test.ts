@@ -23,6 +23,7 @@ import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gate
 import { launchChromium } from './support/chromium';
 import { executeOk } from './support/graphql-client';
 import { waitForSubscribers } from './support/subscriptions';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 import { postScans, scanOf } from './support/webhook';
 import type { SimulatedScan } from '../src/webhook/simulated-webhook';
 import { ScanKind } from '../src/scans/scan-kind';
@@ -111,21 +112,23 @@ function history(now: number): SimulatedScan[] {
 
 /** What a page did on the network and in its console. */
 interface PageWatch {
+  /** where the page was opened */
+  origin: string;
   requested: string[];
   webSockets: string[];
   problems: string[];
 }
 
-async function openDashboard(context: BrowserContext, gateway: TestGateway): Promise<{ page: Page; watched: PageWatch }> {
+async function openDashboard(context: BrowserContext, origin: string): Promise<{ page: Page; watched: PageWatch }> {
   const page = await context.newPage();
-  const watched: PageWatch = { requested: [], webSockets: [], problems: [] };
+  const watched: PageWatch = { origin, requested: [], webSockets: [], problems: [] };
   page.on('request', (request) => watched.requested.push(request.url()));
   page.on('websocket', (socket) => watched.webSockets.push(socket.url()));
   page.on('pageerror', (error) => watched.problems.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
     if (message.type() === 'error') watched.problems.push(`console: ${message.text()}`);
   });
-  await page.goto(`${gateway.url}/dashboard`);
+  await page.goto(`${origin}/dashboard`);
   return { page, watched };
 }
 
@@ -225,7 +228,7 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
 
     beforeAll(async () => {
       context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-      const opened = await openDashboard(context, gateway);
+      const opened = await openDashboard(context, gateway.url);
       page = opened.page;
       pages.push(opened.watched);
     }, 60_000);
@@ -294,6 +297,9 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
         },
       );
       await screenshot(page, 'dashboard-desktop');
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await screenshot(page, 'dashboard-desktop-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
       await page.setViewportSize({ width: 1920, height: 1080 });
       await screenshot(page, 'dashboard-tv');
       await page.setViewportSize({ width: 390, height: 844 });
@@ -301,6 +307,10 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
       // Nothing wider than the phone: no sideways scrolling.
       await expect(page.evaluate(() => document.documentElement.scrollWidth)).resolves.toBeLessThanOrEqual(390);
       await screenshot(page, 'dashboard-phone');
+      // The phone hides the last-scan column and offers the order as a list.
+      await page.locator('.sort-choice select').selectOption('last');
+      await expect(page.locator('th[aria-sort="descending"] button.sort').getAttribute('data-sort')).resolves.toBe('last');
+      await page.locator('.sort-choice select').selectOption('scans');
       await page.setViewportSize({ width: 1440, height: 900 });
     });
 
@@ -315,7 +325,7 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
   it('says clearly when the key is wrong', async () => {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     try {
-      const { page, watched } = await openDashboard(context, gateway);
+      const { page, watched } = await openDashboard(context, gateway.url);
       pages.push(watched);
       await enterKey(page, 'mcg_not-a-real-key');
       const alert = page.locator('#dashboard-key-message[role="alert"]');
@@ -328,16 +338,79 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
     }
   });
 
-  it('made no request to any other origin and logged no error but the refused key', () => {
-    expect(pages).toHaveLength(2);
+  describe('when the connection drops', () => {
+    let proxy: TcpProxy;
+    let context: BrowserContext;
+    let page: Page;
+    let watched: PageWatch;
+
+    beforeAll(async () => {
+      // The browser reaches the gateway through a TCP proxy that can cut every connection.
+      proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(gateway.url).port) });
+      context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+      ({ page, watched } = await openDashboard(context, `http://127.0.0.1:${proxy.port}`));
+      pages.push(watched);
+      await enterKey(page, viewerKey);
+      await page.locator('.live-badge[data-state="live"]').waitFor({ timeout: UI_TIMEOUT });
+    }, 60_000);
+
+    afterAll(async () => {
+      await context?.close();
+      await proxy?.close();
+    });
+
+    /** How many times the feed shows the scan of each ref. */
+    async function feedCounts(refs: string[]): Promise<number[]> {
+      const shown = await page.locator('.feed-item .feed-code').allInnerTexts();
+      return refs.map((ref) => shown.filter((text) => text === ref).length);
+    }
+
+    it('catches up after a reconnect: every scan stored meanwhile is shown once', async () => {
+      const before = await postAndShow('drop-before');
+      proxy.cutAll();
+      await page.locator('.live-badge[data-state="reconnecting"]').waitFor({ timeout: UI_TIMEOUT });
+      const table2 = Number((await codeRow(page, 'table-2').locator('.code-scans').innerText()).replace(/\D/g, ''));
+      const gap = ['drop-gap-1', 'drop-gap-2', 'drop-gap-3'];
+      const now = Date.now();
+      const gapScans = [
+        ...gap.map((ref, index) => scanOf(TEST_PAGE_ID, { ref, timestamp: now + index })),
+        scanOf(TEST_PAGE_ID, { ref: 'table-2', timestamp: now + 5 }),
+      ];
+      expect((await postScans(gateway.url, gapScans)).status).toBe(200);
+      proxy.restore();
+
+      await page.locator('.live-badge[data-state="live"]').waitFor({ timeout: 30_000 });
+      await codeRow(page, 'table-2')
+        .locator('.code-scans', { hasText: new RegExp(`^${table2 + 1}$`) })
+        .waitFor({ timeout: UI_TIMEOUT });
+      for (const ref of gap) await page.locator('.feed-item .feed-code', { hasText: ref }).first().waitFor({ timeout: UI_TIMEOUT });
+      const after = await postAndShow('drop-after');
+      await expect(feedCounts([before, ...gap, after])).resolves.toEqual([1, 1, 1, 1, 1]);
+      const feedIds = await page.locator('.feed-item').evaluateAll((items) => items.map((item) => item.getAttribute('data-scan-id')));
+      expect(new Set(feedIds).size).toBe(feedIds.length);
+    });
+
+    /** Posts a scan of an orphan ref and waits for the dashboard to show it live. */
+    async function postAndShow(ref: string): Promise<string> {
+      await waitForSubscribers(gateway, 1, UI_TIMEOUT);
+      expect((await postScans(gateway.url, [scanOf(TEST_PAGE_ID, { ref, timestamp: Date.now() })])).status).toBe(200);
+      await page.locator('.feed-item .feed-code', { hasText: ref }).waitFor({ timeout: UI_TIMEOUT });
+      return ref;
+    }
+  });
+
+  it('made no request to any other origin and logged no error but refusals and the cut', () => {
+    expect(pages).toHaveLength(3);
     for (const watched of pages) {
       const network = watched.requested.filter((url) => !url.startsWith('data:') && !url.startsWith('blob:'));
       expect(network.length).toBeGreaterThan(0);
-      expect(network.filter((url) => new URL(url).origin !== gateway.url)).toEqual([]);
-      expect(watched.webSockets.filter((url) => new URL(url).host !== new URL(gateway.url).host)).toEqual([]);
-      // Chromium logs each 401 itself: the wrong key's, and the first look without a key.
-      const refusedLog = 'console: Failed to load resource: the server responded with a status of 401 (Unauthorized)';
-      expect(watched.problems.filter((problem) => problem !== refusedLog)).toEqual([]);
+      expect(network.filter((url) => new URL(url).origin !== watched.origin)).toEqual([]);
+      expect(watched.webSockets.filter((url) => new URL(url).host !== new URL(watched.origin).host)).toEqual([]);
+      // Chromium logs each 401 itself (the wrong key's, the first look without a key), and
+      // each WebSocket it could not open while the proxy was cut.
+      const expected =
+        /^console: (Failed to load resource: the server responded with a status of 401 \(Unauthorized\)|WebSocket connection to '[^']+' failed)/;
+      expect(watched.problems.filter((problem) => !expected.test(problem))).toEqual([]);
     }
   });
 });

@@ -333,6 +333,7 @@ export function Dashboard({ apiKey, pageId, onKeyProblem, onLive }: DashboardPro
           now={now}
           sort={sort}
           onSort={(key) => setSort((current) => ({ key, descending: current.key === key ? !current.descending : key !== 'name' }))}
+          onSortChoice={(key) => setSort({ key, descending: key !== 'name' })}
         />
         <Feed feed={feed} now={now} />
         <Funnel codes={redirects} />
@@ -390,9 +391,11 @@ interface CodesTableProps {
   now: number;
   sort: { key: SortKey; descending: boolean };
   onSort: (key: SortKey) => void;
+  /** Narrow screens hide the last-scan column, so they choose the order from a list. */
+  onSortChoice: (key: SortKey) => void;
 }
 
-function CodesTable({ codes, sorted, total, now, sort, onSort }: CodesTableProps) {
+function CodesTable({ codes, sorted, total, now, sort, onSort, onSortChoice }: CodesTableProps) {
   const header = (key: SortKey, label: string, className: string) => (
     <th class={className} aria-sort={sort.key === key ? (sort.descending ? 'descending' : 'ascending') : 'none'}>
       <button type="button" class="sort" data-sort={key} onClick={() => onSort(key)}>
@@ -407,6 +410,14 @@ function CodesTable({ codes, sorted, total, now, sort, onSort }: CodesTableProps
     <section class="card codes" aria-labelledby="codes-title">
       <div class="card-head">
         <h2 id="codes-title">Codes</h2>
+        <label class="narrow-only sort-choice">
+          <span class="visually-hidden">Order</span>
+          <select value={sort.key} onChange={(event) => onSortChoice((event.target as HTMLSelectElement).value as SortKey)}>
+            <option value="scans">Most scanned</option>
+            <option value="last">Latest scan</option>
+            <option value="name">By name</option>
+          </select>
+        </label>
         <span class="count">
           {codes ? (total > codes.length ? `${CODES_SHOWN} most scanned of ${numbers.format(total)}` : numbers.format(total)) : ''}
         </span>
