@@ -72,6 +72,7 @@ function forgedEvent(pageId: string, index: number, ref = 'forged'): ScanEvent {
       source: 'SHORTLINK',
       occurredAt: now,
       receivedAt: now,
+      streamSeq: index,
     },
     code: null,
   };

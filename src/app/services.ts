@@ -16,6 +16,7 @@ import { TokenCipher } from '../pages/token-cipher';
 import { PsidHasher } from '../scans/psid-hash';
 import { ScanFeed } from '../scans/scan-feed';
 import { ScanService } from '../scans/scan.service';
+import { ScanStreamStore } from '../scans/scan-stream.store';
 import { ScanWriter } from '../scans/scan.store';
 import { OrphanRefService } from '../stats/orphan-refs';
 import { ScanStatsService } from '../stats/scan-stats.service';
@@ -83,6 +84,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   const metrics = new GatewayMetrics();
   const feed = new ScanFeed({
     maxBacklog: config.subscriberMaxBacklog,
+    stream: new ScanStreamStore(db),
     redisUrl: config.redisUrl,
     secrets: { appSecret: config.appSecret, psidHashKey: config.psidHashKey },
     logger: logger.child({ component: 'scan-feed' }),
@@ -90,6 +92,13 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     onMessageRejected: (reason) => metrics.feedMessageRejected(reason),
   });
   metrics.observeSubscribers(() => feed.subscriberCount);
+  try {
+    await feed.start();
+  } catch (error) {
+    await feed.close();
+    await db.close();
+    throw error;
+  }
   const images = new ImageStore(db, publicUrl);
   const rateLimit = new GenerateRateLimit({
     codesPerMinute: config.generateRateLimit,

@@ -37,3 +37,9 @@ export const epochMillisOrNever: ValueTransformer = {
   to: (value: Date | null | undefined) => (value == null ? 0 : value.getTime()),
   from: (value: string | number | null) => (value == null || Number(value) === 0 ? null : new Date(Number(value))),
 };
+
+/** A bigint counter read as a number (PostgreSQL's driver answers bigint as a string); exact below 2^53. */
+export const bigintNumber: ValueTransformer = {
+  to: (value: number | null | undefined) => value,
+  from: (value: string | number | null) => (value == null ? null : Number(value)),
+};

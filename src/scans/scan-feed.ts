@@ -22,12 +22,15 @@ export interface ScanEvent {
     source: string | null;
     occurredAt: number;
     receivedAt: number;
+    /** position in the order scans were stored, across instances (Scan.streamSeq) */
+    streamSeq: number;
   };
   code: CodeRecord | null;
 }
 
 /** The Scan (with the code as it was after it) that a `scanned` subscriber resolves. */
 export function scanFromEvent(event: ScanEvent): Scan {
+  // streamSeq travels in `scan` and lands on the Scan with the other fields.
   const { scan, code } = event;
   return Object.assign(new Scan(), {
     ...scan,
@@ -272,6 +275,7 @@ function readScanEvent(value: unknown, path: string): ScanEvent {
       source: readNullableString(scan.source, `${path}.scan.source`, MAX_SOURCE_LENGTH),
       occurredAt: readInteger(scan.occurredAt, `${path}.scan.occurredAt`, MAX_EPOCH_MILLIS),
       receivedAt: readInteger(scan.receivedAt, `${path}.scan.receivedAt`, MAX_EPOCH_MILLIS),
+      streamSeq: readInteger(scan.streamSeq, `${path}.scan.streamSeq`, Number.MAX_SAFE_INTEGER),
     },
     code: event.code === null ? null : readCodeRecord(event.code, `${path}.code`),
   };
@@ -321,9 +325,34 @@ export class RejectionLog {
   }
 }
 
+/**
+ * The scans as the database holds them, in storage order (see the StreamOrder migration):
+ * what the feed reads to fill a gap in what it received, and to replay a resuming subscriber.
+ */
+export interface StoredScanStream {
+  /** the position of the last scan stored */
+  position(): Promise<number>;
+  /**
+   * Scans stored at positions in (after, upTo] that match `filter`, oldest first, at most
+   * `limit`; each with its code as it is now (not as it was right after the scan).
+   */
+  readAfter(after: number, upTo: number, filter: ScanFilter, limit: number): Promise<ScanEvent[]>;
+}
+
+/** Scans read per query when a subscriber resumes or the feed fills a gap. */
+const STREAM_PAGE = 500;
+/** Events held ahead of a gap; beyond this they are dropped and read back from the database instead. */
+const MAX_EARLY_EVENTS = 10_000;
+/** How often, while someone subscribes, the feed compares what it delivered with the database's position. */
+export const STREAM_CHECK_INTERVAL_MS = 2_000;
+
 export interface ScanFeedOptions {
   /** events queued for one subscriber before it is cut off as too slow */
   maxBacklog: number;
+  /** the database's scans in storage order */
+  stream: StoredScanStream;
+  /** how often the feed checks it missed nothing (STREAM_CHECK_INTERVAL_MS) */
+  streamCheckIntervalMs?: number;
   redisUrl?: string;
   /**
    * The shared secrets the Redis messages' key is derived from (deriveFeedKey); without
@@ -349,9 +378,25 @@ export interface ScanFeedOptions {
  * subscribes to; an instance delivers its own batches directly, so its subscribers
  * keep receiving while Redis is away. The database stays the source of truth. Messages
  * on the channel are signed, and checked before delivery (decodeFeedMessage).
+ *
+ * Delivery follows storage order: every scan has a position, contiguous across instances,
+ * and the feed hands subscribers position n only after n - 1. Events arriving ahead of a
+ * hole (a message Redis lost, another instance's batch overtaking this one's) are held
+ * while the hole is read from the database; events at or below what was delivered are
+ * dropped. While anyone subscribes, the feed also compares what it delivered with the
+ * database's position every few seconds, so scans stored elsewhere while Redis was away
+ * (or without Redis at all) still reach every subscriber, in order, once.
  */
 export class ScanFeed {
   private readonly subscribers = new Set<Subscriber>();
+  /** the highest position delivered to subscribers; undefined until read from the database */
+  private delivered: number | undefined;
+  /** events received ahead of `delivered + 1`, by position */
+  private readonly early = new Map<number, ScanEvent>();
+  private catchingUp = false;
+  private catchUpAgain = false;
+  private readonly streamCheck: NodeJS.Timeout;
+  private closed = false;
   private readonly instanceId = randomUUID();
   private readonly publisher?: Redis;
   private readonly listener?: Redis;
@@ -364,6 +409,10 @@ export class ScanFeed {
   constructor(private readonly options: ScanFeedOptions) {
     this.logger = options.logger;
     this.rejections = new RejectionLog(this.logger);
+    this.streamCheck = setInterval(() => {
+      if (this.subscribers.size > 0) this.catchUp();
+    }, options.streamCheckIntervalMs ?? STREAM_CHECK_INTERVAL_MS);
+    this.streamCheck.unref();
     if (options.redisUrl) {
       this.key = deriveFeedKey(options.secrets ?? {});
       // Still connected (REDIS_URL asks for it, and /readyz reports it), but nothing is
@@ -401,6 +450,8 @@ export class ScanFeed {
           if (!down) return;
           down = false;
           this.logger.info({ client: role }, 'redis reachable again');
+          // What other instances published meanwhile is lost on the channel, not in the database.
+          if (role === 'listener') this.catchUp();
         });
       }
       if (this.key) {
@@ -413,6 +464,16 @@ export class ScanFeed {
     }
   }
 
+  /**
+   * Reads the database's position: scans stored before it are not delivered live (there
+   * was no subscriber here to want them). The gateway awaits it before it serves.
+   */
+  async start(): Promise<void> {
+    const position = await this.options.stream.position();
+    if (this.delivered === undefined) this.delivered = position;
+    this.drain();
+  }
+
   get subscriberCount(): number {
     return this.subscribers.size;
   }
@@ -420,7 +481,7 @@ export class ScanFeed {
   /** Delivers a committed batch here and, with Redis, to every other instance. */
   publish(events: ScanEvent[]): void {
     if (events.length === 0) return;
-    this.deliver(events);
+    this.accept(events);
     if (this.publisher && this.key) {
       const { frames, refused } = encodeFeedMessages(this.key, this.instanceId, events);
       for (const { detail } of refused) {
@@ -445,13 +506,82 @@ export class ScanFeed {
         return;
       }
       if (decoded.message.origin === this.instanceId) return; // delivered here when published
-      this.deliver(decoded.message.events);
+      this.accept(decoded.message.events);
     } catch (error) {
       this.logger.error(
         { error: error instanceof Error ? error.message : String(error) },
         'failed to handle a message on the redis scan channel',
       );
     }
+  }
+
+  /** Events stored here or elsewhere: delivered in storage order, each once. */
+  private accept(events: ScanEvent[]): void {
+    for (const event of events) {
+      const position = event.scan.streamSeq;
+      if (this.delivered === undefined || position > this.delivered) this.early.set(position, event);
+    }
+    if (this.early.size > MAX_EARLY_EVENTS) this.early.clear(); // read back from the database instead
+    this.drain();
+  }
+
+  /** Delivers the held events that continue what was delivered; reads any hole from the database. */
+  private drain(): void {
+    if (this.delivered === undefined) return this.catchUp();
+    const next: ScanEvent[] = [];
+    for (let event = this.early.get(this.delivered + 1); event; event = this.early.get(this.delivered + 1)) {
+      this.early.delete(this.delivered + 1);
+      this.delivered += 1;
+      next.push(event);
+    }
+    if (next.length > 0) this.deliver(next);
+    if (this.early.size > 0) this.catchUp();
+  }
+
+  /**
+   * Reads from the database every scan stored after what was delivered, up to the
+   * database's position, and delivers it in order. One at a time; a call while one runs
+   * makes it run again. A failure (the database away) is retried by the next event or check.
+   */
+  private catchUp(): void {
+    if (this.closed) return;
+    if (this.catchingUp) {
+      this.catchUpAgain = true;
+      return;
+    }
+    this.catchingUp = true;
+    const { stream } = this.options;
+    void (async () => {
+      try {
+        do {
+          this.catchUpAgain = false;
+          const upTo = await stream.position();
+          if (this.delivered === undefined) {
+            // At start: what was stored before this feed existed had no subscriber here;
+            // what was published to it already is read back with the rest.
+            this.delivered = Math.min(upTo, ...[...this.early.keys()].map((position) => position - 1));
+          }
+          while (!this.closed && this.delivered < upTo) {
+            const page = await stream.readAfter(this.delivered, upTo, {}, STREAM_PAGE);
+            // Everything up to `upTo` is committed: a position the page skips was removed
+            // with its page, and will never come. What drain delivered meanwhile is dropped.
+            const fresh = page.filter((event) => event.scan.streamSeq > (this.delivered as number));
+            // (drain may have gone past upTo meanwhile: never move back)
+            this.delivered = Math.max(this.delivered, page.length < STREAM_PAGE ? upTo : page[page.length - 1].scan.streamSeq);
+            if (fresh.length > 0) this.deliver(fresh);
+          }
+          for (const position of this.early.keys()) if (position <= this.delivered) this.early.delete(position);
+        } while (this.catchUpAgain && !this.closed);
+      } catch (error) {
+        this.logger.warn(
+          { error: error instanceof Error ? error.message : String(error) },
+          'could not read stored scans to fill a gap in the live feed; retrying with the next scan or check',
+        );
+      } finally {
+        this.catchingUp = false;
+      }
+      if (!this.closed) this.drain();
+    })();
   }
 
   private deliver(events: ScanEvent[]): void {
@@ -516,6 +646,60 @@ export class ScanFeed {
     return iterator;
   }
 
+  /**
+   * Every scan matching `filter` stored after position `after`, oldest first, read from
+   * the database, then the live ones: no gap, no duplicate. The live subscription starts
+   * first and holds what arrives during the replay; the replay reads up to the position
+   * the database had then, and the live events from the one after it.
+   */
+  subscribeAfter(filter: ScanFilter, after: number, onOverflow: () => void): ScanSubscription {
+    const live = this.subscribe(filter, onOverflow);
+    const { stream } = this.options;
+    let replay: ScanEvent[] = [];
+    let replaying = true;
+    let upTo: number | undefined;
+    let last = after;
+    let finished = false;
+    const done = (): IteratorResult<ScanEvent> => ({ value: undefined, done: true });
+    // Not an async generator: its return() would wait for a pending next(), and a quiet
+    // subscription's next() waits for the next scan, so a closed socket would keep its
+    // subscriber until then.
+    const nextEvent = async (): Promise<IteratorResult<ScanEvent>> => {
+      while (!finished) {
+        const replayed = replay.shift();
+        if (replayed) return { value: replayed, done: false };
+        if (replaying) {
+          upTo ??= await stream.position();
+          const page = await stream.readAfter(last, upTo, filter, STREAM_PAGE);
+          replay = page;
+          if (page.length < STREAM_PAGE) replaying = false;
+          else last = page[page.length - 1].scan.streamSeq;
+          continue;
+        }
+        const result = await live.next();
+        if (result.done) return result;
+        if (result.value.scan.streamSeq > Math.max(after, upTo as number)) return result;
+      }
+      return done();
+    };
+    const subscription: ScanSubscription = {
+      next: () =>
+        nextEvent().catch(async (error: unknown) => {
+          finished = true;
+          await live.return();
+          throw error;
+        }),
+      return: async () => {
+        finished = true;
+        replay = [];
+        await live.return();
+        return done();
+      },
+      [Symbol.asyncIterator]: () => subscription,
+    };
+    return subscription;
+  }
+
   /** Whether Redis (when configured) is connected. */
   async redisReady(): Promise<boolean | undefined> {
     if (!this.publisher) return undefined;
@@ -533,6 +717,8 @@ export class ScanFeed {
 
   /** Bounded whatever Redis is doing (see closeRedis). */
   async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.streamCheck);
     for (const subscriber of [...this.subscribers]) this.subscribers.delete(subscriber);
     await Promise.all([this.publisher, this.listener].map((client) => client && closeRedis(client)));
   }

@@ -1,6 +1,6 @@
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { epochMillis, nullableRef } from '../db/transformers';
+import { bigintNumber, epochMillis, nullableRef } from '../db/transformers';
 import type { Code } from '../codes/code.entity';
 import { ScanKind } from './scan-kind';
 
@@ -49,6 +49,10 @@ export class Scan {
   @Field(() => Date)
   @Column({ name: 'received_at', type: 'bigint', transformer: epochMillis })
   receivedAt!: Date;
+
+  /** Position in the order scans were stored, across instances (see the StreamOrder migration); exposed as `streamCursor`. */
+  @Column({ name: 'stream_seq', type: 'bigint', transformer: bigintNumber })
+  streamSeq!: number;
 
   /**
    * Set on scans that are being published: the code as it was right after this scan

@@ -3,13 +3,29 @@ import { Code } from '../codes/code.entity';
 import type { CodeService } from '../codes/code.service';
 import type { RequestContext } from '../context';
 import { pageRefKey } from '../db/transformers';
+import { BadUserInputError } from '../errors';
 import { BatchLoader } from '../graphql/batch-loader';
+import { decodeCursor, encodeCursor } from '../pagination/cursor';
 import type { Connection } from '../pagination/connection.types';
 import { PageArgs } from '../pagination/page.args';
 import { scanFromEvent, type ScanEvent, type ScanFeed } from './scan-feed';
 import { Scan } from './scan.entity';
 import type { ScanService } from './scan.service';
 import { ScanConnection, ScanFilterArgs, ScannedArgs } from './scan.types';
+
+/** The ordering name inside stream cursors: a cursor of a list is refused as `after`, and the reverse. */
+const STREAM_ORDERING = 'STORED';
+
+export function streamCursorOf(position: number): string {
+  return encodeCursor(STREAM_ORDERING, [position]);
+}
+
+/** The stream position a cursor stands for; BAD_USER_INPUT on `after` when it is not one. */
+export function streamPositionOf(cursor: string): number {
+  const [position] = decodeCursor(cursor, STREAM_ORDERING, ['number']) as [number];
+  if (!Number.isSafeInteger(position) || position < 0) throw new BadUserInputError('after', 'after is not a Scan.streamCursor');
+  return position;
+}
 
 export interface ScanLoaders {
   codeOfScan: BatchLoader<{ pageId: string; ref: string | null }, Code>;
@@ -50,17 +66,26 @@ export class ScanResolver {
     description: 'every scan, as soon as its webhook is stored; all arguments narrow it',
     subscribe: async ({ args, context }) => {
       const { services, request, dropConnection } = context as ScansContext;
-      const filter = args as ScannedArgs;
+      const { after, ...filter } = args as ScannedArgs;
+      const afterPosition = after == null ? undefined : streamPositionOf(after);
       if (filter.codeId != null) await services.codes.requireById(request, filter.codeId, 'codeId');
       // Narrowed at the source: events of other pages never reach this subscriber's queue.
       const { pageIds } = request.access;
-      return services.feed.subscribe({ ...filter, visiblePages: pageIds && new Set(pageIds) }, () =>
-        dropConnection?.('subscriber too slow: its backlog exceeded the limit'),
-      );
+      const scoped = { ...filter, visiblePages: pageIds && new Set(pageIds) };
+      const onOverflow = () => dropConnection?.('subscriber too slow: its backlog exceeded the limit');
+      if (afterPosition === undefined) return services.feed.subscribe(scoped, onOverflow);
+      return services.feed.subscribeAfter(scoped, afterPosition, onOverflow);
     },
   })
   scanned(@Root() event: ScanEvent, @Args(() => ScannedArgs) _filter: ScannedArgs): Scan {
     return scanFromEvent(event);
+  }
+
+  @FieldResolver(() => String, {
+    description: 'opaque; increases in the order scans were stored, across instances (resume `scanned` with it as `after`)',
+  })
+  streamCursor(@Root() scan: Scan): string {
+    return streamCursorOf(scan.streamSeq);
   }
 
   @FieldResolver(() => Code, { nullable: true, description: 'null when the ref matches no code generated here (an orphan scan)' })

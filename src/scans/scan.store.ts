@@ -31,6 +31,11 @@ export type AlongsideScans = (sql: TransactionSql) => Promise<void>;
 
 /** The statements storing scans needs; one implementation per database. */
 interface ScanStatements {
+  /** the stream's last position; on PostgreSQL its row stays locked until commit, which orders every writer */
+  claimStream(): Promise<number> | number;
+  setStream(position: number): Promise<void> | void;
+  /** which of these ids are stored already */
+  storedAmong(ids: string[]): Promise<Set<string>> | Set<string>;
   /** inserts the scans not stored yet (others are redeliveries); returns the ids inserted */
   insertScans(scans: Scan[]): Promise<Set<string>> | Set<string>;
   /** the (page, ref) counter, created at zero when absent; on PostgreSQL it stays locked until commit */
@@ -58,13 +63,28 @@ async function storeScans(
   steps: readonly IngestStep[],
   requests: WriteRequest[],
 ): Promise<ScanEvent[][]> {
+  // The stream's row first: from here to the commit this transaction is the only writer
+  // of scans, so the positions it gives are contiguous and become visible in order.
+  let position = Number(await statements.claimStream());
+  const candidates = [...new Set(requests.flatMap(({ scans }) => scans.map((scan) => scan.id)))];
+  const storedBefore = candidates.length === 0 ? new Set<string>() : await statements.storedAmong(candidates);
+  const taken = new Set(storedBefore);
   const inserted: Scan[][] = [];
   for (const { scans } of requests) {
-    // Inserted in id order, one order for every transaction's primary-key locks, so
-    // that concurrent deliveries never wait on each other in a cycle.
-    const stored = scans.length === 0 ? new Set<string>() : await statements.insertScans([...scans].sort((a, b) => (a.id < b.id ? -1 : 1)));
-    inserted.push(scans.filter((scan) => stored.has(scan.id)));
+    const fresh: Scan[] = [];
+    for (const scan of scans) {
+      if (taken.has(scan.id)) continue;
+      taken.add(scan.id);
+      scan.streamSeq = ++position;
+      fresh.push(scan);
+    }
+    // Inserted in id order, one order for every transaction's primary-key locks.
+    const stored = fresh.length === 0 ? new Set<string>() : await statements.insertScans([...fresh].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    // Only this transaction writes scans now: a scan found new must insert, or positions would have a hole.
+    if (stored.size !== fresh.length) throw new Error('scan stream: a scan checked as new was stored meanwhile; nothing written');
+    inserted.push(fresh);
   }
+  if (inserted.some((scans) => scans.length > 0)) await statements.setStream(position);
 
   // Running totals per (page, ref), in the order the scans arrived.
   const totals = new Map<string, { pageId: string; ref: string | null; count: RefCount }>();
@@ -110,6 +130,7 @@ function eventOf(scan: Scan, code: CodeRecord | undefined, countAfterScan: RefCo
       source: scan.source,
       occurredAt: scan.occurredAt.getTime(),
       receivedAt: scan.receivedAt.getTime(),
+      streamSeq: scan.streamSeq,
     },
     code: code
       ? {
@@ -131,23 +152,30 @@ function scanValues(scan: Scan): (string | number | null)[] {
     scan.senderHash,
     scan.occurredAt.getTime(),
     scan.receivedAt.getTime(),
+    scan.streamSeq,
   ];
 }
 
-const SCAN_VALUE_COUNT = 8;
+const SCAN_VALUE_COUNT = 9;
 /** Multi-row inserts: one statement per chunk rather than per scan. */
 const INSERT_CHUNK_SIZES = [100, 20, 5, 1];
 
 const INSERT_SCANS = (p: (n: number) => string, rows: number) =>
-  `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at)
+  `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at, stream_seq)
    VALUES ${Array.from({ length: rows }, (_, row) => `(${Array.from({ length: SCAN_VALUE_COUNT }, (_, column) => p(row * SCAN_VALUE_COUNT + column + 1)).join(', ')})`).join(', ')}
    ON CONFLICT (id) DO NOTHING RETURNING id`;
+const CLAIM_STREAM = (postgres: boolean) =>
+  // FOR UPDATE is implied by the UPDATE on PostgreSQL; on SQLite, BEGIN IMMEDIATE already excludes other writers.
+  postgres ? `UPDATE scan_stream SET position = position WHERE id = 1 RETURNING position` : `SELECT position FROM scan_stream WHERE id = 1`;
+const SET_STREAM = (p: (n: number) => string) => `UPDATE scan_stream SET position = ${p(1)} WHERE id = 1`;
+const STORED_AMONG = (p: (n: number) => string, rows: number) =>
+  `SELECT id FROM scan WHERE id IN (${Array.from({ length: rows }, (_, row) => p(row + 1)).join(', ')})`;
 const SET_CODE_COUNT = (p: (n: number) => string) =>
   `UPDATE code SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}
    RETURNING ${CODE_COLUMNS}`;
 
-/** Splits scans into chunks of the prepared sizes, largest first. */
-function* chunksOf(scans: Scan[]): Generator<Scan[]> {
+/** Splits scans (or ids) into chunks of the prepared sizes, largest first. */
+function* chunksOf<T>(scans: T[]): Generator<T[]> {
   let offset = 0;
   for (const size of INSERT_CHUNK_SIZES) {
     while (scans.length - offset >= size) {
@@ -166,6 +194,29 @@ class ManagerStatements implements ScanStatements {
     private readonly db: Database,
   ) {
     this.p = (n) => db.param(n);
+  }
+
+  async claimStream(): Promise<number> {
+    const rows = await this.rows<{ position: number | string }>(CLAIM_STREAM(this.db.kind === 'postgres'), []);
+    return Number(rows[0].position);
+  }
+
+  async setStream(position: number): Promise<void> {
+    await this.manager.query(SET_STREAM(this.p), [position]);
+  }
+
+  async storedAmong(ids: string[]): Promise<Set<string>> {
+    const stored = new Set<string>();
+    for (const chunk of chunksOf(ids)) {
+      for (const { id } of await this.rows<{ id: string }>(STORED_AMONG(this.p, chunk.length), chunk)) stored.add(id);
+    }
+    return stored;
+  }
+
+  private async rows<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
+    const runner = this.manager.queryRunner;
+    if (!runner) throw new Error('ManagerStatements needs the manager of a transaction');
+    return ((await runner.query(sql, parameters, true)).records ?? []) as Row[];
   }
 
   async insertScans(scans: Scan[]): Promise<Set<string>> {
@@ -198,6 +249,9 @@ class ManagerStatements implements ScanStatements {
  */
 class SqliteStatements implements ScanStatements {
   private readonly inserts: Map<number, BetterSqlite3.Statement>;
+  private readonly storedAmongStatements: Map<number, BetterSqlite3.Statement>;
+  private readonly claimStreamStatement: BetterSqlite3.Statement;
+  private readonly setStreamStatement: BetterSqlite3.Statement;
   private readonly claim: BetterSqlite3.Statement;
   private readonly setRefCounter: BetterSqlite3.Statement;
   private readonly setCodeCount: BetterSqlite3.Statement;
@@ -205,9 +259,29 @@ class SqliteStatements implements ScanStatements {
   constructor(handle: BetterSqlite3.Database) {
     const p = () => '?';
     this.inserts = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(INSERT_SCANS(p, size))]));
+    this.storedAmongStatements = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(STORED_AMONG(p, size))]));
+    this.claimStreamStatement = handle.prepare(CLAIM_STREAM(false));
+    this.setStreamStatement = handle.prepare(SET_STREAM(p));
     this.claim = handle.prepare(CLAIM_COUNTER_SQL(p));
     this.setRefCounter = handle.prepare(SET_COUNTER_SQL(p));
     this.setCodeCount = handle.prepare(SET_CODE_COUNT(p));
+  }
+
+  claimStream(): number {
+    return Number((this.claimStreamStatement.get() as { position: number }).position);
+  }
+
+  setStream(position: number): void {
+    this.setStreamStatement.run(position);
+  }
+
+  storedAmong(ids: string[]): Set<string> {
+    const stored = new Set<string>();
+    for (const chunk of chunksOf(ids)) {
+      const statement = this.storedAmongStatements.get(chunk.length) as BetterSqlite3.Statement;
+      for (const { id } of statement.all(...chunk) as { id: string }[]) stored.add(id);
+    }
+    return stored;
   }
 
   insertScans(scans: Scan[]): Set<string> {

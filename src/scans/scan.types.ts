@@ -24,4 +24,10 @@ export class ScannedArgs {
 
   @Field(() => String, { nullable: true })
   ref?: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'a Scan.streamCursor: first every matching scan stored after it, in storage order, then the live ones',
+  })
+  after?: string | null;
 }

@@ -32,6 +32,7 @@ function scanEvent(overrides: Partial<ScanEvent['scan']> = {}, code: CodeRecord 
       source: 'SHORTLINK',
       occurredAt: 1_700_000_600_000 + sequence,
       receivedAt: 1_700_000_601_000 + sequence,
+      streamSeq: sequence,
       ...overrides,
     },
     code,

@@ -3,7 +3,15 @@ import { codeRecordFixture } from '../support/code-record';
 import { Code, CodeTracking, CodeType } from '../../src/codes/code.entity';
 import { CodeProviderKind } from '../../src/images/image.types';
 import { createLogger } from '../../src/logging/logger';
-import { matches, ScanFeed, scanFromEvent, type ScanEvent, type ScanFilter } from '../../src/scans/scan-feed';
+import {
+  matches,
+  ScanFeed,
+  scanFromEvent,
+  type ScanEvent,
+  type ScanFeedOptions,
+  type ScanFilter,
+  type StoredScanStream,
+} from '../../src/scans/scan-feed';
 import { Scan, ScanKind } from '../../src/scans/scan.entity';
 
 const logger = createLogger({ level: 'silent', destination: { write: () => undefined } });
@@ -24,10 +32,48 @@ function scanEvent(overrides: Partial<ScanEvent['scan']> = {}, code: CodeRecord 
       source: 'MESSENGER_CODE',
       occurredAt: 1_700_000_600_000 + sequence,
       receivedAt: 1_700_000_601_000 + sequence,
+      streamSeq: sequence,
       ...overrides,
     },
     code,
   };
+}
+
+/**
+ * The database's side of the feed, in memory: the events "stored", by position. Positions
+ * are the fixtures' sequence, so a stream made now starts where the fixtures are.
+ */
+class StoredEvents implements StoredScanStream {
+  readonly events = new Map<number, ScanEvent>();
+  private last = sequence;
+
+  store(events: ScanEvent[]): ScanEvent[] {
+    for (const event of events) {
+      this.events.set(event.scan.streamSeq, event);
+      this.last = Math.max(this.last, event.scan.streamSeq);
+    }
+    return events;
+  }
+
+  async position(): Promise<number> {
+    return this.last;
+  }
+
+  async readAfter(after: number, upTo: number, filter: ScanFilter, limit: number): Promise<ScanEvent[]> {
+    return [...this.events.values()]
+      .filter((event) => event.scan.streamSeq > after && event.scan.streamSeq <= upTo && matches(filter, event))
+      .sort((a, b) => a.scan.streamSeq - b.scan.streamSeq)
+      .slice(0, limit);
+  }
+}
+
+/** A started feed whose publish() first stores the events, as ScanService does. */
+async function startFeed(options: Omit<ScanFeedOptions, 'stream'>, stored = new StoredEvents()): Promise<ScanFeed> {
+  const feed = new ScanFeed({ ...options, stream: stored });
+  await feed.start();
+  const publish = feed.publish.bind(feed);
+  feed.publish = (events) => publish(stored.store(events));
+  return feed;
 }
 
 /** Resolves with `promise`'s value, or with 'pending' when it has not settled after the current microtasks. */
@@ -80,9 +126,9 @@ describe('matches', () => {
 describe('ScanFeed without Redis', () => {
   let feed: ScanFeed;
   let dropped: number;
-  beforeEach(() => {
+  beforeEach(async () => {
     dropped = 0;
-    feed = new ScanFeed({ maxBacklog: 3, logger, onSubscriberDropped: () => dropped++ });
+    feed = await startFeed({ maxBacklog: 3, logger, onSubscriberDropped: () => dropped++ });
   });
   afterEach(() => feed.close());
 
@@ -202,7 +248,7 @@ describe('ScanFeed without Redis', () => {
 
     it('a pending next() ends when its subscriber is cut off', async () => {
       // A waiting next() means an empty queue, so only a bound of 0 cuts such a subscriber off.
-      const strict = new ScanFeed({ maxBacklog: 0, logger });
+      const strict = await startFeed({ maxBacklog: 0, logger });
       const onOverflow = jest.fn();
       const subscription = strict.subscribe({}, onOverflow);
       const pending = subscription.next();
@@ -257,7 +303,7 @@ describe('ScanFeed without Redis', () => {
     });
 
     it('works without an onSubscriberDropped option', async () => {
-      const plain = new ScanFeed({ maxBacklog: 1, logger });
+      const plain = await startFeed({ maxBacklog: 1, logger });
       const onOverflow = jest.fn();
       const subscription = plain.subscribe({}, onOverflow);
       plain.publish([scanEvent()]);
@@ -337,5 +383,91 @@ describe('scanFromEvent', () => {
   it('an event that went through JSON (Redis) maps the same', () => {
     const event = scanEvent();
     expect(scanFromEvent(JSON.parse(JSON.stringify(event)))).toEqual(scanFromEvent(event));
+  });
+});
+
+describe('ScanFeed in storage order', () => {
+  let stored: StoredEvents;
+  let feed: ScanFeed;
+  beforeEach(async () => {
+    stored = new StoredEvents();
+    feed = new ScanFeed({ maxBacklog: 1000, logger, stream: stored });
+    await feed.start();
+  });
+  afterEach(() => feed.close());
+
+  const seqs = (events: (ScanEvent | undefined)[]) => events.map((event) => event?.scan.streamSeq);
+  async function take(subscription: { next(): Promise<IteratorResult<ScanEvent>> }, count: number): Promise<ScanEvent[]> {
+    const events: ScanEvent[] = [];
+    for (let i = 0; i < count; i++) events.push((await subscription.next()).value as ScanEvent);
+    return events;
+  }
+
+  it('a batch that overtakes an earlier one waits for it; the earlier one is then delivered first', async () => {
+    const subscription = feed.subscribe({}, () => undefined);
+    const [a, b, c, d] = [scanEvent(), scanEvent(), scanEvent(), scanEvent()];
+    stored.store([a, b, c, d]);
+    feed.publish([c, d]); // arrives first, from another instance
+    feed.publish([a, b]);
+    expect(seqs(await take(subscription, 4))).toEqual(seqs([a, b, c, d]));
+    expect(await settled(subscription.next())).toBe('pending');
+  });
+
+  it('a hole that never arrives (Redis lost it) is read from the database, in order, once', async () => {
+    const subscription = feed.subscribe({}, () => undefined);
+    const [a, b, c] = [scanEvent(), scanEvent(), scanEvent()];
+    stored.store([a, b, c]);
+    feed.publish([c]); // a and b were lost on the channel
+    expect(seqs(await take(subscription, 3))).toEqual(seqs([a, b, c]));
+    feed.publish([a, b]); // arriving late: already delivered, dropped
+    expect(await settled(subscription.next())).toBe('pending');
+  });
+
+  it('a position removed with its page (never to come) does not stop the feed', async () => {
+    const subscription = feed.subscribe({}, () => undefined);
+    // The first was stored, then deleted with its page: only the second is in the database.
+    const [, kept] = [scanEvent(), scanEvent()];
+    stored.store([kept]);
+    feed.publish([kept]);
+    expect(seqs(await take(subscription, 1))).toEqual(seqs([kept]));
+  });
+
+  it('scans stored elsewhere and never published here reach subscribers through the periodic check', async () => {
+    const checked = new ScanFeed({ maxBacklog: 1000, logger, stream: stored, streamCheckIntervalMs: 20 });
+    await checked.start();
+    const subscription = checked.subscribe({}, () => undefined);
+    const events = stored.store([scanEvent(), scanEvent()]);
+    expect(seqs(await take(subscription, 2))).toEqual(seqs(events));
+    await checked.close();
+  });
+
+  it('subscribeAfter replays what was stored after the position, then continues live, without gap or duplicate', async () => {
+    const before = stored.store([scanEvent(), scanEvent()]);
+    feed.publish(before);
+    const missed = stored.store([scanEvent(), scanEvent(), scanEvent()]);
+    feed.publish(missed);
+    const resumed = feed.subscribeAfter({}, before[1].scan.streamSeq, () => undefined);
+    const live = stored.store([scanEvent()]);
+    feed.publish(live);
+    expect(seqs(await take(resumed, 4))).toEqual(seqs([...missed, ...live]));
+    expect(await settled(resumed.next())).toBe('pending');
+  });
+
+  it('subscribeAfter narrows the replay by its filter', async () => {
+    const mine = scanEvent({}, codeRecord({ id: 'code-7', pageId: 'page-7' }));
+    const other = scanEvent({}, codeRecord({ id: 'code-8', pageId: 'page-8' }));
+    feed.publish(stored.store([mine, other]));
+    const resumed = feed.subscribeAfter({ pageId: 'page-7' }, mine.scan.streamSeq - 1, () => undefined);
+    expect(seqs(await take(resumed, 1))).toEqual(seqs([mine]));
+    expect(await settled(resumed.next())).toBe('pending');
+  });
+
+  it('return() ends a resumed subscription at once, even while it waits for a live scan', async () => {
+    const resumed = feed.subscribeAfter({}, 0, () => undefined);
+    const pending = resumed.next();
+    await new Promise((resolve) => setImmediate(resolve));
+    await resumed.return();
+    expect(await pending).toEqual({ value: undefined, done: true });
+    expect(feed.subscriberCount).toBe(0);
   });
 });

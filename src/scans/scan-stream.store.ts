@@ -1,0 +1,72 @@
+import { CODE_COLUMNS, codeRecordFromRow, type CodeRecord, type CodeRow } from '../codes/code.wire';
+import type { Database } from '../db/database';
+import { pageRefKey, refKey, STATIC_REF_KEY } from '../db/transformers';
+import type { ScanEvent, ScanFilter, StoredScanStream } from './scan-feed';
+import type { ScanKind } from './scan.entity';
+
+interface StreamRow {
+  id: string;
+  page_id: string;
+  ref: string;
+  kind: ScanKind;
+  source: string | null;
+  occurred_at: number | string;
+  received_at: number | string;
+  stream_seq: number | string;
+}
+
+/** The scans of the database in storage order, for the live feed (see StoredScanStream). */
+export class ScanStreamStore implements StoredScanStream {
+  constructor(private readonly db: Database) {}
+
+  async position(): Promise<number> {
+    const [row] = await this.db.read<{ position: number | string }>('SELECT position FROM scan_stream WHERE id = 1');
+    return Number(row.position);
+  }
+
+  async readAfter(after: number, upTo: number, filter: ScanFilter, limit: number): Promise<ScanEvent[]> {
+    if (filter.visiblePages?.size === 0) return [];
+    const { values, bind } = this.db.parameters();
+    const conditions = [`s.stream_seq > ${bind(after)}`, `s.stream_seq <= ${bind(upTo)}`];
+    if (filter.visiblePages) conditions.push(`s.page_id IN (${[...filter.visiblePages].map(bind).join(', ')})`);
+    if (filter.pageId != null) conditions.push(`s.page_id = ${bind(filter.pageId)}`);
+    if (filter.ref != null) conditions.push(`s.ref = ${bind(refKey(filter.ref))}`);
+    if (filter.codeId != null) {
+      conditions.push(`EXISTS (SELECT 1 FROM code c WHERE c.id = ${bind(filter.codeId)} AND c.page_id = s.page_id AND c.ref = s.ref)`);
+    }
+    const rows = await this.db.read<StreamRow>(
+      `SELECT s.id, s.page_id, s.ref, s.kind, s.source, s.occurred_at, s.received_at, s.stream_seq FROM scan s
+       WHERE ${conditions.join(' AND ')} ORDER BY s.stream_seq LIMIT ${bind(limit)}`,
+      values,
+    );
+    const codes = await this.codesOf(rows);
+    return rows.map((row) => ({
+      scan: {
+        id: row.id,
+        pageId: row.page_id,
+        ref: row.ref === STATIC_REF_KEY ? null : row.ref,
+        kind: row.kind,
+        source: row.source,
+        occurredAt: Number(row.occurred_at),
+        receivedAt: Number(row.received_at),
+        streamSeq: Number(row.stream_seq),
+      },
+      code: codes.get(pageRefKey(row.page_id, row.ref)) ?? null,
+    }));
+  }
+
+  /** The code of each (page, ref) among the rows, as it is now; one prepared query per pair. */
+  private async codesOf(rows: StreamRow[]): Promise<Map<string, CodeRecord>> {
+    const codes = new Map<string, CodeRecord>();
+    // pageRefKey treats the stored '' and null alike.
+    const pairs = new Map(rows.map((row) => [pageRefKey(row.page_id, row.ref), row] as const));
+    for (const row of pairs.values()) {
+      const [code] = await this.db.read<CodeRow>(
+        `SELECT ${CODE_COLUMNS} FROM code WHERE page_id = ${this.db.param(1)} AND ref = ${this.db.param(2)}`,
+        [row.page_id, row.ref],
+      );
+      if (code) codes.set(pageRefKey(row.page_id, row.ref), codeRecordFromRow(code));
+    }
+    return codes;
+  }
+}
