@@ -116,14 +116,23 @@ interface PageWatch {
   origin: string;
   requested: string[];
   webSockets: string[];
+  /** variables of each graphql-ws subscribe message the page sent */
+  subscribed: Record<string, unknown>[];
   problems: string[];
 }
 
 async function openDashboard(context: BrowserContext, origin: string): Promise<{ page: Page; watched: PageWatch }> {
   const page = await context.newPage();
-  const watched: PageWatch = { origin, requested: [], webSockets: [], problems: [] };
+  const watched: PageWatch = { origin, requested: [], webSockets: [], subscribed: [], problems: [] };
   page.on('request', (request) => watched.requested.push(request.url()));
-  page.on('websocket', (socket) => watched.webSockets.push(socket.url()));
+  page.on('websocket', (socket) => {
+    watched.webSockets.push(socket.url());
+    socket.on('framesent', ({ payload }) => {
+      if (typeof payload !== 'string') return;
+      const message = JSON.parse(payload) as { type?: string; payload?: { variables?: Record<string, unknown> } };
+      if (message.type === 'subscribe') watched.subscribed.push(message.payload?.variables ?? {});
+    });
+  });
   page.on('pageerror', (error) => watched.problems.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
     if (message.type() === 'error') watched.problems.push(`console: ${message.text()}`);
@@ -365,16 +374,18 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
       return refs.map((ref) => shown.filter((text) => text === ref).length);
     }
 
-    it('catches up after a reconnect: every scan stored meanwhile is shown once', async () => {
+    it('resumes from the last streamCursor after a reconnect: every scan stored meanwhile is shown once', async () => {
       const before = await postAndShow('drop-before');
+      const subscribedBefore = watched.subscribed.length;
       proxy.cutAll();
       await page.locator('.live-badge[data-state="reconnecting"]').waitFor({ timeout: UI_TIMEOUT });
       const table2 = Number((await codeRow(page, 'table-2').locator('.code-scans').innerText()).replace(/\D/g, ''));
-      const gap = ['drop-gap-1', 'drop-gap-2', 'drop-gap-3'];
+      // More than the dashboard's first load of recent scans (30): only the replay brings them all.
+      const gap = Array.from({ length: 35 }, (_, index) => `drop-gap-${index + 1}`);
       const now = Date.now();
       const gapScans = [
         ...gap.map((ref, index) => scanOf(TEST_PAGE_ID, { ref, timestamp: now + index })),
-        scanOf(TEST_PAGE_ID, { ref: 'table-2', timestamp: now + 5 }),
+        scanOf(TEST_PAGE_ID, { ref: 'table-2', timestamp: now + 40 }),
       ];
       expect((await postScans(gateway.url, gapScans)).status).toBe(200);
       proxy.restore();
@@ -383,9 +394,21 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
       await codeRow(page, 'table-2')
         .locator('.code-scans', { hasText: new RegExp(`^${table2 + 1}$`) })
         .waitFor({ timeout: UI_TIMEOUT });
-      for (const ref of gap) await page.locator('.feed-item .feed-code', { hasText: ref }).first().waitFor({ timeout: UI_TIMEOUT });
+      await page.waitForFunction(
+        (refs) => {
+          const shown = new Set([...document.querySelectorAll('.feed-item .feed-code')].map((element) => element.textContent));
+          return refs.every((ref) => shown.has(ref));
+        },
+        gap,
+        { timeout: UI_TIMEOUT },
+      );
+      // The new subscription resumed from the cursor of the last scan received before the cut.
+      const resubscribed = watched.subscribed.slice(subscribedBefore);
+      expect(resubscribed.length).toBeGreaterThan(0);
+      for (const variables of resubscribed) expect(variables.after).toEqual(expect.any(String));
+
       const after = await postAndShow('drop-after');
-      await expect(feedCounts([before, ...gap, after])).resolves.toEqual([1, 1, 1, 1, 1]);
+      await expect(feedCounts([before, ...gap, after])).resolves.toEqual(Array(gap.length + 2).fill(1));
       const feedIds = await page.locator('.feed-item').evaluateAll((items) => items.map((item) => item.getAttribute('data-scan-id')));
       expect(new Set(feedIds).size).toBe(feedIds.length);
     });

@@ -72,7 +72,7 @@ function codeName(code: { label: string | null; ref: string | null }): string {
   return code.label ?? code.ref ?? 'Static code';
 }
 
-function feedItemOf(scan: LiveScan, fresh: boolean): FeedItem {
+function feedItemOf(scan: Omit<LiveScan, 'streamCursor'>, fresh: boolean): FeedItem {
   return {
     id: scan.id,
     ref: scan.ref,
@@ -263,8 +263,13 @@ export function Dashboard({ apiKey, pageId, onKeyProblem, onLive }: DashboardPro
       pageId,
       onScan,
       onState: setLive,
-      // Scans stored while the socket was down: everything is loaded again, the feed merged by id.
-      onResumed: () => void loadAll(),
+      onConnected: (connection) => {
+        // The first load ran before the subscription existed: loading again once it does
+        // closes that window (the feed merges by id; counts are absolute). A reconnect that
+        // resumed from a cursor gets the scans stored meanwhile replayed; one that could not
+        // (no scan received yet) loads them.
+        if (connection !== 'resumed') void loadAll();
+      },
     });
     const timers = pending.current;
     return () => {
@@ -295,7 +300,8 @@ export function Dashboard({ apiKey, pageId, onKeyProblem, onLive }: DashboardPro
 
   useEffect(() => {
     onLive(live);
-    if (live.kind === 'refused') onKeyProblem(live.message);
+    if (live.kind === 'refused' && live.keyProblem) onKeyProblem(live.message);
+    else if (live.kind === 'refused') setProblem(`The live feed stopped: ${live.message}`);
   }, [live, onLive, onKeyProblem]);
 
   const sorted = useMemo(() => (codes ? sortCodes(codes, sort.key, sort.descending) : []), [codes, sort]);

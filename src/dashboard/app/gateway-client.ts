@@ -101,17 +101,24 @@ export type LiveState =
   | { kind: 'connecting' }
   | { kind: 'live' }
   | { kind: 'reconnecting'; inMs: number }
-  /** The gateway closed the socket for the key (4403) or refused the subscription: no retry. */
-  | { kind: 'refused'; message: string };
+  /** The gateway closed the socket (4403: the key) or refused the subscription: no retry. */
+  | { kind: 'refused'; message: string; keyProblem: boolean };
 
 export interface LiveOptions {
   key: string;
   pageId: string | null;
   onScan: (scan: LiveScan) => void;
   onState: (state: LiveState) => void;
-  /** After a connection was lost and is back: what was stored meanwhile must be fetched again. */
-  onResumed: () => void;
+  /** When the socket is up: the first time, and after each reconnect. */
+  onConnected: (connection: Connection) => void;
 }
+
+/**
+ * first: the first connection. resumed: a reconnect that resumed from the last scan's
+ * streamCursor (the gateway replays what was stored meanwhile, nothing is missed); a reconnect
+ * with neither (no scan received yet) must load what was stored meanwhile.
+ */
+export type Connection = 'first' | 'resumed' | 'fresh';
 
 /** Close codes after which retrying with the same key cannot help. */
 const FATAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4406, 4409, 4429]);
@@ -129,15 +136,21 @@ function webSocketUrl(): string {
 }
 
 /**
- * Subscribes to the scans of a page and keeps the subscription up: when the socket drops,
- * it subscribes again after a growing pause and calls onResumed once it is back. The
- * retry loop is ours (graphql-ws's own is off) so that every new subscription is built
- * afresh from the state of the dashboard at that moment. Returns the stop function.
+ * Subscribes to the scans of a page and keeps the subscription up: it remembers the
+ * streamCursor of the last scan received, and when the socket drops it subscribes again
+ * after a growing pause with that cursor as `after`, so the gateway first replays every scan
+ * stored meanwhile, then continues live (no gap, no duplicate). The retry loop is ours
+ * (graphql-ws's own is off) because each new subscription must carry the latest cursor.
+ * Returns the stop function.
  */
 export function startLive(options: LiveOptions): () => void {
   let stopped = false;
   let failures = 0;
-  let lostConnection = false;
+  let connections = 0;
+  /** streamCursor of the last scan received; undefined until one arrives. */
+  let cursor: string | undefined;
+  /** The cursor the current subscription resumed from. */
+  let resumedFrom: string | undefined;
   let unsubscribe: (() => void) | undefined;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let pongTimer: ReturnType<typeof setTimeout> | undefined;
@@ -153,11 +166,9 @@ export function startLive(options: LiveOptions): () => void {
       connected: (connected) => {
         socket = connected as WebSocket;
         failures = 0;
+        connections += 1;
         options.onState({ kind: 'live' });
-        if (lostConnection) {
-          lostConnection = false;
-          options.onResumed();
-        }
+        options.onConnected(connections === 1 ? 'first' : resumedFrom !== undefined ? 'resumed' : 'fresh');
       },
       ping: (received) => {
         if (received) return;
@@ -179,7 +190,6 @@ export function startLive(options: LiveOptions): () => void {
 
   const retry = () => {
     if (stopped) return;
-    lostConnection = true;
     failures += 1;
     const inMs = Math.min(MAX_BACKOFF_MS, 500 * 2 ** (failures - 1)) * (0.75 + Math.random() * 0.5);
     options.onState({ kind: 'reconnecting', inMs });
@@ -199,26 +209,39 @@ export function startLive(options: LiveOptions): () => void {
 
   function subscribe(): void {
     if (stopped) return;
+    resumedFrom = cursor;
     unsubscribe = client.subscribe<DashboardScannedSubscription>(
-      { query: textOf(DashboardScannedDocument), variables: { pageId: options.pageId } },
+      { query: textOf(DashboardScannedDocument), variables: { pageId: options.pageId, after: cursor ?? null } },
       {
         next: (result) => {
-          if (result.data) options.onScan(result.data.scanned);
+          if (!result.data) return;
+          cursor = result.data.scanned.streamCursor;
+          options.onScan(result.data.scanned);
         },
         error: (error: unknown) => {
           if (stopped) return;
           if (Array.isArray(error)) {
             // GraphQL errors of the subscription itself (e.g. a page the key may not see).
-            const first = error[0] as { message?: string } | undefined;
-            options.onState({ kind: 'refused', message: first?.message ?? 'The gateway refused the live feed.' });
+            const first = error[0] as { message?: string; extensions?: { code?: string; field?: string } } | undefined;
+            const code = first?.extensions?.code;
+            if (code === 'BAD_USER_INPUT' && first?.extensions?.field === 'after' && resumedFrom !== undefined) {
+              // A cursor the gateway no longer takes: start afresh, and load what may have been missed.
+              cursor = undefined;
+              connections = 1;
+              subscribe();
+              options.onConnected('fresh');
+              return;
+            }
+            const message = first?.message ?? 'The gateway refused the live feed.';
+            options.onState({ kind: 'refused', message, keyProblem: code === 'UNAUTHENTICATED' || code === 'FORBIDDEN' });
             return;
           }
           if (isCloseEvent(error) && FATAL_CLOSE_CODES.has(error.code)) {
-            const message =
-              error.code === 4403
-                ? 'The gateway refused this key for the live feed.'
-                : `The live feed was closed: ${error.reason || error.code}.`;
-            options.onState({ kind: 'refused', message });
+            const keyProblem = error.code === 4403;
+            const message = keyProblem
+              ? 'The gateway refused this key for the live feed.'
+              : `The live feed was closed: ${error.reason || error.code}.`;
+            options.onState({ kind: 'refused', message, keyProblem });
             return;
           }
           retry();
