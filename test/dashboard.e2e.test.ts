@@ -347,6 +347,51 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
     }
   });
 
+  it('gives a key of every page a picker, all pages at once included, kept in the URL', async () => {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      const { page, watched } = await openDashboard(context, gateway.url);
+      pages.push(watched);
+      await enterKey(page, ADMIN.authorization.slice('Bearer '.length));
+      const picker = page.locator('select#dashboard-page');
+      await picker.waitFor({ timeout: UI_TIMEOUT });
+      await expect(picker.locator('option').allInnerTexts()).resolves.toEqual(['All pages', 'Café Lumière', 'Another bistro']);
+      await codeRow(page, OTHER_REF).waitFor({ timeout: UI_TIMEOUT });
+      await codeRow(page, 'table-1').waitFor({ timeout: UI_TIMEOUT });
+
+      await picker.selectOption({ label: 'Another bistro' });
+      await page.waitForFunction(
+        (ref) => [...document.querySelectorAll('tr[data-code-id]')].every((row) => row.getAttribute('data-ref') === ref),
+        OTHER_REF,
+        {
+          timeout: UI_TIMEOUT,
+        },
+      );
+      await expect(shownRefs(page)).resolves.toEqual([OTHER_REF]);
+      expect(new URL(page.url()).hash).toBe(`#page=${OTHER_PAGE_ID}`);
+      await page.reload();
+      await codeRow(page, OTHER_REF).waitFor({ timeout: UI_TIMEOUT });
+      await expect(page.locator('select#dashboard-page').inputValue()).resolves.toBe(OTHER_PAGE_ID);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('opens at once on an open gateway, with no key', async () => {
+    const open = await startTestGateway(kind);
+    await executeOk(open.url, GenerateCodeDocument, { input: { data: { ref: 'open-door' }, label: 'Front door', imageSize: 100 } });
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      const { page, watched } = await openDashboard(context, open.url);
+      pages.push(watched);
+      await codeRow(page, 'open-door').waitFor({ timeout: UI_TIMEOUT });
+      await expect(page.locator('#dashboard-api-key').count()).resolves.toBe(0);
+      await page.locator('.key-state', { hasText: 'open gateway' }).waitFor({ timeout: UI_TIMEOUT });
+    } finally {
+      await context.close();
+    }
+  });
+
   describe('when the connection drops', () => {
     let proxy: TcpProxy;
     let context: BrowserContext;
@@ -423,7 +468,7 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
   });
 
   it('made no request to any other origin and logged no error but refusals and the cut', () => {
-    expect(pages).toHaveLength(3);
+    expect(pages).toHaveLength(5);
     for (const watched of pages) {
       const network = watched.requested.filter((url) => !url.startsWith('data:') && !url.startsWith('blob:'));
       expect(network.length).toBeGreaterThan(0);
