@@ -22,7 +22,7 @@ import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
 import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { launchChromium } from './support/chromium';
 import { executeOk } from './support/graphql-client';
-import { waitForSubscribers } from './support/subscriptions';
+import { eventually, waitForSubscribers } from './support/subscriptions';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
 import { postScans, scanOf } from './support/webhook';
 import type { SimulatedScan } from '../src/webhook/simulated-webhook';
@@ -152,6 +152,24 @@ function codeRow(page: Page, ref: string) {
 
 async function shownRefs(page: Page): Promise<string[]> {
   return page.locator('tr[data-code-id]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-ref') ?? ''));
+}
+
+/**
+ * Resizes the viewport and waits until the charts have followed their boxes (a ResizeObserver
+ * resizes them, a moment later) and nothing is wider than the screen.
+ */
+async function resize(page: Page, width: number, height: number): Promise<void> {
+  await page.setViewportSize({ width, height });
+  await page.waitForFunction(
+    () =>
+      document.documentElement.scrollWidth <= window.innerWidth &&
+      [...document.querySelectorAll('.sparkline, .hour-chart')].every((box) => {
+        const chart = box.querySelector('.uplot');
+        return chart === null || Math.abs(chart.getBoundingClientRect().width - box.clientWidth) < 2;
+      }),
+    undefined,
+    { timeout: UI_TIMEOUT },
+  );
 }
 
 /** What the screen shows, and the whole page under `<name>-full`. */
@@ -309,18 +327,16 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
       await page.emulateMedia({ colorScheme: 'dark' });
       await screenshot(page, 'dashboard-desktop-dark');
       await page.emulateMedia({ colorScheme: 'light' });
-      await page.setViewportSize({ width: 1920, height: 1080 });
+      await resize(page, 1920, 1080);
       await screenshot(page, 'dashboard-tv');
-      await page.setViewportSize({ width: 390, height: 844 });
-      await codeRow(page, 'table-1').waitFor({ timeout: UI_TIMEOUT });
-      // Nothing wider than the phone: no sideways scrolling.
-      await expect(page.evaluate(() => document.documentElement.scrollWidth)).resolves.toBeLessThanOrEqual(390);
+      // Nothing wider than the phone once the charts have followed: no sideways scrolling.
+      await resize(page, 390, 844);
       await screenshot(page, 'dashboard-phone');
       // The phone hides the last-scan column and offers the order as a list.
       await page.locator('.sort-choice select').selectOption('last');
       await expect(page.locator('th[aria-sort="descending"] button.sort').getAttribute('data-sort')).resolves.toBe('last');
       await page.locator('.sort-choice select').selectOption('scans');
-      await page.setViewportSize({ width: 1440, height: 900 });
+      await resize(page, 1440, 900);
     });
 
     it('keeps the key for the tab: a reload opens the dashboard at once', async () => {
@@ -460,7 +476,8 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
 
     /** Posts a scan of an orphan ref and waits for the dashboard to show it live. */
     async function postAndShow(ref: string): Promise<string> {
-      await waitForSubscribers(gateway, 1, UI_TIMEOUT);
+      // This page's subscription is the only one (the other pages are closed): the scan goes to it live.
+      await eventually(() => gateway.services.feed.subscriberCount === 1, UI_TIMEOUT, "this page's subscription alone");
       expect((await postScans(gateway.url, [scanOf(TEST_PAGE_ID, { ref, timestamp: Date.now() })])).status).toBe(200);
       await page.locator('.feed-item .feed-code', { hasText: ref }).waitFor({ timeout: UI_TIMEOUT });
       return ref;

@@ -1,5 +1,5 @@
 /** The charts of the dashboard, drawn by uPlot on canvas: daily sparklines and today by hour. */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
@@ -83,7 +83,8 @@ export interface SparklineProps {
 
 /** Scans per day over the last 30 days, one small area line per code. */
 export function Sparkline({ starts, values, label }: SparklineProps) {
-  const data: uPlot.AlignedData = [starts.map((start) => start / 1000), [...values]];
+  // The same arrays until a scan changes them: the chart is not redrawn on every render of the page.
+  const data = useMemo<uPlot.AlignedData>(() => [starts.map((start) => start / 1000), [...values]], [starts, values]);
   const box = useChart(
     (width, height) => ({
       width,
@@ -122,9 +123,10 @@ export interface HourChartProps {
 
 /** Today by hour: scans as bars, visits of redirect links as a line. */
 export function HourChart({ starts, scans, visits, showVisits }: HourChartProps) {
-  const data: uPlot.AlignedData = showVisits
-    ? [starts.map((start) => start / 1000), [...scans], [...visits]]
-    : [starts.map((start) => start / 1000), [...scans]];
+  const data = useMemo<uPlot.AlignedData>(
+    () => (showVisits ? [starts.map((start) => start / 1000), [...scans], [...visits]] : [starts.map((start) => start / 1000), [...scans]]),
+    [starts, scans, visits, showVisits],
+  );
   const box = useChart(
     (width, height) => {
       const font = `${Math.round(rootFontPx() * 0.75)}px system-ui, sans-serif`;

@@ -286,7 +286,6 @@ export function Dashboard({ apiKey, pageId, onKeyProblem, onLive }: DashboardPro
       const midnight = localMidnight(new Date()).getTime();
       if (midnight !== day.current) {
         day.current = midnight;
-        setFeed([]);
         void loadAll();
       } else {
         Promise.all([loadToday(), loadCodes()]).catch(fail);

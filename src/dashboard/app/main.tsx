@@ -20,7 +20,7 @@ type Session =
   | { kind: 'checking' }
   | { kind: 'key-needed'; message: string | null }
   | { kind: 'unreachable'; message: string }
-  | { kind: 'ready'; role: string; choices: PageChoice[] };
+  | { kind: 'ready'; choices: PageChoice[] };
 
 const ALL_PAGES: PageChoice = { id: null, name: 'All pages' };
 
@@ -29,13 +29,12 @@ function pageFromHash(): string | null {
 }
 
 /** The pages a key can pick from; one "all pages" entry when there is nothing to pick. */
-function choicesOf(role: string, scopedTo: string[] | null, pages: { id: string; name: string | null }[]): PageChoice[] {
+function choicesOf(scopedTo: string[] | null, pages: { id: string; name: string | null }[]): PageChoice[] {
   const choices: PageChoice[] = pages.map((page) => ({ id: page.id, name: page.name ?? `Page ${page.id}` }));
   for (const id of scopedTo ?? []) if (!choices.some((choice) => choice.id === id)) choices.push({ id, name: `Page ${id}` });
   if (choices.length === 0) return [ALL_PAGES];
-  // A key of every page may also look at all of them at once.
-  if (choices.length > 1 && (role === 'ADMIN' || scopedTo === null)) return [ALL_PAGES, ...choices];
-  return choices;
+  // Several pages may also be looked at all at once (the key narrows every query to its pages).
+  return choices.length > 1 ? [ALL_PAGES, ...choices] : choices;
 }
 
 function keyMessage(key: string, error: GatewayError): string {
@@ -56,9 +55,7 @@ function App() {
       const { viewer, pages } = await request(DashboardPagesDocument, {}, candidate);
       setSession({
         kind: 'ready',
-        role: viewer.role,
         choices: choicesOf(
-          viewer.role,
           viewer.pageIds,
           pages.edges.map(({ node }) => node),
         ),
