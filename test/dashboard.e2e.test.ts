@@ -2,7 +2,9 @@
  * GET /dashboard in a real headless Chromium against a real gateway: with a VIEWER key of one
  * page it shows that page's codes (and no other page's), a scan posted to the signed webhook
  * updates the count and the feed, a wrong key gets a clear message, the key stays for the tab,
- * and nothing is requested from another origin (it must work offline). Screenshots at phone,
+ * a key of several pages gets a picker, an open gateway needs no key, a connection cut through
+ * a TCP proxy is resumed with scanned(after:) and every scan stored meanwhile is shown once, and
+ * nothing is requested from another origin (it must work offline). Screenshots at phone,
  * desktop and TV widths are written to DASHBOARD_SCREENSHOTS, else to a temporary directory.
  */
 import { spawnSync } from 'node:child_process';

@@ -167,7 +167,16 @@ export function HourChart({ starts, scans, visits, showVisits }: HourChartProps)
             space: rootFontPx() * 4,
             values: (_chart, splits) => splits.map((split) => new Date(split * 1000).toLocaleTimeString(undefined, { hour: 'numeric' })),
           },
-          { stroke: axisColor, font, grid, ticks: { show: false }, size: rootFontPx() * 2.5, space: rootFontPx() * 2 },
+          {
+            stroke: axisColor,
+            font,
+            grid,
+            ticks: { show: false },
+            size: rootFontPx() * 2.5,
+            space: rootFontPx() * 2,
+            // The baseline speaks for itself, and its 0 would touch the first hour's label.
+            values: (_chart, splits) => splits.map((split) => (split === 0 ? '' : String(split))),
+          },
         ],
         series,
       };
