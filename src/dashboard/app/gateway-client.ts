@@ -225,9 +225,8 @@ export function startLive(options: LiveOptions): () => void {
             const first = error[0] as { message?: string; extensions?: { code?: string; field?: string } } | undefined;
             const code = first?.extensions?.code;
             if (code === 'BAD_USER_INPUT' && first?.extensions?.field === 'after' && resumedFrom !== undefined) {
-              // A cursor the gateway no longer takes: start afresh, and load what may have been missed.
+              // A cursor the gateway no longer takes: subscribe without one, and load what may have been missed.
               cursor = undefined;
-              connections = 1;
               subscribe();
               options.onConnected('fresh');
               return;
