@@ -1,6 +1,6 @@
 /**
  * The gateway under test, as production runs it: `node dist/src/main.js` with
- * NODE_ENV=production and a SQLite file.
+ * NODE_ENV=production and a SQLite file, or (rows 18 to 20) a PostgreSQL database and Redis.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -41,12 +41,23 @@ const CONTRACT_VARIABLES = [
 ];
 
 export interface GatewayOptions {
-  databasePath: string;
+  /** the SQLite file (DATABASE_URL=sqlite:<path>), unless databaseUrl is given */
+  databasePath?: string;
+  /** a postgres:// URL, used instead of databasePath */
+  databaseUrl?: string;
+  /** REDIS_URL: instances sharing it deliver each other's scans */
+  redisUrl?: string;
   appSecret: string;
   pageId: string;
   subscriberMaxBacklog: number;
   /** when set, the gateway writes a V8 CPU profile (.cpuprofile) there when it stops */
   profileDirectory?: string;
+}
+
+function databaseUrlOf(options: GatewayOptions): string {
+  if (options.databaseUrl !== undefined) return options.databaseUrl;
+  if (options.databasePath === undefined) throw new Error('a gateway needs databasePath or databaseUrl');
+  return `sqlite:${options.databasePath}`;
 }
 
 let clockTicks: number | undefined;
@@ -100,13 +111,14 @@ export class GatewayProcess {
       NODE_ENV: 'production',
       PORT: '0',
       HOST: '127.0.0.1',
-      DATABASE_URL: `sqlite:${options.databasePath}`,
+      DATABASE_URL: databaseUrlOf(options),
       APP_SECRET: options.appSecret,
       PAGE_ID: options.pageId,
       CODE_PROVIDER: 'local',
       SUBSCRIBER_MAX_BACKLOG: String(options.subscriberMaxBacklog),
       // Row 5 measures generating, not the limit on it.
       GENERATE_RATE_LIMIT: '1000000',
+      ...(options.redisUrl === undefined ? {} : { REDIS_URL: options.redisUrl }),
     });
     const nodeOptions = options.profileDirectory ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDirectory}`] : [];
     const child = track(spawn(process.execPath, [...nodeOptions, MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] }));

@@ -18,8 +18,10 @@ import { parseArgs } from 'node:util';
 import { killAll } from './children';
 import { exportAtScale } from './export-row';
 import { deliveryWithKeys, listingWithKeys } from './keys-rows';
+import { pgBatchedWebhooks, pgDeliveryAcrossInstances, pgSingleScanWebhooks } from './pg-rows';
 import { printSheets } from './print-row';
 import { redirects } from './redirect-row';
+import { resumeAfterOutage } from './resume-row';
 import { LoadProcess } from './load-client';
 import { formatTable, machine, writeResults, type Results, type RowResult } from './report';
 import {
@@ -48,6 +50,10 @@ const ROWS: { row: number; what: string; run: (context: BenchContext) => Promise
   { row: 10, what: 'CSV export at scale', run: exportAtScale },
   { row: 11, what: 'print sheet of 500 codes', run: printSheets },
   { row: 12, what: 'REDIRECT links', run: redirects },
+  { row: 17, what: 'subscribers resuming after an outage', run: resumeAfterOutage },
+  { row: 18, what: 'PostgreSQL: batched webhooks on two gateways', run: pgBatchedWebhooks },
+  { row: 19, what: 'PostgreSQL: single-scan webhooks on two gateways', run: pgSingleScanWebhooks },
+  { row: 20, what: 'PostgreSQL: delivery across instances', run: pgDeliveryAcrossInstances },
 ];
 
 const RESULTS_PATH = join(__dirname, '..', '..', 'bench', 'results.json');

@@ -61,6 +61,28 @@ export interface GatewayConfig {
    * /graphql from another origin; '*' for any; empty (the default) for none.
    */
   corsOrigins: string[] | '*';
+  /** RELAY_URL and the delivery of relayed webhooks (see src/relay). */
+  relay: RelayConfig;
+}
+
+export interface RelayConfig {
+  /** RELAY_URL: where verified webhook requests are relayed, unless their page has a relayUrl of its own. */
+  url: string | undefined;
+  /** RELAY_TIMEOUT_MS: one delivery attempt, connection to response headers; past it the attempt failed. */
+  timeoutMs: number;
+  /** RELAY_CONCURRENCY: deliveries in flight at once from one process, all bots together. */
+  concurrency: number;
+  /** RELAY_CONCURRENCY_PER_URL: of those, at most this many to one bot, so a hanging bot cannot hold every slot. */
+  concurrencyPerUrl: number;
+  /** RELAY_RETRY_BASE_MS: delay before the first retry; each next one doubles (with jitter) up to RELAY_RETRY_MAX_MS. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** RELAY_GIVE_UP_AFTER_MS: a delivery not accepted this long after its webhook is given up (kept, counted, logged). */
+  giveUpAfterMs: number;
+  /** RELAY_POLL_MS: how often each process looks for due deliveries (its own webhooks wake it at once). */
+  pollMs: number;
+  /** RELAY_KEEP_DELIVERED_MS: delivered rows are deleted this long after their delivery. */
+  keepDeliveredMs: number;
 }
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -121,6 +143,38 @@ function httpUrl(name: string, raw: string): string {
     throw new ConfigError(name, `must be an http(s) URL, got "${raw}"`);
   }
   return raw.replace(/\/+$/, '');
+}
+
+/** An absolute http(s) URL kept exactly as written (a bot's path may need its trailing slash). */
+function relayUrl(name: string, raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(name, `must be an http(s) URL, got "${raw}"`);
+  return raw;
+}
+
+const HOUR_MS = 3_600_000;
+
+function parseRelay(env: Env): RelayConfig {
+  const retryBaseMs = integer(env, 'RELAY_RETRY_BASE_MS', 5_000, 1, HOUR_MS);
+  const retryMaxMs = integer(env, 'RELAY_RETRY_MAX_MS', 30 * 60_000, 1, 24 * HOUR_MS);
+  if (retryMaxMs < retryBaseMs) throw new ConfigError('RELAY_RETRY_MAX_MS', `must not be below RELAY_RETRY_BASE_MS (${retryBaseMs})`);
+  return {
+    url: relayUrl('RELAY_URL', optional(env, 'RELAY_URL')),
+    timeoutMs: integer(env, 'RELAY_TIMEOUT_MS', 10_000, 100, 120_000),
+    concurrency: integer(env, 'RELAY_CONCURRENCY', 32, 1, 1_000),
+    concurrencyPerUrl: integer(env, 'RELAY_CONCURRENCY_PER_URL', 8, 1, 1_000),
+    retryBaseMs,
+    retryMaxMs,
+    giveUpAfterMs: integer(env, 'RELAY_GIVE_UP_AFTER_MS', 36 * HOUR_MS, 1, 30 * 24 * HOUR_MS),
+    pollMs: integer(env, 'RELAY_POLL_MS', 1_000, 10, 60_000),
+    keepDeliveredMs: integer(env, 'RELAY_KEEP_DELIVERED_MS', 24 * HOUR_MS, 0, 365 * 24 * HOUR_MS),
+  };
 }
 
 /**
@@ -283,5 +337,6 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     subscriberMaxBacklog: integer(env, 'SUBSCRIBER_MAX_BACKLOG', 10_000, 1, 1_000_000),
     corsOrigins: parseCorsOrigins('CORS_ORIGINS', optional(env, 'CORS_ORIGINS')),
     generateRateLimit: integer(env, 'GENERATE_RATE_LIMIT', 1000, 1, 1_000_000),
+    relay: parseRelay(env),
   };
 }

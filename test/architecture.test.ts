@@ -8,7 +8,7 @@
  *
  * - src/app is the composition root: nothing imports it except src/main.ts;
  * - the foundation (db, graphql, pagination, logging, metrics, redis, errors.ts, config.ts,
- *   context.ts, access.ts) imports no capability (codes, scans, webhook, images, pages, auth, export, stats, tracking, print, dashboard, app).
+ *   context.ts, access.ts) imports no capability (codes, scans, webhook, images, pages, auth, export, stats, tracking, print, relay, dashboard, app).
  *
  * When one of these fails, the message lists the offending imports file by file: move
  * the shared piece down (into the foundation or the folder that owns it), or invert the
@@ -23,7 +23,21 @@ const SRC = path.join(ROOT, 'src');
 const SKIPPED = [path.join(SRC, 'graphiql', 'app'), path.join(SRC, 'dashboard', 'app')];
 
 const FOUNDATION = ['db', 'graphql', 'pagination', 'logging', 'metrics', 'redis', 'errors.ts', 'config.ts', 'context.ts', 'access.ts'];
-const CAPABILITIES = ['codes', 'scans', 'webhook', 'images', 'pages', 'auth', 'export', 'stats', 'tracking', 'print', 'dashboard', 'app'];
+const CAPABILITIES = [
+  'codes',
+  'scans',
+  'webhook',
+  'images',
+  'pages',
+  'auth',
+  'export',
+  'stats',
+  'tracking',
+  'print',
+  'relay',
+  'dashboard',
+  'app',
+];
 const COMPOSITION_ROOT = 'app';
 const ENTRY_POINT = 'src/main.ts';
 

@@ -296,3 +296,35 @@ describe('ENCRYPTION_KEY and ENCRYPTION_KEY_PREVIOUS', () => {
     for (const value of Object.values(env)) expect(error.message).not.toContain(value);
   });
 });
+
+describe('RELAY_URL and the relay settings', () => {
+  it('default to no relay, 36 hours of retries starting at 5 s', () => {
+    expect(loadConfig({}).relay).toEqual({
+      url: undefined,
+      timeoutMs: 10_000,
+      concurrency: 32,
+      concurrencyPerUrl: 8,
+      retryBaseMs: 5_000,
+      retryMaxMs: 1_800_000,
+      giveUpAfterMs: 36 * 3_600_000,
+      pollMs: 1_000,
+      keepDeliveredMs: 24 * 3_600_000,
+    });
+  });
+
+  it('keep RELAY_URL exactly as written (a trailing slash may matter to the bot)', () => {
+    expect(loadConfig({ RELAY_URL: 'https://bot.example.com/webhook/' }).relay.url).toBe('https://bot.example.com/webhook/');
+  });
+
+  it.each([
+    [{ RELAY_URL: 'bot.example.com/webhook' }, 'RELAY_URL'],
+    [{ RELAY_URL: 'ftp://bot.example.com/' }, 'RELAY_URL'],
+    [{ RELAY_TIMEOUT_MS: 'soon' }, 'RELAY_TIMEOUT_MS'],
+    [{ RELAY_CONCURRENCY: '0' }, 'RELAY_CONCURRENCY'],
+    [{ RELAY_CONCURRENCY_PER_URL: 'many' }, 'RELAY_CONCURRENCY_PER_URL'],
+    [{ RELAY_RETRY_BASE_MS: '10000', RELAY_RETRY_MAX_MS: '5000' }, 'RELAY_RETRY_MAX_MS'],
+    [{ RELAY_GIVE_UP_AFTER_MS: '-1' }, 'RELAY_GIVE_UP_AFTER_MS'],
+  ])('refuses %j, naming %s', (env, variable) => {
+    expect(configErrorOf(env).variable).toBe(variable);
+  });
+});

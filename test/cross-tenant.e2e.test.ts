@@ -19,6 +19,7 @@ import {
   OrphanRefsDocument,
   ScanStatsDocument,
   RegisterPageDocument,
+  RelayTargetsDocument,
   RemovePageDocument,
   RevokeApiKeyDocument,
   UpdatePageDocument,
@@ -636,6 +637,16 @@ const ROWS: Row[] = [
     ),
   },
   {
+    name: 'relayTargets by a key that is not ADMIN: FORBIDDEN',
+    wrong: wrongSteps(ADMIN_ONLY, RelayTargetsDocument, () => ({}), forbiddenByRole),
+    right: step(
+      'ADMIN',
+      RelayTargetsDocument,
+      () => ({}),
+      (response) => expect(response.data?.relayTargets).toEqual([]),
+    ),
+  },
+  {
     name: 'viewer: the key itself, its role and its pages only',
     wrong: wrongSteps(
       READERS_OF_A,
@@ -828,6 +839,7 @@ const COVERED_ROOT_FIELDS = [
   'Query.page',
   'Query.viewer',
   'Query.apiKeys',
+  'Query.relayTargets',
   'Query.scanStats',
   'Query.orphanRefs',
   'Mutation.generateCode',

@@ -12,6 +12,7 @@ import { ApiKeys1764090000000 } from '../db/migrations/1764090000000-ApiKeys';
 import { OrphanRefs1764100000000 } from '../db/migrations/1764100000000-OrphanRefs';
 import { Tracking1764110000000 } from '../db/migrations/1764110000000-Tracking';
 import { PrintSheets1764120000000 } from '../db/migrations/1764120000000-PrintSheets';
+import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOutbox';
 import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
 import { CodeImageRow } from '../images/code-image.entity';
 import { PageRow } from '../pages/page.entity';
@@ -27,6 +28,7 @@ export const MIGRATIONS = [
   OrphanRefs1764100000000,
   Tracking1764110000000,
   PrintSheets1764120000000,
+  RelayOutbox1764300000000,
   StreamOrder1764500000000,
 ];
 

@@ -74,6 +74,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     contextFor: (requestId, access, dropConnection) => createGraphQLContext(services, { requestId, access }, logger, dropConnection),
   });
 
+  services.relay.start();
+
   const { port } = app.server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   publicUrl = config.publicUrl ?? `http://localhost:${port}`;
@@ -90,6 +92,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     stop: () => {
       stopping ??= (async () => {
         await webSocket.dispose();
+        // Beside the drain: rows webhooks still commit wait in the outbox for the next start.
+        const relayStopped = services.relay.stop();
         // Requests in flight finish; past the grace period their sockets are cut.
         const cut = setTimeout(() => stopApp.server.closeAllConnections(), STOP_GRACE_MS);
         try {
@@ -97,6 +101,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         } finally {
           clearTimeout(cut);
         }
+        // Before the database closes: deliveries in flight are handed back through it.
+        await relayStopped;
         await stopApollo.stop();
         await services.close();
       })();

@@ -4,6 +4,7 @@ import type { RequestContext } from '../context';
 import type { Logger } from '../logging/logger';
 import type { PagesContext } from '../pages/page.resolver';
 import type { PrintContext } from '../print/print-sheet.resolver';
+import type { RelayContext } from '../relay/relay.resolver';
 import { createScanLoaders, type ScansContext } from '../scans/scan.resolver';
 import type { StatsContext } from '../stats/orphan-refs';
 import type { ScanStatsContext } from '../stats/scan-stats.resolver';
@@ -16,7 +17,8 @@ export type GraphQLContext = CodesContext &
   ApiKeysContext &
   StatsContext &
   ScanStatsContext &
-  PrintContext & { services: Services; logger: Logger };
+  PrintContext &
+  RelayContext & { services: Services; logger: Logger };
 
 export function createGraphQLContext(
   services: Services,

@@ -70,7 +70,7 @@ export async function createHttpServer(
 
   await app.register(operationsRoutes(services, { metricsToken: config.metricsToken }));
   await app.register(
-    webhookRoutes(services.scans, services.metrics, {
+    webhookRoutes(services.scans, services.relay, services.metrics, {
       appSecret: config.appSecret,
       verifyToken: config.webhookVerifyToken,
       maxBytes: config.webhookMaxBytes,

@@ -16,6 +16,7 @@ export const FIELD_RULES: Partial<Record<FieldCoordinate, FieldRule>> = {
   'Query.orphanRefs': 'read',
   'Query.scanStats': 'read',
   'Query.apiKeys': 'administer',
+  'Query.relayTargets': 'administer',
   'Mutation.generateCode': 'generate',
   'Mutation.generateCodes': 'generate',
   'Mutation.createPrintSheet': 'generate',

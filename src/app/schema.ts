@@ -10,6 +10,7 @@ import { PageResolver } from '../pages/page.resolver';
 import { OrphanRefResolver } from '../stats/orphan-refs';
 import { CodeStatsResolver, ScanStatsResolver } from '../stats/scan-stats.resolver';
 import { PrintSheetResolver } from '../print/print-sheet.resolver';
+import { RelayResolver } from '../relay/relay.resolver';
 import { schemaGuardOptions } from './permissions';
 
 let built: GraphQLSchema | undefined;
@@ -36,6 +37,7 @@ function buildTypeGraphQLSchema(): GraphQLSchema {
       ScanStatsResolver,
       CodeStatsResolver,
       PrintSheetResolver,
+      RelayResolver,
     ],
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     // Validation is the services' job: they know the fields and the error codes.

@@ -21,6 +21,7 @@ import { ScanWriter } from '../scans/scan.store';
 import { OrphanRefService } from '../stats/orphan-refs';
 import { ScanStatsService } from '../stats/scan-stats.service';
 import { PrintSheetService } from '../print/print-sheet.service';
+import { RelayService } from '../relay/relay.service';
 import { VisitCounter } from '../tracking/visit-counter';
 import { createDataSource } from './data-source';
 
@@ -43,6 +44,8 @@ export interface Services {
   scanStats: ScanStatsService;
   visits: VisitCounter;
   metrics: GatewayMetrics;
+  /** the bot relay; its worker is started and stopped by the gateway */
+  relay: RelayService;
   /** Releases what the services hold (Redis connections, the database). */
   close(): Promise<void>;
 }
@@ -123,6 +126,12 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     printSheets: new PrintSheetService(db, codes, rateLimit, publicUrl),
     messengerCodes: new MessengerCodeApi(codes, pages, (key) => apiKeys.accessOfPresentedKey(key)),
     metrics,
+    relay: new RelayService(db, pages, {
+      config: config.relay,
+      appSecret: config.appSecret,
+      metrics,
+      logger: logger.child({ component: 'relay' }),
+    }),
     close: async () => {
       await feed.close();
       await rateLimit.close();

@@ -60,6 +60,24 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  private readonly relayDeliveries = new Counter({
+    name: 'gateway_relay_delivered_total',
+    help: 'Relayed webhook deliveries a bot accepted (a 2xx), by this instance.',
+    registers: [this.registry],
+  });
+
+  private readonly relayFailedAttempts = new Counter({
+    name: 'gateway_relay_failed_attempts_total',
+    help: 'Relay delivery attempts that failed (timeout, connection error, redirect, non-2xx) and were retried or given up, by this instance.',
+    registers: [this.registry],
+  });
+
+  private readonly relayGaveUp = new Counter({
+    name: 'gateway_relay_given_up_total',
+    help: 'Relay deliveries given up after RELAY_GIVE_UP_AFTER_MS of failures (kept in the outbox), by this instance.',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     // Every reason is exported from the start (at 0), so a rate or an alert has a series to read.
@@ -76,6 +94,38 @@ export class GatewayMetrics {
         this.set(subscriberCount());
       },
     });
+  }
+
+  /**
+   * The gauge of relay deliveries waiting (every instance's: they share the outbox), read
+   * from the database when scraped. A failed read keeps the last value: /metrics answers
+   * while the database is away (readyz says that).
+   */
+  observeRelayPending(pendingCount: () => Promise<number>): void {
+    new Gauge({
+      name: 'gateway_relay_pending',
+      help: 'Relay deliveries not yet accepted by their bot and not given up, all instances together.',
+      registers: [this.registry],
+      async collect() {
+        try {
+          this.set(await pendingCount());
+        } catch {
+          // the last value stays (see above)
+        }
+      },
+    });
+  }
+
+  relayDelivered(): void {
+    this.relayDeliveries.inc();
+  }
+
+  relayAttemptFailed(): void {
+    this.relayFailedAttempts.inc();
+  }
+
+  relayGivenUp(): void {
+    this.relayGaveUp.inc();
   }
 
   webhookAnswered(status: number): void {

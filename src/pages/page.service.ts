@@ -37,6 +37,12 @@ const MAX_NAME_LENGTH = 200;
 const MAX_TOKEN_LENGTH = 1000;
 const MAX_RELAY_URL_LENGTH = 2048;
 const PAGES_ORDERING = 'PAGES';
+/**
+ * How long a page's relay URL is remembered for the webhook path. A change made on this
+ * instance applies at once; one made on another instance within this time.
+ */
+const RELAY_URL_CACHE_MS = 5_000;
+const RELAY_URL_CACHE_SIZE = 10_000;
 
 /**
  * Tables that hold a page's data, children first: removePage deletes from each, in this
@@ -74,6 +80,8 @@ export class PageService {
    */
   private readonly memoryTokens = new Map<string, string>();
   private readonly defaultPageAccessToken: string | undefined;
+  /** relayUrlsOf's memory: page id → its relay URL (null: none, or not registered) and until when it holds. */
+  private readonly relayUrls = new Map<string, { url: string | null; until: number }>();
 
   constructor(
     private readonly db: Database,
@@ -245,6 +253,41 @@ export class PageService {
     };
   }
 
+  /**
+   * The relay URL of each page (null: none, or not registered), for every webhook request:
+   * read once per page every few seconds rather than per request.
+   */
+  async relayUrlsOf(pageIds: readonly string[]): Promise<Map<string, string | null>> {
+    const now = Date.now();
+    const found = new Map<string, string | null>();
+    const missing: string[] = [];
+    for (const id of new Set(pageIds)) {
+      const cached = this.relayUrls.get(id);
+      if (cached && cached.until > now) found.set(id, cached.url);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return found;
+    const parameters = this.db.parameters();
+    const rows = await this.db.read<{ id: string; relay_url: string | null }>(
+      `SELECT id, relay_url FROM page WHERE id IN (${missing.map((id) => parameters.bind(id)).join(', ')})`,
+      parameters.values,
+    );
+    const urls = new Map(rows.map((row) => [row.id, row.relay_url]));
+    if (this.relayUrls.size + missing.length > RELAY_URL_CACHE_SIZE) this.relayUrls.clear();
+    for (const id of missing) {
+      const url = urls.get(id) ?? null;
+      found.set(id, url);
+      this.relayUrls.set(id, { url, until: now + RELAY_URL_CACHE_MS });
+    }
+    return found;
+  }
+
+  /** Every relay URL pages have, for the operators' view of the relay. */
+  async relayUrlsInUse(): Promise<string[]> {
+    const rows = await this.db.read<{ relay_url: string }>('SELECT DISTINCT relay_url FROM page WHERE relay_url IS NOT NULL');
+    return rows.map((row) => row.relay_url);
+  }
+
   /** Which of these ids are not registered pages. */
   async missingAmong(pageIds: readonly string[]): Promise<string[]> {
     const wellFormed = [...new Set(pageIds.filter((id) => PAGE_ID.test(id)))];
@@ -282,6 +325,7 @@ export class PageService {
       if (isUniqueViolation(error)) throw duplicate(id);
       throw error;
     }
+    this.relayUrls.delete(id);
     return this.toPage(row);
   }
 
@@ -298,6 +342,7 @@ export class PageService {
       return Object.assign(existing, changes);
     });
     if (request.accessToken !== undefined) this.memoryTokens.delete(id);
+    this.relayUrls.delete(id);
     return this.toPage(row);
   }
 
@@ -311,6 +356,7 @@ export class PageService {
       }
     });
     this.memoryTokens.delete(id);
+    this.relayUrls.delete(id);
     return id;
   }
 

@@ -34,8 +34,8 @@ interface ScanStatements {
   /** the stream's last position; on PostgreSQL its row stays locked until commit, which orders every writer */
   claimStream(): Promise<number> | number;
   setStream(position: number): Promise<void> | void;
-  /** which of these ids are stored already */
-  storedAmong(ids: string[]): Promise<Set<string>> | Set<string>;
+  /** writes each scan's streamSeq onto its stored row */
+  numberScans(scans: Scan[]): Promise<void> | void;
   /** inserts the scans not stored yet (others are redeliveries); returns the ids inserted */
   insertScans(scans: Scan[]): Promise<Set<string>> | Set<string>;
   /** the (page, ref) counter, created at zero when absent; on PostgreSQL it stays locked until commit */
@@ -63,28 +63,22 @@ async function storeScans(
   steps: readonly IngestStep[],
   requests: WriteRequest[],
 ): Promise<ScanEvent[][]> {
-  // The stream's row first: from here to the commit this transaction is the only writer
-  // of scans, so the positions it gives are contiguous and become visible in order.
-  let position = Number(await statements.claimStream());
-  const candidates = [...new Set(requests.flatMap(({ scans }) => scans.map((scan) => scan.id)))];
-  const storedBefore = candidates.length === 0 ? new Set<string>() : await statements.storedAmong(candidates);
-  const taken = new Set(storedBefore);
-  const inserted: Scan[][] = [];
-  for (const { scans } of requests) {
-    const fresh: Scan[] = [];
+  // Each id belongs to the first request of the group that carries it.
+  const owned = requests.map(() => [] as Scan[]);
+  const owners = new Set<string>();
+  requests.forEach(({ scans }, index) => {
     for (const scan of scans) {
-      if (taken.has(scan.id)) continue;
-      taken.add(scan.id);
-      scan.streamSeq = ++position;
-      fresh.push(scan);
+      if (owners.has(scan.id)) continue;
+      owners.add(scan.id);
+      owned[index].push(scan);
     }
-    // Inserted in id order, one order for every transaction's primary-key locks.
-    const stored = fresh.length === 0 ? new Set<string>() : await statements.insertScans([...fresh].sort((a, b) => (a.id < b.id ? -1 : 1)));
-    // Only this transaction writes scans now: a scan found new must insert, or positions would have a hole.
-    if (stored.size !== fresh.length) throw new Error('scan stream: a scan checked as new was stored meanwhile; nothing written');
-    inserted.push(fresh);
-  }
-  if (inserted.some((scans) => scans.length > 0)) await statements.setStream(position);
+  });
+  // Inserted in id order, the whole group at once: one order for every transaction's
+  // primary-key locks, so concurrent groups never wait on each other in a cycle. A scan
+  // another transaction is inserting waits for it, then counts as a redelivery here.
+  const all = owned.flat().sort((a, b) => (a.id < b.id ? -1 : 1));
+  const stored = all.length === 0 ? new Set<string>() : await statements.insertScans(all);
+  const inserted = owned.map((scans) => scans.filter((scan) => stored.has(scan.id)));
 
   // Running totals per (page, ref), in the order the scans arrived.
   const totals = new Map<string, { pageId: string; ref: string | null; count: RefCount }>();
@@ -114,6 +108,16 @@ async function storeScans(
   const allInserted = inserted.flat();
   if (allInserted.length > 0) for (const step of steps) await step.apply(sql, allInserted);
   for (const request of requests) if (request.alongside) await request.alongside(sql);
+
+  if (allInserted.length > 0) {
+    // Last, just before the commit: from here on this transaction is the only one numbering
+    // scans, so positions are contiguous and become visible in order. Taken after every
+    // other lock (one order for all, so no deadlock) and held for three statements only.
+    let position = Number(await statements.claimStream());
+    for (const scan of allInserted) scan.streamSeq = ++position;
+    await statements.numberScans(allInserted);
+    await statements.setStream(position);
+  }
 
   return inserted.map((scans) =>
     scans.map((scan) => eventOf(scan, codes.get(pageRefKey(scan.pageId, scan.ref)), after.get(scan) as RefCount)),
@@ -152,24 +156,26 @@ function scanValues(scan: Scan): (string | number | null)[] {
     scan.senderHash,
     scan.occurredAt.getTime(),
     scan.receivedAt.getTime(),
-    scan.streamSeq,
   ];
 }
 
-const SCAN_VALUE_COUNT = 9;
+const SCAN_VALUE_COUNT = 8;
 /** Multi-row inserts: one statement per chunk rather than per scan. */
 const INSERT_CHUNK_SIZES = [100, 20, 5, 1];
 
 const INSERT_SCANS = (p: (n: number) => string, rows: number) =>
-  `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at, stream_seq)
+  `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at)
    VALUES ${Array.from({ length: rows }, (_, row) => `(${Array.from({ length: SCAN_VALUE_COUNT }, (_, column) => p(row * SCAN_VALUE_COUNT + column + 1)).join(', ')})`).join(', ')}
    ON CONFLICT (id) DO NOTHING RETURNING id`;
 const CLAIM_STREAM = (postgres: boolean) =>
   // FOR UPDATE is implied by the UPDATE on PostgreSQL; on SQLite, BEGIN IMMEDIATE already excludes other writers.
   postgres ? `UPDATE scan_stream SET position = position WHERE id = 1 RETURNING position` : `SELECT position FROM scan_stream WHERE id = 1`;
 const SET_STREAM = (p: (n: number) => string) => `UPDATE scan_stream SET position = ${p(1)} WHERE id = 1`;
-const STORED_AMONG = (p: (n: number) => string, rows: number) =>
-  `SELECT id FROM scan WHERE id IN (${Array.from({ length: rows }, (_, row) => p(row + 1)).join(', ')})`;
+/** One statement per chunk: a CASE over the ids (the same SQL on both databases). */
+const NUMBER_SCANS = (p: (n: number) => string, rows: number) =>
+  `UPDATE scan SET stream_seq = CASE id ${Array.from({ length: rows }, (_, row) => `WHEN ${p(2 * row + 1)} THEN CAST(${p(2 * row + 2)} AS bigint)`).join(' ')} END
+   WHERE id IN (${Array.from({ length: rows }, (_, row) => p(2 * rows + row + 1)).join(', ')})`;
+const numberValues = (scans: Scan[]) => [...scans.flatMap((scan) => [scan.id, scan.streamSeq]), ...scans.map((scan) => scan.id)];
 const SET_CODE_COUNT = (p: (n: number) => string) =>
   `UPDATE code SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}
    RETURNING ${CODE_COLUMNS}`;
@@ -205,12 +211,8 @@ class ManagerStatements implements ScanStatements {
     await this.manager.query(SET_STREAM(this.p), [position]);
   }
 
-  async storedAmong(ids: string[]): Promise<Set<string>> {
-    const stored = new Set<string>();
-    for (const chunk of chunksOf(ids)) {
-      for (const { id } of await this.rows<{ id: string }>(STORED_AMONG(this.p, chunk.length), chunk)) stored.add(id);
-    }
-    return stored;
+  async numberScans(scans: Scan[]): Promise<void> {
+    for (const chunk of chunksOf(scans)) await this.manager.query(NUMBER_SCANS(this.p, chunk.length), numberValues(chunk));
   }
 
   private async rows<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
@@ -249,7 +251,7 @@ class ManagerStatements implements ScanStatements {
  */
 class SqliteStatements implements ScanStatements {
   private readonly inserts: Map<number, BetterSqlite3.Statement>;
-  private readonly storedAmongStatements: Map<number, BetterSqlite3.Statement>;
+  private readonly numberStatements: Map<number, BetterSqlite3.Statement>;
   private readonly claimStreamStatement: BetterSqlite3.Statement;
   private readonly setStreamStatement: BetterSqlite3.Statement;
   private readonly claim: BetterSqlite3.Statement;
@@ -259,7 +261,7 @@ class SqliteStatements implements ScanStatements {
   constructor(handle: BetterSqlite3.Database) {
     const p = () => '?';
     this.inserts = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(INSERT_SCANS(p, size))]));
-    this.storedAmongStatements = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(STORED_AMONG(p, size))]));
+    this.numberStatements = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(NUMBER_SCANS(p, size))]));
     this.claimStreamStatement = handle.prepare(CLAIM_STREAM(false));
     this.setStreamStatement = handle.prepare(SET_STREAM(p));
     this.claim = handle.prepare(CLAIM_COUNTER_SQL(p));
@@ -275,13 +277,8 @@ class SqliteStatements implements ScanStatements {
     this.setStreamStatement.run(position);
   }
 
-  storedAmong(ids: string[]): Set<string> {
-    const stored = new Set<string>();
-    for (const chunk of chunksOf(ids)) {
-      const statement = this.storedAmongStatements.get(chunk.length) as BetterSqlite3.Statement;
-      for (const { id } of statement.all(...chunk) as { id: string }[]) stored.add(id);
-    }
-    return stored;
+  numberScans(scans: Scan[]): void {
+    for (const chunk of chunksOf(scans)) (this.numberStatements.get(chunk.length) as BetterSqlite3.Statement).run(...numberValues(chunk));
   }
 
   insertScans(scans: Scan[]): Set<string> {

@@ -1,4 +1,3 @@
-import { parse as parseLosslessJson } from 'lossless-json';
 import { MAX_SCAN_TIME_MS, type IncomingScan } from '../scans/incoming-scan';
 import { ScanKind } from '../scans/scan-kind';
 
@@ -13,6 +12,8 @@ export interface ParsedWebhook {
   /** scans that cannot be stored, by reason */
   malformed: number;
   malformedReasons: Partial<Record<MalformedReason, number>>;
+  /** the page (`id`) of each element of `entry`, in order; undefined where it names none (the relay routes by it) */
+  entryPageIds: (string | undefined)[];
 }
 
 export class WebhookPayloadError extends Error {}
@@ -40,22 +41,52 @@ const idOf = (value: unknown): string | undefined => {
   return typeof id === 'string' && id !== '' ? id : typeof id === 'number' && Number.isSafeInteger(id) ? String(id) : undefined;
 };
 
-/** Integers too large for a double stay strings: they are ids, and 1234567890123456789 ≠ …788. */
-function keepLongIntegers(text: string): number | string {
-  const value = Number(text);
-  return Number.isSafeInteger(value) || !/^-?\d+$/.test(text) ? value : text;
+/**
+ * The JSON text with every integer token too large for a double quoted, so that JSON.parse
+ * keeps its digits (as a string): ids, and 1234567890123456789 ≠ …788. Strings are skipped
+ * whole; a token in the place of an object key (followed by ':') is left as it is, so text
+ * that is not JSON stays not JSON. Only a body with a long number token takes this path.
+ */
+function quoteLongIntegers(text: string): string {
+  let quoted = '';
+  let copied = 0;
+  let at = 0;
+  while (at < text.length) {
+    const code = text.charCodeAt(at);
+    if (code === 0x22) {
+      // A string, to its closing quote (an escape covers the character after it).
+      at += 1;
+      while (at < text.length && text.charCodeAt(at) !== 0x22) at += text.charCodeAt(at) === 0x5c ? 2 : 1;
+      at += 1;
+    } else if (code === 0x2d || (code >= 0x30 && code <= 0x39)) {
+      const start = at;
+      at += 1;
+      while (at < text.length && /[\d.eE+-]/.test(text[at])) at += 1;
+      const token = text.slice(start, at);
+      let after = at;
+      while (after < text.length && /\s/.test(text[after])) after += 1;
+      if (/^-?[1-9]\d{15,}$/.test(token) && !Number.isSafeInteger(Number(token)) && text[after] !== ':') {
+        quoted += `${text.slice(copied, start)}"${token}"`;
+        copied = at;
+      }
+    } else {
+      at += 1;
+    }
+  }
+  return quoted + text.slice(copied);
 }
 
 /**
- * The raw body of a signed webhook, parsed. JSON.parse rounds integers beyond 2^53, so a
- * body with a long number token is read by a lossless parser instead (rare: Meta sends
- * ids as strings; the common path stays JSON.parse).
+ * The raw body of a signed webhook, parsed. JSON.parse rounds integers beyond 2^53, so in a
+ * body with a long number token those are quoted first (rare: Meta sends ids as strings).
+ * One parser for every body: what JSON.parse accepts (duplicate keys, deep nesting) is
+ * accepted with long numbers too.
  */
 export function parseWebhookBody(raw: Buffer): ParsedWebhook {
   const text = raw.toString('utf8');
   let body: unknown;
   try {
-    body = LONG_NUMBER.test(text) ? parseLosslessJson(text, null, keepLongIntegers) : JSON.parse(text);
+    body = JSON.parse(LONG_NUMBER.test(text) ? quoteLongIntegers(text) : text);
   } catch {
     throw new WebhookPayloadError('body is not JSON');
   }
@@ -72,8 +103,9 @@ export function parseWebhook(body: unknown): ParsedWebhook {
   if (!isObject(body) || body.object !== 'page' || !Array.isArray(body.entry)) {
     throw new WebhookPayloadError('not a page webhook: expected {"object":"page","entry":[…]}');
   }
-  const parsed: ParsedWebhook = { scans: [], ignored: 0, malformed: 0, malformedReasons: {} };
+  const parsed: ParsedWebhook = { scans: [], ignored: 0, malformed: 0, malformedReasons: {}, entryPageIds: [] };
   for (const entry of body.entry) {
+    parsed.entryPageIds.push(idOf(entry));
     if (!isObject(entry)) continue;
     for (const items of [entry.messaging, entry.standby]) {
       if (!Array.isArray(items)) continue;

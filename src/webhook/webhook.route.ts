@@ -1,6 +1,7 @@
 import { Access } from '../access';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayMetrics } from '../metrics/gateway-metrics';
+import type { RelayService } from '../relay/relay.service';
 import type { IngestResult, ScanService } from '../scans/scan.service';
 import { BodyBudget } from './body-budget';
 import { checkSignature } from './signature';
@@ -48,12 +49,23 @@ function text(reply: FastifyReply, status: number, body: string): FastifyReply {
   return reply.code(status).type('text/plain; charset=utf-8').send(body);
 }
 
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
 /**
  * The Messenger webhook. Thin on purpose: verify, parse, hand the scans to the scan
- * service, map the outcome to a status. Meta retries anything but a 200, so 200 is
- * sent only once the scans are committed.
+ * service (with the request's relay deliveries, committed in the same transaction), map
+ * the outcome to a status. Meta retries anything but a 200, so 200 is sent only once the
+ * scans and deliveries are committed.
  */
-export function webhookRoutes(scans: ScanService, metrics: GatewayMetrics, options: WebhookOptions): FastifyPluginAsync {
+export function webhookRoutes(
+  scans: ScanService,
+  relay: RelayService,
+  metrics: GatewayMetrics,
+  options: WebhookOptions,
+): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     const budget = new BodyBudget(options.maxInflightBytes);
     /** Budget bytes each request holds until it is answered. */
@@ -126,7 +138,15 @@ export function webhookRoutes(scans: ScanService, metrics: GatewayMetrics, optio
         request.log.warn({ malformed: parsed.malformed, reasons: parsed.malformedReasons }, 'webhook scans not stored');
         metrics.webhookItemsRejectedBy(parsed.malformedReasons);
       }
-      const result = await scans.ingest({ requestId: request.id, access: Access.internal() }, parsed.scans);
+      const relayed = await relay.prepare({
+        raw,
+        contentType: header(request, 'content-type'),
+        signature256: header(request, 'x-hub-signature-256') as string,
+        signature1: header(request, 'x-hub-signature'),
+        entryPageIds: parsed.entryPageIds,
+      });
+      const result = await scans.ingest({ requestId: request.id, access: Access.internal() }, parsed.scans, relayed);
+      if (relayed) relay.wake();
       request.log.debug(
         { stored: result.stored, duplicates: result.duplicates, ignored: parsed.ignored, malformed: parsed.malformed },
         'webhook stored',

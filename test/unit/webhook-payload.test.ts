@@ -43,6 +43,7 @@ describe('parseWebhook: scans', () => {
       ignored: 0,
       malformed: 0,
       malformedReasons: {},
+      entryPageIds: [PAGE],
     });
   });
 
@@ -82,7 +83,12 @@ describe('parseWebhook: scans', () => {
         [referralItem()],
       ),
     );
-    expect(parsed).toEqual({ scans: [], ignored: 10, malformed: 0, malformedReasons: {} });
+    expect(parsed).toEqual({ scans: [], ignored: 10, malformed: 0, malformedReasons: {}, entryPageIds: [PAGE] });
+  });
+
+  it('names the page of each entry, in order, for the relay (a numeric id digit for digit; none where there is none)', () => {
+    const raw = Buffer.from('{"object":"page","entry":[{"id":"111","messaging":[]},{"id":12345678901234567890},{"time":1},7]}');
+    expect(parseWebhookBody(raw).entryPageIds).toEqual(['111', '12345678901234567890', undefined, undefined]);
   });
 
   it('reads every messaging and standby item of every entry, in order, not only messaging[0]', () => {
@@ -238,7 +244,13 @@ describe('parseWebhook: malformed scans are counted, not stored', () => {
   ];
 
   it.each(malformedCases)('%s', (_name, item, reason) => {
-    expect(parseWebhook(webhook(item))).toEqual({ scans: [], ignored: 0, malformed: 1, malformedReasons: { [reason]: 1 } });
+    expect(parseWebhook(webhook(item))).toEqual({
+      scans: [],
+      ignored: 0,
+      malformed: 1,
+      malformedReasons: { [reason]: 1 },
+      entryPageIds: [PAGE],
+    });
   });
 
   it('the latest time a scan id can order is accepted', () => {
@@ -252,17 +264,30 @@ describe('parseWebhook: malformed scans are counted, not stored', () => {
       ignored: 0,
       malformed: 1,
       malformedReasons: { 'no sender': 1 },
+      entryPageIds: [PAGE],
     });
   });
 
   it('no page id at all (neither recipient nor entry id) is malformed', () => {
     const body = { object: 'page', entry: [{ time: ENTRY_TIME, messaging: [referralItem({ recipient: undefined })] }] };
-    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1, malformedReasons: { 'no page id': 1 } });
+    expect(parseWebhook(body)).toEqual({
+      scans: [],
+      ignored: 0,
+      malformed: 1,
+      malformedReasons: { 'no page id': 1 },
+      entryPageIds: [undefined],
+    });
   });
 
   it('no timestamp on the item nor on the entry is malformed', () => {
     const body = { object: 'page', entry: [{ id: PAGE, messaging: [referralItem({ timestamp: undefined })] }] };
-    expect(parseWebhook(body)).toEqual({ scans: [], ignored: 0, malformed: 1, malformedReasons: { 'no timestamp': 1 } });
+    expect(parseWebhook(body)).toEqual({
+      scans: [],
+      ignored: 0,
+      malformed: 1,
+      malformedReasons: { 'no timestamp': 1 },
+      entryPageIds: [PAGE],
+    });
   });
 
   it('a malformed item does not hide the good ones around it', () => {
@@ -293,7 +318,13 @@ describe('parseWebhook: not a page webhook', () => {
   });
 
   it('an empty entry list is a valid webhook with nothing in it', () => {
-    expect(parseWebhook({ object: 'page', entry: [] })).toEqual({ scans: [], ignored: 0, malformed: 0, malformedReasons: {} });
+    expect(parseWebhook({ object: 'page', entry: [] })).toEqual({
+      scans: [],
+      ignored: 0,
+      malformed: 0,
+      malformedReasons: {},
+      entryPageIds: [],
+    });
   });
 });
 
@@ -325,6 +356,37 @@ describe('parseWebhookBody', () => {
   it('leaves a long digit run inside a string alone', () => {
     const body = webhook(referralItem({}, { ref: 'x:12345678901234567890,y' }));
     expect(parseWebhookBody(raw(JSON.stringify(body))).scans[0].ref).toBe('x:12345678901234567890,y');
+  });
+
+  // Found by test/faults/malformed-webhooks.test.ts: the lossless parser used for long numbers
+  // refused what JSON.parse accepts, so such bodies were answered 400 instead of being read.
+  it('accepts, with long numbers, what JSON.parse accepts without: a repeated key (the last wins)', () => {
+    const text = `{"object":"page","entry":[{"id":"${PAGE}","time":${ENTRY_TIME},"messaging":[{"sender":{"id":1234567890123456789},"recipient":{"id":"${PAGE}"},"timestamp":${ITEM_TIME},"referral":{"ref":"a","ref":"b"}}]}]}`;
+    expect(parseWebhookBody(raw(text)).scans.map((scan) => [scan.senderPsid, scan.ref])).toEqual([['1234567890123456789', 'b']]);
+  });
+
+  it('accepts, with long numbers, garbage nested thousands deep beside a scan', () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const text = `{"object":"page","entry":[{"id":"${PAGE}","time":${ENTRY_TIME},"junk":${deep},"messaging":[{"sender":{"id":1234567890123456789},"recipient":{"id":"${PAGE}"},"timestamp":${ITEM_TIME},"referral":{"ref":"a"}}]}]}`;
+    expect(parseWebhookBody(raw(text)).scans.map((scan) => scan.senderPsid)).toEqual(['1234567890123456789']);
+  });
+
+  it('keeps a long negative integer, and reads long fractions and exponents as numbers', () => {
+    const text = `{"object":"page","entry":[{"id":"${PAGE}","time":${ENTRY_TIME},"messaging":[{"sender":{"id":-1234567890123456789},"recipient":{"id":"${PAGE}"},"timestamp":1234567890123456.5,"referral":{"ref":"a"}},{"sender":{"id":"s"},"recipient":{"id":"${PAGE}"},"timestamp":12345678901234567e3,"referral":{"ref":"b"}}]}]}`;
+    expect(parseWebhookBody(raw(text))).toMatchObject({
+      scans: [],
+      malformed: 2,
+      malformedReasons: { 'timestamp out of range': 2 },
+    });
+  });
+
+  it.each([
+    '{"object":"page","entry":[{12345678901234567890:1}]}',
+    `{"object":"page","entry":[{12345678901234567890${' '.repeat(100)}:1}]}`,
+    '{"object":"page","entry":[01234567890123456789]}',
+    '{"object":"page","entry":[{"id":"1","x":"unterminated 12345678901234567890}]}',
+  ])('does not make %j JSON by quoting its long number', (text) => {
+    expect(() => parseWebhookBody(raw(text))).toThrow(new WebhookPayloadError('body is not JSON'));
   });
 
   it.each(['{"object":"page","entry":[', '', 'not json', '{"object":"page","entry":[{"id":1234567890123456789'])(
