@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ApolloServer } from '@apollo/server';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '../config';
+import { dashboardRoutes } from '../dashboard/dashboard.route';
 import { scanExportRoutes } from '../export/scan-export.route';
 import { imageRoutes } from '../images/image.route';
 import { lazyChild } from '../logging/lazy-child';
@@ -82,6 +83,7 @@ export async function createHttpServer(
   await app.register(redirectRoutes(services.codes, services.visits));
   await app.register(messengerCodeApiRoutes(services.messengerCodes));
   await app.register(printSheetRoutes(services.printSheets, authenticate));
+  await app.register(dashboardRoutes());
   // The routes browser apps on other origins may call, in one scope with their CORS.
   await app.register(async (scope) => {
     await registerCors(scope, { corsOrigins: config.corsOrigins });

@@ -38,14 +38,14 @@ export const GRAPHIQL_CSP = [
 ].join('; ');
 
 // esbuild's [hash]: 8 characters of base32 before the extension.
-const HASHED_ASSET = /-[A-Z2-7]{8}\.[a-z0-9]+$/;
+export const HASHED_ASSET = /-[A-Z2-7]{8}\.[a-z0-9]+$/;
 
 /**
  * The repository root is the nearest ancestor with package.json and node_modules,
  * so the default works both from src/graphiql (ts-jest/swc) and dist/src/graphiql
  * (after tsc, which may also have copied a package.json into dist/).
  */
-function repositoryRoot(from: string): string {
+export function repositoryRoot(from: string): string {
   let firstWithPackageJson: string | undefined;
   for (let dir = from; ; dir = path.dirname(dir)) {
     if (existsSync(path.join(dir, 'package.json'))) {
@@ -82,7 +82,7 @@ function acceptsHtmlExplicitly(accept: string | undefined): boolean {
 }
 
 // Duck-typed: `instanceof Error` is false for fs errors inside Jest's VM realms.
-function isMissingFile(error: unknown): boolean {
+export function isMissingFile(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false;
   return error.code === 'ENOENT' || error.code === 'ENOTDIR';
 }
