@@ -4,7 +4,8 @@
  * scans stored before it existed: row for row, counts and sketches byte for byte.
  */
 import { createHash } from 'node:crypto';
-import { createDataSource } from '../src/app/data-source';
+import type { MigrationInterface } from 'typeorm';
+import { createDataSource, MIGRATIONS } from '../src/app/data-source';
 import type { DatabaseConfig } from '../src/config';
 import { Database } from '../src/db/database';
 import { Scan } from '../src/scans/scan.entity';
@@ -157,12 +158,18 @@ describe.each(DATABASE_KINDS)('scan rollups on %s', (kind) => {
     const backfilled = await createTestDatabase(kind);
     databases.push(backfilled);
     const db = await open(backfilled);
-    await db.dataSource.undoLastMigration({ transaction: 'each' });
-    expect(await db.dataSource.query(`SELECT name FROM migrations ORDER BY id DESC LIMIT 1`)).not.toEqual([
-      { name: 'ScanRollups1764400000000' },
-    ]);
-    await ingest([new ScanWriter(db)], all, 4);
-    await db.dataSource.runMigrations({ transaction: 'each' });
+    // The rollups migration alone, undone then run again (later migrations stay: ingest needs them).
+    const rollupsMigration = MIGRATIONS.map((Migration) => new Migration()).find(
+      (migration) => migration.name === 'ScanRollups1764400000000',
+    ) as MigrationInterface;
+    const runner = db.dataSource.createQueryRunner();
+    try {
+      await rollupsMigration.down(runner);
+      await ingest([new ScanWriter(db)], all, 4);
+      await rollupsMigration.up(runner);
+    } finally {
+      await runner.release();
+    }
 
     const expected = await rollupRows(instances[0]);
     const actual = await rollupRows(db);
