@@ -233,8 +233,14 @@ class ManagerStatements implements ScanStatements {
   constructor(
     private readonly manager: EntityManager,
     private readonly db: Database,
+    /** for the statements whose rows are read: the same connection, with one result shape on both drivers */
+    private readonly sql: ManagerSql,
   ) {
     this.p = (n) => db.param(n);
+  }
+
+  private rows<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
+    return this.sql.query<Row>(sql, parameters);
   }
 
   async claimStream(): Promise<number> {
@@ -248,12 +254,6 @@ class ManagerStatements implements ScanStatements {
 
   async numberScans(scans: Scan[]): Promise<void> {
     for (const chunk of chunksOf(scans)) await this.manager.query(NUMBER_SCANS(this.p, chunk.length), numberValues(chunk));
-  }
-
-  private async rows<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
-    const runner = this.manager.queryRunner;
-    if (!runner) throw new Error('ManagerStatements needs the manager of a transaction');
-    return ((await runner.query(sql, parameters, true)).records ?? []) as Row[];
   }
 
   async insertScans(scans: Scan[]): Promise<Set<string>> {
@@ -516,9 +516,10 @@ export class ScanWriter {
 
   private commit(group: WriteRequest[]): Promise<ScanEvent[][]> {
     if (!this.sqliteStatements) {
-      return this.db.transaction((manager) =>
-        storeScans(new ManagerStatements(manager, this.db), new ManagerSql(manager, this.db), this.steps, group),
-      );
+      return this.db.transaction((manager) => {
+        const sql = new ManagerSql(manager, this.db);
+        return storeScans(new ManagerStatements(manager, this.db, sql), sql, this.steps, group);
+      });
     }
     const statements = this.sqliteStatements;
     const sql = this.sqliteSql as SqliteSql;
