@@ -3,6 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { CODE_COLUMNS, codeRecordFromRow, type CodeRecord, type CodeRow } from '../codes/code.wire';
 import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from '../codes/ref-counter.store';
 import type { Database, DatabaseKind } from '../db/database';
+import { SqliteDurability } from '../db/sqlite-durability';
 import { pageRefKey, refKey } from '../db/transformers';
 import type { ScanEvent } from './scan-feed';
 import type { Scan } from './scan.entity';
@@ -434,6 +435,8 @@ async function beginImmediate(handle: BetterSqlite3.Database): Promise<void> {
 /** Caps one group commit, so a flood of requests still commits in bounded steps. */
 const MAX_SCANS_PER_COMMIT = 20_000;
 
+type Outcome = { ok: true; events: ScanEvent[] } | { ok: false; error: unknown };
+
 interface PendingWrite extends WriteRequest {
   resolve: (events: ScanEvent[]) => void;
   reject: (error: unknown) => void;
@@ -445,13 +448,22 @@ interface PendingWrite extends WriteRequest {
  * Requests arriving together share one transaction (group commit), on both databases:
  * the commit (an fsync on SQLite, a round trip and a WAL flush on PostgreSQL) and the
  * (page, ref) counter rows that every scan of a popular code waits for are paid once per
- * group, not per request. One group is written at a time; the next forms meanwhile.
+ * group, not per request. One group is written at a time; the next forms meanwhile. On a
+ * SQLite file the fsync of a commit runs off the event loop (SqliteDurability), while the
+ * next group is written; a request resolves once its commit is on disk.
  * When a group fails, each of its requests is retried alone, so one bad request cannot
  * fail the others.
  */
 export class ScanWriter {
   private readonly sqliteStatements?: SqliteStatements;
   private readonly sqliteSql?: SqliteSql;
+  /** SQLite file: commits fsynced off the event loop, before their requests resolve. */
+  private readonly durability?: SqliteDurability;
+  /**
+   * The first stream position of each group committed here whose requests have not yet
+   * had their events (to publish them): see unpublishedFrom.
+   */
+  private readonly unpublished = new Set<number>();
   private pending: PendingWrite[] = [];
   private writing = false;
   private flushScheduled = false;
@@ -464,6 +476,7 @@ export class ScanWriter {
     if (handle) {
       this.sqliteStatements = new SqliteStatements(handle);
       this.sqliteSql = new SqliteSql(handle);
+      this.durability = SqliteDurability.of(handle);
     }
   }
 
@@ -492,48 +505,100 @@ export class ScanWriter {
       size += request.scans.length;
       group.push(request);
     }
+    let outcomes: Outcome[];
+    const marked: number[] = [];
     try {
-      try {
-        const events = await this.commit(group);
-        group.forEach((request, index) => request.resolve(events[index]));
-      } catch (error) {
-        // Alone, each would wait for the same lock again: only a request's own failure is worth isolating.
-        if (group.length === 1 || isSqliteBusy(error)) throw error;
-        for (const request of group) {
-          await this.commit([request]).then(
-            ([events]) => request.resolve(events),
-            (alone: unknown) => request.reject(alone),
-          );
-        }
-      }
-    } catch (error) {
-      for (const request of group) request.reject(error);
+      outcomes = await this.commitGroup(group, marked);
     } finally {
+      // The next group is written while this one is flushed to disk.
       this.writing = false;
       this.scheduleFlush();
     }
+    if (this.durability && outcomes.some((outcome) => outcome.ok)) {
+      try {
+        await this.durability.flush();
+      } catch (error) {
+        // Committed but maybe not on disk: not acknowledged (a redelivery counts as a duplicate).
+        outcomes = outcomes.map((outcome) => (outcome.ok ? { ok: false, error } : outcome));
+      }
+    }
+    group.forEach((request, index) => {
+      const outcome = outcomes[index];
+      if (outcome.ok) request.resolve(outcome.events);
+      else request.reject(outcome.error);
+    });
+    // Each request's continuation publishes its events before the next turn of the event loop.
+    if (marked.length > 0) setImmediate(() => marked.forEach((position) => this.unpublished.delete(position)));
   }
 
-  private commit(group: WriteRequest[]): Promise<ScanEvent[][]> {
+  /**
+   * The first stream position committed here whose events have not been handed to their
+   * requests yet (their commit is being made durable), if any. The live feed reads the
+   * database no further than the position before it: those scans reach subscribers as their
+   * requests publish them, with their code as it was right after each, and only once durable.
+   */
+  unpublishedFrom(): number | undefined {
+    let first: number | undefined;
+    for (const position of this.unpublished) if (first === undefined || position < first) first = position;
+    return first;
+  }
+
+  /** Marks a transaction's new positions as unpublished, before it commits (see unpublishedFrom). */
+  private markUnpublished(stored: ScanEvent[][], marked: number[]): void {
+    let first: number | undefined;
+    for (const events of stored)
+      for (const event of events) if (first === undefined || event.scan.streamSeq < first) first = event.scan.streamSeq;
+    if (first === undefined) return;
+    this.unpublished.add(first);
+    marked.push(first);
+  }
+
+  /** Commits a group, or each of its requests alone when the group fails; settles nothing. */
+  private async commitGroup(group: PendingWrite[], marked: number[]): Promise<Outcome[]> {
+    try {
+      const events = await this.commit(group, marked);
+      return events.map((each) => ({ ok: true, events: each }));
+    } catch (error) {
+      // Alone, each would wait for the same lock again: only a request's own failure is worth isolating.
+      if (group.length === 1 || isSqliteBusy(error)) return group.map(() => ({ ok: false, error }));
+      const outcomes: Outcome[] = [];
+      for (const request of group) {
+        outcomes.push(
+          await this.commit([request], marked).then(
+            ([events]): Outcome => ({ ok: true, events }),
+            (alone: unknown): Outcome => ({ ok: false, error: alone }),
+          ),
+        );
+      }
+      return outcomes;
+    }
+  }
+
+  private commit(group: WriteRequest[], marked: number[]): Promise<ScanEvent[][]> {
     if (!this.sqliteStatements) {
-      return this.db.transaction((manager) => {
+      return this.db.transaction(async (manager) => {
         const sql = new ManagerSql(manager, this.db);
-        return storeScans(new ManagerStatements(manager, this.db, sql), sql, this.steps, group);
+        const stored = await storeScans(new ManagerStatements(manager, this.db, sql), sql, this.steps, group);
+        this.markUnpublished(stored, marked);
+        return stored;
       });
     }
     const statements = this.sqliteStatements;
     const sql = this.sqliteSql as SqliteSql;
-    return this.db.exclusive(async () => {
+    const transaction = async (): Promise<ScanEvent[][]> => {
       const handle = this.db.sqliteHandle() as BetterSqlite3.Database;
       await beginImmediate(handle);
       try {
         const stored = await storeScans(statements, sql, this.steps, group);
+        this.markUnpublished(stored, marked);
         handle.exec('COMMIT');
         return stored;
       } catch (error) {
         if (handle.inTransaction) handle.exec('ROLLBACK');
         throw error;
       }
-    });
+    };
+    const durability = this.durability;
+    return this.db.exclusive(() => (durability ? durability.commit(transaction) : transaction()));
   }
 }
