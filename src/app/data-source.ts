@@ -15,6 +15,7 @@ import { PrintSheets1764120000000 } from '../db/migrations/1764120000000-PrintSh
 import { CodeStyles1764200000000 } from '../db/migrations/1764200000000-CodeStyles';
 import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOutbox';
 import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
+import { StreamByPageAndRef1764610000000 } from '../db/migrations/1764610000000-StreamByPageAndRef';
 import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
 import { CodeImageRow } from '../images/code-image.entity';
 import { PageRow } from '../pages/page.entity';
@@ -35,6 +36,7 @@ export const MIGRATIONS = [
   RelayOutbox1764300000000,
   scanRollupsMigration(backfillRollupsInMigration),
   StreamOrder1764500000000,
+  StreamByPageAndRef1764610000000,
 ];
 
 /** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */

@@ -10,8 +10,10 @@ import { DocumentCache } from '../graphql/document-cache';
 import { hidingSuggestions } from '../graphql/operation-limits';
 import { subscribeSharingResults } from '../graphql/shared-subscription-execution';
 import type { Logger } from '../logging/logger';
+import { EVENT_CHOOSING_SUBSCRIPTIONS } from '../scans/scan.resolver';
 import type { GraphQLContext } from './graphql-context';
 import type { Services } from './services';
+import { WebSocketSender } from './websocket-sender';
 
 export interface GraphqlWebSocketOptions {
   schema: GraphQLSchema;
@@ -110,7 +112,7 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
 
   const server = makeServer<Record<string, unknown>, Extra>({
     schema,
-    subscribe: subscribeSharingResults,
+    subscribe: subscribeSharingResults(EVENT_CHOOSING_SUBSCRIPTIONS),
     connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
     onSubscribe: (context, _id, payload) => {
       // graphql-ws has already counted this one among the connection's operations.
@@ -177,7 +179,9 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
       });
   }, REVOCATION_CHECK_MS);
   revocationCheck.unref();
-  webSocketServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+  // Emitted by onUpgrade below, with the TCP socket the upgrade came on.
+  webSocketServer.on('connection', (socket: WebSocket, request: IncomingMessage, connection: Duplex) => {
+    const sender = new WebSocketSender(socket, connection);
     const extra: Extra = { socket, request, acknowledged: false };
     const rate = new MessageRate();
     let refused = false;
@@ -205,11 +209,7 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
     const closed = server.opened(
       {
         protocol: socket.protocol,
-        send: (data) =>
-          new Promise<void>((resolve, reject) => {
-            if (socket.readyState !== socket.OPEN) return resolve();
-            socket.send(data, (error) => (error ? reject(error) : resolve()));
-          }),
+        send: (data) => sender.send(data),
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
           socket.on('message', (data: RawData) => {
@@ -241,7 +241,7 @@ export function attachGraphqlWebSocket(httpServer: HttpServer, options: GraphqlW
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    webSocketServer.handleUpgrade(request, socket, head, (webSocket) => webSocketServer.emit('connection', webSocket, request));
+    webSocketServer.handleUpgrade(request, socket, head, (webSocket) => webSocketServer.emit('connection', webSocket, request, socket));
   };
   httpServer.on('upgrade', onUpgrade);
 

@@ -86,9 +86,11 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     throw error;
   }
   const metrics = new GatewayMetrics();
+  const writer = new ScanWriter(db, [new ScanRollups()]);
   const feed = new ScanFeed({
     maxBacklog: config.subscriberMaxBacklog,
     stream: new ScanStreamStore(db),
+    unpublishedFrom: () => writer.unpublishedFrom(),
     redisUrl: config.redisUrl,
     secrets: { appSecret: config.appSecret, psidHashKey: config.psidHashKey },
     logger: logger.child({ component: 'scan-feed' }),
@@ -112,7 +114,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db), rateLimit, publicUrl);
   const visits = new VisitCounter(db, logger.child({ component: 'visits' }));
   const apiKeys = new ApiKeyService(db, pages, { adminApiKey: config.adminApiKey, logger: logger.child({ component: 'api-keys' }) });
-  const scans = new ScanService(db, feed, new PsidHasher(config), new ScanWriter(db, [new ScanRollups()]), codes, metrics);
+  const scans = new ScanService(db, feed, new PsidHasher(config), writer, codes, metrics);
   return {
     db,
     pages,

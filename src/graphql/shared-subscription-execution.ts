@@ -1,10 +1,19 @@
-import { createSourceEventStream, execute, print, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import {
+  createSourceEventStream,
+  execute,
+  getOperationAST,
+  Kind,
+  print,
+  visit,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
 /** Per published event, the result of each distinct operation: dropped with the event. */
 const resultsByEvent = new WeakMap<object, Map<string, Result>>();
-const printedDocuments = new WeakMap<DocumentNode, string>();
 
 /**
  * What a result depends on besides the event: the subscriber's role and pages (the schema
@@ -17,13 +26,49 @@ function scopeKey(args: ExecutionArgs): string {
   return access ? `${access.role}\u0000${access.pageIds === null ? '*' : JSON.stringify(access.pageIds)}` : '';
 }
 
-function operationKey(args: ExecutionArgs): string {
-  let printed = printedDocuments.get(args.document);
-  if (printed === undefined) {
-    printed = print(args.document);
-    printedDocuments.set(args.document, printed);
+/**
+ * The variables of an operation used nowhere but in arguments of its root fields that
+ * only choose events (see subscribeSharingResults): they cannot change a result.
+ */
+function eventChoosingVariables(args: ExecutionArgs, eventChoosingFields: ReadonlySet<string>): ReadonlySet<string> {
+  const operation = getOperationAST(args.document, args.operationName);
+  if (!operation || operation.operation !== 'subscription') return new Set();
+  const inEventChoosingArguments = new Map<string, number>();
+  for (const selection of operation.selectionSet.selections) {
+    if (selection.kind !== Kind.FIELD || !eventChoosingFields.has(selection.name.value)) continue;
+    for (const argument of selection.arguments ?? []) {
+      visit(argument, {
+        Variable: (node) => void inEventChoosingArguments.set(node.name.value, (inEventChoosingArguments.get(node.name.value) ?? 0) + 1),
+      });
+    }
   }
-  return `${printed}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}\u0000${scopeKey(args)}`;
+  if (inEventChoosingArguments.size === 0) return new Set();
+  // Every use in the whole document (fragments included), declarations aside.
+  const everywhere = new Map<string, number>();
+  visit(args.document, {
+    VariableDefinition: () => false,
+    Variable: (node) => void everywhere.set(node.name.value, (everywhere.get(node.name.value) ?? 0) + 1),
+  });
+  return new Set([...inEventChoosingArguments].filter(([name, uses]) => everywhere.get(name) === uses).map(([name]) => name));
+}
+
+const keyParts = new WeakMap<DocumentNode, Map<string, { printed: string; ignored: ReadonlySet<string> }>>();
+
+function operationKey(args: ExecutionArgs, eventChoosingFields: ReadonlySet<string>): string {
+  let byOperation = keyParts.get(args.document);
+  if (!byOperation) {
+    byOperation = new Map();
+    keyParts.set(args.document, byOperation);
+  }
+  const operationName = args.operationName ?? '';
+  let parts = byOperation.get(operationName);
+  if (!parts) {
+    parts = { printed: print(args.document), ignored: eventChoosingVariables(args, eventChoosingFields) };
+    byOperation.set(operationName, parts);
+  }
+  const { ignored } = parts;
+  const variables = Object.entries(args.variableValues ?? {}).filter(([name]) => !ignored.has(name));
+  return `${parts.printed}\u0000${operationName}\u0000${JSON.stringify(variables)}\u0000${scopeKey(args)}`;
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
@@ -62,23 +107,32 @@ function mapAsyncIterator<T, U>(source: AsyncIterable<T>, map: (value: T) => U |
  * subscription resolvers read only the event and the gateway-wide services, never
  * the subscriber's connection, and results are shared only within one scope (role and
  * pages): what the schema guard lets through depends on it.
+ *
+ * `eventChoosingFields`: root subscription fields whose arguments only choose which events
+ * a subscriber gets (its resolver ignores them). Variables used only there are left out of
+ * the comparison: dashboards resuming each `after:` their own cursor, or watching each
+ * their own code, still share the execution of an event they both get.
  */
-export async function subscribeSharingResults(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
-  const stream = await createSourceEventStream(args);
-  if (!isAsyncIterable(stream)) return stream as ExecutionResult;
-  const key = operationKey(args);
-  return mapAsyncIterator(stream, (event) => {
-    if (typeof event !== 'object' || event === null) return execute({ ...args, rootValue: event });
-    let results = resultsByEvent.get(event);
-    if (!results) {
-      results = new Map();
-      resultsByEvent.set(event, results);
-    }
-    let result = results.get(key);
-    if (!result) {
-      result = execute({ ...args, rootValue: event });
-      results.set(key, result);
-    }
-    return result;
-  });
+export function subscribeSharingResults(
+  eventChoosingFields: ReadonlySet<string> = new Set(),
+): (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  return async (args) => {
+    const stream = await createSourceEventStream(args);
+    if (!isAsyncIterable(stream)) return stream as ExecutionResult;
+    const key = operationKey(args, eventChoosingFields);
+    return mapAsyncIterator(stream, (event) => {
+      if (typeof event !== 'object' || event === null) return execute({ ...args, rootValue: event });
+      let results = resultsByEvent.get(event);
+      if (!results) {
+        results = new Map();
+        resultsByEvent.set(event, results);
+      }
+      let result = results.get(key);
+      if (!result) {
+        result = execute({ ...args, rootValue: event });
+        results.set(key, result);
+      }
+      return result;
+    });
+  };
 }

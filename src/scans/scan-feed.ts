@@ -343,6 +343,12 @@ export interface StoredScanStream {
 const STREAM_PAGE = 500;
 /** Events held ahead of a gap; beyond this they are dropped and read back from the database instead. */
 const MAX_EARLY_EVENTS = 10_000;
+/**
+ * Recent events kept by position, so that subscribers replaying the same scans (a wall of
+ * dashboards back from an outage) hold the same event objects, and share their execution
+ * (subscribeSharingResults) instead of executing each scan once per screen.
+ */
+const MAX_RECENT_EVENTS = 10_000;
 /** How often, while someone subscribes, the feed compares what it delivered with the database's position. */
 export const STREAM_CHECK_INTERVAL_MS = 2_000;
 
@@ -351,6 +357,11 @@ export interface ScanFeedOptions {
   maxBacklog: number;
   /** the database's scans in storage order */
   stream: StoredScanStream;
+  /**
+   * The first position this process committed and has not published yet (ScanWriter's
+   * unpublishedFrom): the feed reads the database no further than the one before it.
+   */
+  unpublishedFrom?: () => number | undefined;
   /** how often the feed checks it missed nothing (STREAM_CHECK_INTERVAL_MS) */
   streamCheckIntervalMs?: number;
   redisUrl?: string;
@@ -389,10 +400,15 @@ export interface ScanFeedOptions {
  */
 export class ScanFeed {
   private readonly subscribers = new Set<Subscriber>();
+  /** the subscribers of one ref, by ref (a scan is offered to its ref's and to `anyRef`) */
+  private readonly byRef = new Map<string, Set<Subscriber>>();
+  private readonly anyRef = new Set<Subscriber>();
   /** the highest position delivered to subscribers; undefined until read from the database */
   private delivered: number | undefined;
   /** events received ahead of `delivered + 1`, by position */
   private readonly early = new Map<number, ScanEvent>();
+  /** recent events by position, oldest first (MAX_RECENT_EVENTS) */
+  private readonly recent = new Map<number, ScanEvent>();
   private catchingUp = false;
   private catchUpAgain = false;
   private readonly streamCheck: NodeJS.Timeout;
@@ -555,7 +571,7 @@ export class ScanFeed {
       try {
         do {
           this.catchUpAgain = false;
-          const upTo = await stream.position();
+          const upTo = await this.readablePosition();
           if (this.delivered === undefined) {
             // At start: what was stored before this feed existed had no subscriber here;
             // what was published to it already is read back with the rest.
@@ -584,11 +600,58 @@ export class ScanFeed {
     })();
   }
 
+  /** The database's position, short of what this process committed and has not published yet. */
+  private async readablePosition(): Promise<number> {
+    const position = await this.options.stream.position();
+    const unpublished = this.options.unpublishedFrom?.();
+    return unpublished === undefined ? position : Math.min(position, unpublished - 1);
+  }
+
   private deliver(events: ScanEvent[]): void {
-    for (const subscriber of this.subscribers) {
-      const matching = events.filter((event) => matches(subscriber.filter, event));
-      if (matching.length > 0) subscriber.pushBatch(matching);
+    // A live event (the code as it was right after its scan) replaces one read back.
+    for (const event of events) this.remember(event, true);
+    if (this.subscribers.size === 0) return;
+    const batches = new Map<Subscriber, ScanEvent[]>();
+    const offer = (subscriber: Subscriber, event: ScanEvent) => {
+      if (!matches(subscriber.filter, event)) return;
+      const batch = batches.get(subscriber);
+      if (batch) batch.push(event);
+      else batches.set(subscriber, [event]);
+    };
+    for (const event of events) {
+      for (const subscriber of this.anyRef) offer(subscriber, event);
+      const ofRef = event.scan.ref === null ? undefined : this.byRef.get(event.scan.ref);
+      if (ofRef) for (const subscriber of ofRef) offer(subscriber, event);
     }
+    for (const [subscriber, batch] of batches) subscriber.pushBatch(batch);
+  }
+
+  private addSubscriber(subscriber: Subscriber): void {
+    this.subscribers.add(subscriber);
+    const { ref } = subscriber.filter;
+    if (ref == null) return void this.anyRef.add(subscriber);
+    const ofRef = this.byRef.get(ref);
+    if (ofRef) ofRef.add(subscriber);
+    else this.byRef.set(ref, new Set([subscriber]));
+  }
+
+  private removeSubscriber(subscriber: Subscriber): void {
+    this.subscribers.delete(subscriber);
+    const { ref } = subscriber.filter;
+    if (ref == null) return void this.anyRef.delete(subscriber);
+    const ofRef = this.byRef.get(ref);
+    ofRef?.delete(subscriber);
+    if (ofRef?.size === 0) this.byRef.delete(ref);
+  }
+
+  /** The event kept for this position, or this one, kept from now on. */
+  private remember(event: ScanEvent, replace = false): ScanEvent {
+    const position = event.scan.streamSeq;
+    const kept = this.recent.get(position);
+    if (kept && !replace) return kept;
+    this.recent.set(position, event);
+    if (this.recent.size > MAX_RECENT_EVENTS) this.recent.delete(this.recent.keys().next().value as number);
+    return event;
   }
 
   subscribe(filter: ScanFilter, onOverflow: () => void): ScanSubscription {
@@ -600,7 +663,7 @@ export class ScanFeed {
     const finish = () => {
       finished = true;
       queue.length = 0;
-      this.subscribers.delete(subscriber);
+      this.removeSubscriber(subscriber);
       waiting?.(done());
       waiting = undefined;
     };
@@ -624,7 +687,7 @@ export class ScanFeed {
         }
       },
     };
-    this.subscribers.add(subscriber);
+    this.addSubscriber(subscriber);
 
     const iterator: ScanSubscription = {
       next: () => {
@@ -650,7 +713,8 @@ export class ScanFeed {
    * Every scan matching `filter` stored after position `after`, oldest first, read from
    * the database, then the live ones: no gap, no duplicate. The live subscription starts
    * first and holds what arrives during the replay; the replay reads up to the position
-   * the database had then, and the live events from the one after it.
+   * the feed had delivered by then (the database's, before the feed started), and the
+   * live events from the one after it.
    */
   subscribeAfter(filter: ScanFilter, after: number, onOverflow: () => void): ScanSubscription {
     const live = this.subscribe(filter, onOverflow);
@@ -669,9 +733,11 @@ export class ScanFeed {
         const replayed = replay.shift();
         if (replayed) return { value: replayed, done: false };
         if (replaying) {
-          upTo ??= await stream.position();
+          // What the feed delivered is committed, and what follows reaches `live`: no database
+          // round trip per subscriber, and a wall of them resuming together reads the same range.
+          upTo ??= this.delivered ?? (await this.readablePosition());
           const page = await stream.readAfter(last, upTo, filter, STREAM_PAGE);
-          replay = page;
+          replay = page.map((event) => this.remember(event));
           if (page.length < STREAM_PAGE) replaying = false;
           else last = page[page.length - 1].scan.streamSeq;
           continue;
@@ -719,7 +785,8 @@ export class ScanFeed {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.streamCheck);
-    for (const subscriber of [...this.subscribers]) this.subscribers.delete(subscriber);
+    for (const subscriber of [...this.subscribers]) this.removeSubscriber(subscriber);
+    this.recent.clear();
     await Promise.all([this.publisher, this.listener].map((client) => client && closeRedis(client)));
   }
 }

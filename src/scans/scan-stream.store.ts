@@ -32,7 +32,11 @@ export class ScanStreamStore implements StoredScanStream {
     if (filter.pageId != null) conditions.push(`s.page_id = ${bind(filter.pageId)}`);
     if (filter.ref != null) conditions.push(`s.ref = ${bind(refKey(filter.ref))}`);
     if (filter.codeId != null) {
-      conditions.push(`EXISTS (SELECT 1 FROM code c WHERE c.id = ${bind(filter.codeId)} AND c.page_id = s.page_id AND c.ref = s.ref)`);
+      // Values, not a correlated EXISTS, so that the (ref, stream_seq) index narrows the read to
+      // the code's scans; SQLite's unary + keeps it from choosing the page's index instead.
+      const pageColumn = this.db.kind === 'sqlite' ? '+s.page_id' : 's.page_id';
+      conditions.push(`${pageColumn} = (SELECT c.page_id FROM code c WHERE c.id = ${bind(filter.codeId)})`);
+      conditions.push(`s.ref = (SELECT c.ref FROM code c WHERE c.id = ${bind(filter.codeId)})`);
     }
     const rows = await this.db.read<StreamRow>(
       `SELECT s.id, s.page_id, s.ref, s.kind, s.source, s.occurred_at, s.received_at, s.stream_seq FROM scan s

@@ -50,6 +50,12 @@ export interface ScansContext {
   dropConnection?: (reason: string) => void;
 }
 
+/**
+ * Subscription fields whose arguments only choose which events a subscriber gets: their
+ * resolvers ignore them (see subscribeSharingResults, which lets subscribers share results).
+ */
+export const EVENT_CHOOSING_SUBSCRIPTIONS: ReadonlySet<string> = new Set(['scanned']);
+
 @Resolver(() => Scan)
 export class ScanResolver {
   // Parameters in reverse (see CodeResolver.codes): the schema reads scans(pageId, codeId, first, after).
@@ -77,6 +83,7 @@ export class ScanResolver {
       return services.feed.subscribeAfter(scoped, afterPosition, onOverflow);
     },
   })
+  // The arguments choose the events (subscribe above) and must not shape the result: EVENT_CHOOSING_SUBSCRIPTIONS.
   scanned(@Root() event: ScanEvent, @Args(() => ScannedArgs) _filter: ScannedArgs): Scan {
     return scanFromEvent(event);
   }

@@ -123,6 +123,12 @@ describe('matches', () => {
   });
 });
 
+async function take(subscription: { next(): Promise<IteratorResult<ScanEvent>> }, count: number): Promise<ScanEvent[]> {
+  const events: ScanEvent[] = [];
+  for (let i = 0; i < count; i++) events.push((await subscription.next()).value as ScanEvent);
+  return events;
+}
+
 describe('ScanFeed without Redis', () => {
   let feed: ScanFeed;
   let dropped: number;
@@ -158,6 +164,31 @@ describe('ScanFeed without Redis', () => {
     expect(await settled(page1.next())).toBe('pending');
     expect(await code2.next()).toEqual({ value: b, done: false });
     expect(await settled(code2.next())).toBe('pending');
+  });
+
+  it('delivers by ref: a ref’s subscribers get its scans, the others every scan their filter lets through', async () => {
+    const refA = feed.subscribe({ ref: 'a' }, () => undefined);
+    const refA2 = feed.subscribe({ ref: 'a', pageId: 'page-1' }, () => undefined);
+    const refB = feed.subscribe({ ref: 'b' }, () => undefined);
+    const any = feed.subscribe({}, () => undefined);
+    const a = scanEvent({}, codeRecord({ id: 'code-a', ref: 'a' }));
+    const b = scanEvent({}, codeRecord({ id: 'code-b', ref: 'b' }));
+    const staticCode = scanEvent({}, codeRecord({ id: 'code-static', ref: null }));
+    const aElsewhere = scanEvent({ pageId: 'page-2' }, codeRecord({ id: 'code-a2', pageId: 'page-2', ref: 'a' }));
+    feed.publish([a, b, staticCode, aElsewhere]);
+    expect(await take(refA, 2)).toEqual([a, aElsewhere]);
+    expect(await take(refA2, 1)).toEqual([a]);
+    expect(await take(refB, 1)).toEqual([b]);
+    expect(await take(any, 4)).toEqual([a, b, staticCode, aElsewhere]);
+    const nextOfRefA2 = refA2.next();
+    for (const pending of [refA.next(), nextOfRefA2, refB.next(), any.next()]) expect(await settled(pending)).toBe('pending');
+
+    // One of a ref’s subscribers leaving does not take the others with it.
+    await refA.return();
+    const later = scanEvent({}, codeRecord({ id: 'code-a', ref: 'a' }));
+    feed.publish([later]);
+    expect(await nextOfRefA2).toEqual({ value: later, done: false });
+    expect(feed.subscriberCount).toBe(3);
   });
 
   it('publishing an empty batch delivers nothing', async () => {
@@ -397,11 +428,6 @@ describe('ScanFeed in storage order', () => {
   afterEach(() => feed.close());
 
   const seqs = (events: (ScanEvent | undefined)[]) => events.map((event) => event?.scan.streamSeq);
-  async function take(subscription: { next(): Promise<IteratorResult<ScanEvent>> }, count: number): Promise<ScanEvent[]> {
-    const events: ScanEvent[] = [];
-    for (let i = 0; i < count; i++) events.push((await subscription.next()).value as ScanEvent);
-    return events;
-  }
 
   it('a batch that overtakes an earlier one waits for it; the earlier one is then delivered first', async () => {
     const subscription = feed.subscribe({}, () => undefined);
@@ -460,6 +486,68 @@ describe('ScanFeed in storage order', () => {
     const resumed = feed.subscribeAfter({ pageId: 'page-7' }, mine.scan.streamSeq - 1, () => undefined);
     expect(seqs(await take(resumed, 1))).toEqual(seqs([mine]));
     expect(await settled(resumed.next())).toBe('pending');
+  });
+
+  it('subscribers replaying the same scans get the same event objects (so they share one execution each)', async () => {
+    const events = stored.store([scanEvent(), scanEvent(), scanEvent()]);
+    // Stored elsewhere and read back, never published here.
+    const first = feed.subscribeAfter({}, 0, () => undefined);
+    const second = feed.subscribeAfter({ pageId: 'page-1' }, 0, () => undefined);
+    const replayedByFirst = await take(first, 3);
+    const replayedBySecond = await take(second, 3);
+    expect(seqs(replayedByFirst)).toEqual(seqs(events));
+    replayedBySecond.forEach((event, index) => expect(event).toBe(replayedByFirst[index]));
+  });
+
+  it('a scan delivered live is what a later replay of its position gets (the code as it was right after it)', async () => {
+    const [event] = stored.store([scanEvent()]);
+    const live = { ...event, code: { ...(event.code as CodeRecord), scanCount: 1 } };
+    feed.publish([live]);
+    const resumed = feed.subscribeAfter({}, 0, () => undefined);
+    expect((await resumed.next()).value).toBe(live);
+  });
+
+  it('subscribeAfter from a feed behind the database: the scans it has not delivered yet arrive live, in order, once', async () => {
+    const delivered = stored.store([scanEvent()]);
+    feed.publish(delivered);
+    // Stored (here or elsewhere) but not yet delivered by this feed when the subscriber resumes.
+    const pending = stored.store([scanEvent(), scanEvent()]);
+    const resumed = feed.subscribeAfter({}, 0, () => undefined);
+    expect(seqs(await take(resumed, 1))).toEqual(seqs(delivered));
+    const next = stored.store([scanEvent()]);
+    feed.publish(next); // the hole before it is read from the database
+    expect(seqs(await take(resumed, 3))).toEqual(seqs([...pending, ...next]));
+    expect(await settled(resumed.next())).toBe('pending');
+  });
+
+  it('reads no further than what this process committed and has not published yet, which arrives as published', async () => {
+    let unpublishedFrom: number | undefined;
+    const checked = new ScanFeed({
+      maxBacklog: 1000,
+      logger,
+      stream: stored,
+      streamCheckIntervalMs: 5,
+      unpublishedFrom: () => unpublishedFrom,
+    });
+    await checked.start();
+    try {
+      const subscription = checked.subscribe({}, () => undefined);
+      const [elsewhere] = stored.store([scanEvent()]);
+      // Committed here, being made durable: in the database, not yet handed to its request.
+      const [mine] = stored.store([scanEvent()]);
+      unpublishedFrom = mine.scan.streamSeq;
+      expect(seqs(await take(subscription, 1))).toEqual(seqs([elsewhere]));
+      // Several checks later, still held back.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const next = subscription.next();
+      expect(await settled(next)).toBe('pending');
+      const published = { ...mine, code: { ...(mine.code as CodeRecord), scanCount: 1 } };
+      checked.publish([published]);
+      unpublishedFrom = undefined;
+      expect((await next).value).toBe(published);
+    } finally {
+      await checked.close();
+    }
   });
 
   it('return() ends a resumed subscription at once, even while it waits for a live scan', async () => {

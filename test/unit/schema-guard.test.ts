@@ -505,7 +505,7 @@ describe('guardSchema: subscriptions', () => {
     const unscoped = contextOf(Access.apiKey('v', Role.VIEWER, null));
     const document = parse('subscription { watched { id pageId } }');
     const open = async (context: Context) => {
-      const stream = await subscribeSharingResults({ schema, document, contextValue: context });
+      const stream = await subscribeSharingResults()({ schema, document, contextValue: context });
       if (!(Symbol.asyncIterator in stream)) throw new Error(JSON.stringify(stream));
       return stream[Symbol.asyncIterator]();
     };
