@@ -11,8 +11,8 @@ export const SEND_HIGH_WATER_BYTES = 64 * 1024;
  * How graphql-ws sends on one socket. graphql-ws awaits each send before it takes the next
  * event of a subscription, and ws writes each message with its own system call: a dashboard
  * replaying 120 scans cost 120 round trips through the event loop and 120 writes. Here the
- * messages of one turn of the event loop leave together (the TCP socket is corked until the
- * turn ends), and a send resolves at once while the socket holds less than
+ * messages sent together leave together (the TCP socket is corked until the promise chain
+ * that sends them has run), and a send resolves at once while the socket holds less than
  * SEND_HIGH_WATER_BYTES; above that it resolves when its bytes are written, which is what
  * slows a subscription down for a slow client (and lets its backlog limit drop it).
  */
@@ -40,7 +40,9 @@ export class WebSocketSender {
     if (this.corked) return;
     this.corked = true;
     this.connection.cork();
-    setImmediate(() => {
+    // After the microtasks under way: a replay's sends chain through promises, so all of
+    // them are in; not later (setImmediate would wait for every other socket's input too).
+    process.nextTick(() => {
       this.corked = false;
       this.connection.uncork();
     });
