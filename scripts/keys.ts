@@ -1,10 +1,9 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { Access, Role } from '../src/access';
-import { createDataSource } from '../src/app/data-source';
+import { openDatabase } from '../src/app/data-source';
 import { ApiKeyService, type ApiKeyRecord } from '../src/auth/api-key.service';
 import { ConfigError, loadConfig } from '../src/config';
-import { Database } from '../src/db/database';
 import { PublicError } from '../src/errors';
 import { createLogger } from '../src/logging/logger';
 import { PageService } from '../src/pages/page.service';
@@ -34,7 +33,7 @@ async function run(command: string | undefined, args: string[]): Promise<void> {
   const config = loadConfig();
   // Quiet: the CLI prints its own lines; warnings (e.g. a token under an unknown key) still show.
   const logger = createLogger({ level: 'warn' });
-  const db = await Database.open(createDataSource(config.database));
+  const db = await openDatabase(config.database);
   try {
     const pages = new PageService(db, {
       defaultPageId: config.defaultPageId,

@@ -5,7 +5,16 @@
 
 export type DatabaseConfig =
   | { kind: 'sqlite'; path: string /* a file path or ':memory:' */ }
-  | { kind: 'postgres'; url: string; /** from `?schema=`; tables live there instead of public */ schema?: string };
+  | {
+      kind: 'postgres';
+      url: string;
+      /** from `?schema=`; tables live there instead of public */
+      schema?: string;
+      /** DATABASE_CONNECT_TIMEOUT_MS: opening a connection, or waiting for one of the pool's */
+      connectTimeoutMs?: number;
+      /** DATABASE_QUERY_TIMEOUT_MS: one statement's answer (migrations aside); 0: no limit */
+      queryTimeoutMs?: number;
+    };
 
 export type CodeProviderName = 'local' | 'facebook';
 
@@ -215,7 +224,7 @@ function parseCorsOrigins(name: string, raw: string | undefined): string[] | '*'
   return [...new Set(origins)];
 }
 
-function parseDatabase(raw: string): DatabaseConfig {
+function parseDatabase(env: Env, raw: string): DatabaseConfig {
   if (raw.startsWith('sqlite:')) {
     const path = raw.slice('sqlite:'.length);
     if (path === '') throw new ConfigError('DATABASE_URL', 'needs a path after "sqlite:" (or sqlite::memory:)');
@@ -233,7 +242,13 @@ function parseDatabase(raw: string): DatabaseConfig {
       throw new ConfigError('DATABASE_URL', `has an invalid schema name "${schema}"`);
     }
     url.searchParams.delete('schema');
-    return { kind: 'postgres', url: url.toString(), ...(schema ? { schema } : {}) };
+    return {
+      kind: 'postgres',
+      url: url.toString(),
+      ...(schema ? { schema } : {}),
+      connectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5_000, 100, 10 * 60_000),
+      queryTimeoutMs: integer(env, 'DATABASE_QUERY_TIMEOUT_MS', 30_000, 0, HOUR_MS),
+    };
   }
   throw new ConfigError('DATABASE_URL', `must start with sqlite: or postgres://, got "${raw.split(':')[0]}:…"`);
 }
@@ -312,7 +327,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     host: optional(env, 'HOST') ?? '0.0.0.0',
     publicUrl: optional(env, 'PUBLIC_URL') === undefined ? undefined : httpUrl('PUBLIC_URL', optional(env, 'PUBLIC_URL') as string),
     production: env.NODE_ENV === 'production',
-    database: parseDatabase(optional(env, 'DATABASE_URL') ?? 'sqlite:./data/gateway.sqlite'),
+    database: parseDatabase(env, optional(env, 'DATABASE_URL') ?? 'sqlite:./data/gateway.sqlite'),
     redisUrl: optional(env, 'REDIS_URL'),
     codeProvider: codeProviderRaw,
     graphApiUrl: httpUrl('GRAPH_API_URL', optional(env, 'GRAPH_API_URL') ?? 'https://graph.facebook.com'),

@@ -57,6 +57,8 @@ describe('loadConfig', () => {
       PUBLIC_URL: 'https://codes.example.com/',
       NODE_ENV: 'production',
       DATABASE_URL: 'postgres://gateway:secret@db.example.com:5432/gateway?schema=codes_1&sslmode=require',
+      DATABASE_CONNECT_TIMEOUT_MS: '2000',
+      DATABASE_QUERY_TIMEOUT_MS: '0',
       REDIS_URL: 'redis://cache:6379',
       ...FACEBOOK,
       CODE_PROVIDER: 'FACEBOOK',
@@ -80,6 +82,8 @@ describe('loadConfig', () => {
         kind: 'postgres',
         url: 'postgres://gateway:secret@db.example.com:5432/gateway?sslmode=require',
         schema: 'codes_1',
+        connectTimeoutMs: 2_000,
+        queryTimeoutMs: 0,
       },
       redisUrl: 'redis://cache:6379',
       codeProvider: 'facebook',
@@ -101,8 +105,12 @@ describe('loadConfig', () => {
   it.each([
     ['sqlite::memory:', { kind: 'sqlite', path: ':memory:' }],
     ['sqlite:/var/lib/gateway/codes.sqlite', { kind: 'sqlite', path: '/var/lib/gateway/codes.sqlite' }],
-    ['postgres://u@h/db', { kind: 'postgres', url: 'postgres://u@h/db' }],
-    ['postgresql://u@h:5433/db?schema=_private', { kind: 'postgres', url: 'postgresql://u@h:5433/db', schema: '_private' }],
+    // PostgreSQL's timeouts by default: 5 s to get a connection, 30 s for a statement's answer.
+    ['postgres://u@h/db', { kind: 'postgres', url: 'postgres://u@h/db', connectTimeoutMs: 5_000, queryTimeoutMs: 30_000 }],
+    [
+      'postgresql://u@h:5433/db?schema=_private',
+      { kind: 'postgres', url: 'postgresql://u@h:5433/db', schema: '_private', connectTimeoutMs: 5_000, queryTimeoutMs: 30_000 },
+    ],
   ])('reads DATABASE_URL %s', (url, database) => {
     expect(loadConfig({ DATABASE_URL: url }).database).toStrictEqual(database);
   });
@@ -181,6 +189,16 @@ describe('loadConfig', () => {
       name: 'DATABASE_URL postgres with a schema starting with a digit',
       env: { DATABASE_URL: 'postgres://u@h/db?schema=1abc' },
       variable: 'DATABASE_URL',
+    },
+    {
+      name: 'DATABASE_CONNECT_TIMEOUT_MS of 0',
+      env: { DATABASE_URL: 'postgres://u@h/db', DATABASE_CONNECT_TIMEOUT_MS: '0' },
+      variable: 'DATABASE_CONNECT_TIMEOUT_MS',
+    },
+    {
+      name: 'DATABASE_QUERY_TIMEOUT_MS not a number',
+      env: { DATABASE_URL: 'postgres://u@h/db', DATABASE_QUERY_TIMEOUT_MS: '30s' },
+      variable: 'DATABASE_QUERY_TIMEOUT_MS',
     },
     { name: 'PUBLIC_URL not a URL', env: { PUBLIC_URL: 'not a url' }, variable: 'PUBLIC_URL' },
     { name: 'PUBLIC_URL not http(s)', env: { PUBLIC_URL: 'ftp://codes.example.com' }, variable: 'PUBLIC_URL' },

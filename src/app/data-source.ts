@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { ApiKeyRow } from '../auth/api-key.entity';
 import type { DatabaseConfig } from '../config';
 import { Code } from '../codes/code.entity';
+import { Database } from '../db/database';
 import { CodesAndImages1764050000000 } from '../db/migrations/1764050000000-CodesAndImages';
 import { Scans1764060000000 } from '../db/migrations/1764060000000-Scans';
 import { LongRefs1764070000000 } from '../db/migrations/1764070000000-LongRefs';
@@ -39,8 +40,12 @@ export const MIGRATIONS = [
   StreamByPageAndRef1764610000000,
 ];
 
-/** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */
-export function createDataSource(database: DatabaseConfig): DataSource {
+/**
+ * The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts).
+ * `migrate`: for running migrations, without the PostgreSQL query timeout (an index built
+ * over millions of scans takes longer than any request should wait).
+ */
+export function createDataSource(database: DatabaseConfig, purpose: 'serve' | 'migrate' = 'serve'): DataSource {
   const common = {
     entities: ENTITIES,
     migrations: MIGRATIONS,
@@ -56,6 +61,11 @@ export function createDataSource(database: DatabaseConfig): DataSource {
       ...(database.schema ? { schema: database.schema } : {}),
       extra: {
         max: 20,
+        // A database that stops answering (a network partition, a frozen server) fails requests
+        // after these limits, answered 5xx (Meta redelivers), instead of holding them forever.
+        ...(database.connectTimeoutMs ? { connectionTimeoutMillis: database.connectTimeoutMs } : {}),
+        ...(purpose === 'serve' && database.queryTimeoutMs ? { query_timeout: database.queryTimeoutMs } : {}),
+        keepAlive: true,
         // Unqualified names in migrations and queries resolve to the configured schema.
         ...(database.schema ? { options: `-c search_path=${database.schema}` } : {}),
       },
@@ -75,4 +85,13 @@ export function createDataSource(database: DatabaseConfig): DataSource {
       db.pragma('busy_timeout = 5000');
     },
   });
+}
+
+/**
+ * Opens the gateway's database: migrations first (on PostgreSQL through a connection of their
+ * own, without the query timeout), then the connection that serves.
+ */
+export function openDatabase(database: DatabaseConfig): Promise<Database> {
+  if (database.kind !== 'postgres') return Database.open(createDataSource(database));
+  return Database.open(createDataSource(database), createDataSource(database, 'migrate'));
 }

@@ -24,7 +24,7 @@ import { ScanRollups } from '../stats/scan-rollups';
 import { PrintSheetService } from '../print/print-sheet.service';
 import { RelayService } from '../relay/relay.service';
 import { VisitCounter } from '../tracking/visit-counter';
-import { createDataSource } from './data-source';
+import { openDatabase } from './data-source';
 
 /** Largest image a Graph API download may return. */
 const MAX_UPSTREAM_IMAGE_BYTES = 5 * 1024 * 1024;
@@ -71,7 +71,7 @@ function createProvider(config: GatewayConfig, metrics: GatewayMetrics): CodeIma
  * lazily: without PUBLIC_URL it is known only once the server has bound its port.
  */
 export async function buildServices(config: GatewayConfig, logger: Logger, publicUrl: () => string): Promise<Services> {
-  const db = await Database.open(createDataSource(config.database));
+  const db = await openDatabase(config.database);
   // Before anything else holds resources: a failure here only has the database to close.
   const pages = new PageService(db, {
     defaultPageId: config.defaultPageId,

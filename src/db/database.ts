@@ -17,14 +17,22 @@ export class Database {
     this.kind = dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
   }
 
-  /** Connects a data source (see app/data-source.ts) and runs pending migrations (never `synchronize`). */
-  static async open(dataSource: DataSource): Promise<Database> {
-    await dataSource.initialize();
+  /**
+   * Runs pending migrations (never `synchronize`), on `migrations` when given (then closed),
+   * else on `dataSource`, and connects `dataSource` (see app/data-source.ts).
+   */
+  static async open(dataSource: DataSource, migrations?: DataSource): Promise<Database> {
+    const migrating = migrations ?? dataSource;
+    await migrating.initialize();
     try {
-      await dataSource.runMigrations({ transaction: 'each' });
+      await migrating.runMigrations({ transaction: 'each' });
     } catch (error) {
-      await dataSource.destroy();
+      await migrating.destroy();
       throw error;
+    }
+    if (migrations) {
+      await migrations.destroy();
+      await dataSource.initialize();
     }
     return new Database(dataSource);
   }

@@ -173,6 +173,40 @@ if (!postgresUrl) {
       }
     });
 
+    it('answers 500 within DATABASE_QUERY_TIMEOUT_MS while PostgreSQL stops answering, and stores again once it answers', async () => {
+      const server = new URL(postgresUrl);
+      const proxy = await startTcpProxy({ host: server.hostname || '127.0.0.1', port: Number(server.port || 5432) });
+      const database = await createTestDatabase('postgres');
+      const proxied = new URL(database.url);
+      proxied.hostname = '127.0.0.1';
+      proxied.port = String(proxy.port);
+      try {
+        const gateway = await startTestGateway(
+          { ...database, url: proxied.toString() },
+          { LOG_LEVEL: 'silent', DATABASE_QUERY_TIMEOUT_MS: '300', DATABASE_CONNECT_TIMEOUT_MS: '300' },
+        );
+        const id = await generate(gateway, 'partition');
+        const scans = Array.from({ length: 240 }, () => scanOf(TEST_PAGE_ID, { ref: 'partition' }));
+        let frozen = false;
+        const outcomes = await streamThrough(gateway, webhooksOf(scans, 3), async (seen) => {
+          // Nothing goes through, nothing is closed: without the timeouts every request would hang.
+          proxy.freeze();
+          frozen = true;
+          const refusedBefore = seen().filter((o) => answered(o) && o.status >= 500).length;
+          while (seen().filter((o) => answered(o) && o.status >= 500).length < refusedBefore + 8) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+          proxy.thaw();
+        });
+        expect(frozen).toBe(true);
+        expect(new Set(outcomes.map(statusOf))).toEqual(new Set([200, 500]));
+        expect(await scanCount(gateway, id)).toBe(240);
+      } finally {
+        await proxy.close();
+        await database.dispose();
+      }
+    });
+
     it('loses nothing when its backends are terminated (pg_terminate_backend) mid-stream', async () => {
       const database = await createTestDatabase('postgres');
       const applicationName = `faults-${randomBytes(4).toString('hex')}`;
