@@ -7,7 +7,7 @@ import { FacebookCodeImageProvider } from '../codes/providers/facebook.provider'
 import { LocalCodeImageProvider } from '../codes/providers/local.provider';
 import { MessengerCodeApi } from '../codes/messenger-code-api';
 import { RefCounterStore } from '../codes/ref-counter.store';
-import { Database } from '../db/database';
+import type { Database } from '../db/database';
 import { ImageStore } from '../images/image.store';
 import type { Logger } from '../logging/logger';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
