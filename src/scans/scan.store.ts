@@ -460,10 +460,11 @@ export class ScanWriter {
   /** SQLite file: commits fsynced off the event loop, before their requests resolve. */
   private readonly durability?: SqliteDurability;
   /**
-   * The first stream position of each group committed here whose requests have not yet
-   * had their events (to publish them): see unpublishedFrom.
+   * The first stream position of each transaction committed here whose requests have not
+   * yet had their events (to publish them), with how many such transactions have it (a
+   * rolled-back one's positions are taken again by the next): see unpublishedFrom.
    */
-  private readonly unpublished = new Set<number>();
+  private readonly unpublished = new Map<number, number>();
   private pending: PendingWrite[] = [];
   private writing = false;
   private flushScheduled = false;
@@ -528,7 +529,7 @@ export class ScanWriter {
       else request.reject(outcome.error);
     });
     // Each request's continuation publishes its events before the next turn of the event loop.
-    if (marked.length > 0) setImmediate(() => marked.forEach((position) => this.unpublished.delete(position)));
+    if (marked.length > 0) setImmediate(() => marked.forEach((position) => this.unmark(position)));
   }
 
   /**
@@ -539,8 +540,14 @@ export class ScanWriter {
    */
   unpublishedFrom(): number | undefined {
     let first: number | undefined;
-    for (const position of this.unpublished) if (first === undefined || position < first) first = position;
+    for (const position of this.unpublished.keys()) if (first === undefined || position < first) first = position;
     return first;
+  }
+
+  private unmark(position: number): void {
+    const count = this.unpublished.get(position) ?? 0;
+    if (count <= 1) this.unpublished.delete(position);
+    else this.unpublished.set(position, count - 1);
   }
 
   /** Marks a transaction's new positions as unpublished, before it commits (see unpublishedFrom). */
@@ -549,7 +556,7 @@ export class ScanWriter {
     for (const events of stored)
       for (const event of events) if (first === undefined || event.scan.streamSeq < first) first = event.scan.streamSeq;
     if (first === undefined) return;
-    this.unpublished.add(first);
+    this.unpublished.set(first, (this.unpublished.get(first) ?? 0) + 1);
     marked.push(first);
   }
 
