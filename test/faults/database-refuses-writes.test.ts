@@ -7,12 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { CodeDocument, GenerateCodeDocument } from '../generated/graphql';
-import { createTestDatabase, reportSkippedDatabases } from '../support/databases';
+import { createTestDatabase, reportSkippedDatabases, type TestDatabase } from '../support/databases';
 import { startTestGateway, TEST_PAGE_ID, type TestGateway } from '../support/gateway';
 import { executeOk } from '../support/graphql-client';
 import { countMismatches, openDatabase, storedScanIds, type DatabaseReader } from '../support/scan-ledger';
 import { holdSqliteLock } from '../support/sqlite-lock';
-import { startTcpProxy } from '../support/tcp-proxy';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 import { scanOf } from '../support/webhook';
 import {
   answered,
@@ -142,15 +142,21 @@ if (!postgresUrl) {
       return outcomes;
     }
 
-    it('answers 500 while its connections are cut, and stores again once they are back', async () => {
+    /** A new test database, and its URL through a TCP proxy in front of PostgreSQL. */
+    const behindProxy = async (): Promise<{ proxy: TcpProxy; database: TestDatabase; proxiedUrl: string }> => {
       const server = new URL(postgresUrl);
       const proxy = await startTcpProxy({ host: server.hostname || '127.0.0.1', port: Number(server.port || 5432) });
       const database = await createTestDatabase('postgres');
       const proxied = new URL(database.url);
       proxied.hostname = '127.0.0.1';
       proxied.port = String(proxy.port);
+      return { proxy, database, proxiedUrl: proxied.toString() };
+    };
+
+    it('answers 500 while its connections are cut, and stores again once they are back', async () => {
+      const { proxy, database, proxiedUrl } = await behindProxy();
       try {
-        const gateway = await startTestGateway({ ...database, url: proxied.toString() }, { LOG_LEVEL: 'silent' });
+        const gateway = await startTestGateway({ ...database, url: proxiedUrl }, { LOG_LEVEL: 'silent' });
         const id = await generate(gateway, 'cut');
         const scans = Array.from({ length: 240 }, (_, index) => scanOf(TEST_PAGE_ID, { ref: index % 2 === 0 ? 'cut' : 'orphan' }));
         const webhooks = webhooksOf(scans, 3);
@@ -174,15 +180,10 @@ if (!postgresUrl) {
     });
 
     it('answers 500 within DATABASE_QUERY_TIMEOUT_MS while PostgreSQL stops answering, and stores again once it answers', async () => {
-      const server = new URL(postgresUrl);
-      const proxy = await startTcpProxy({ host: server.hostname || '127.0.0.1', port: Number(server.port || 5432) });
-      const database = await createTestDatabase('postgres');
-      const proxied = new URL(database.url);
-      proxied.hostname = '127.0.0.1';
-      proxied.port = String(proxy.port);
+      const { proxy, database, proxiedUrl } = await behindProxy();
       try {
         const gateway = await startTestGateway(
-          { ...database, url: proxied.toString() },
+          { ...database, url: proxiedUrl },
           { LOG_LEVEL: 'silent', DATABASE_QUERY_TIMEOUT_MS: '300', DATABASE_CONNECT_TIMEOUT_MS: '300' },
         );
         const id = await generate(gateway, 'partition');
