@@ -14,6 +14,7 @@ import { Tracking1764110000000 } from '../db/migrations/1764110000000-Tracking';
 import { PrintSheets1764120000000 } from '../db/migrations/1764120000000-PrintSheets';
 import { CodeStyles1764200000000 } from '../db/migrations/1764200000000-CodeStyles';
 import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOutbox';
+import { IngestTail1764600000000 } from '../db/migrations/1764600000000-IngestTail';
 import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
 import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
 import { CodeImageRow } from '../images/code-image.entity';
@@ -35,6 +36,7 @@ export const MIGRATIONS = [
   RelayOutbox1764300000000,
   scanRollupsMigration(backfillRollupsInMigration),
   StreamOrder1764500000000,
+  IngestTail1764600000000,
 ];
 
 /** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */
