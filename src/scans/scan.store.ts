@@ -1,6 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { escapeLiteral, type QueryResult } from 'pg';
-import type { EntityManager } from 'typeorm';
+import { escapeLiteral, type QueryConfig, type QueryResult } from 'pg';
 import { CODE_COLUMNS, codeRecordFromRow, type CodeRecord, type CodeRow } from '../codes/code.wire';
 import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from '../codes/ref-counter.store';
 import type { Database, DatabaseKind } from '../db/database';
@@ -32,7 +31,10 @@ export type AlongsideScans = (sql: TransactionSql) => Promise<void>;
 
 /** The statements storing scans needs; one implementation per database. */
 interface ScanStatements {
-  /** inserts the scans not stored yet (others are redeliveries); returns the ids inserted */
+  /**
+   * The transaction's first statement (on PostgreSQL it carries the BEGIN, even with no scans):
+   * inserts the scans not stored yet (others are redeliveries); returns the ids inserted.
+   */
   insertScans(scans: Scan[]): Promise<Set<string>> | Set<string>;
   /**
    * The end of the transaction, where every writer of every instance meets: claims the
@@ -98,7 +100,7 @@ async function storeScans(
   // primary-key locks, so concurrent groups never wait on each other in a cycle. A scan
   // another transaction is inserting waits for it, then counts as a redelivery here.
   const all = owned.flat().sort((a, b) => (a.id < b.id ? -1 : 1));
-  const stored = all.length === 0 ? new Set<string>() : await statements.insertScans(all);
+  const stored = await statements.insertScans(all);
   const inserted = owned.map((scans) => scans.filter((scan) => stored.has(scan.id)));
   const allInserted = inserted.flat();
 
@@ -185,9 +187,9 @@ const INSERT_SCANS = (rows: number) =>
   `INSERT INTO scan (${SCAN_COLUMNS})
    VALUES ${Array.from({ length: rows }, () => `(${Array.from({ length: SCAN_VALUE_COUNT }, () => '?').join(', ')})`).join(', ')}
    ON CONFLICT (id) DO NOTHING RETURNING id`;
-/** PostgreSQL: a group of any size in one statement, one array per column (in the order given). */
-const INSERT_SCAN_ARRAYS = `INSERT INTO scan (${SCAN_COLUMNS})
-   SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::bigint[], $8::bigint[])
+/** PostgreSQL: a group of any size in one statement, its rows a JSON array (see PostgresStatements.insertScans). */
+const INSERT_SCAN_RECORDS = (records: string) =>
+  `INSERT INTO scan (${SCAN_COLUMNS}) SELECT ${SCAN_COLUMNS} FROM json_populate_recordset(NULL::scan, ${records}::json)
    ON CONFLICT (id) DO NOTHING RETURNING id`;
 // BEGIN IMMEDIATE already excludes other writers on SQLite.
 const CLAIM_STREAM = `SELECT position FROM scan_stream WHERE id = 1`;
@@ -224,9 +226,12 @@ interface IngestTail {
   base: number | string | null;
 }
 
-/** The pg connection under a TypeORM query runner: simple queries (several statements, no parameters). */
+/** A value as a JSON literal of a simple query (which has no parameters). */
+const literal = (value: unknown) => escapeLiteral(JSON.stringify(value));
+
+/** The pg connection under a TypeORM query runner: simple queries (several statements, no parameters) or prepared ones. */
 interface PgConnection {
-  query(sql: string): Promise<QueryResult | QueryResult[]>;
+  query(sql: string | QueryConfig): Promise<QueryResult | QueryResult[]>;
 }
 
 /**
@@ -237,16 +242,25 @@ class PostgresStatements implements ScanStatements {
   /** the last statement went with the COMMIT, which succeeded */
   committed = false;
 
-  constructor(
-    private readonly sql: ManagerSql,
-    private readonly connection: PgConnection,
-  ) {}
+  constructor(private readonly connection: PgConnection) {}
 
+  /**
+   * With the BEGIN, in one round trip (a simple query: its rows are a JSON literal); only the
+   * BEGIN when there is nothing to insert.
+   */
   async insertScans(scans: Scan[]): Promise<Set<string>> {
-    const columns = Array.from({ length: SCAN_VALUE_COUNT }, () => [] as unknown[]);
-    for (const scan of scans) scanValues(scan).forEach((value, column) => columns[column].push(value));
-    const rows = await this.sql.query<{ id: string }>(INSERT_SCAN_ARRAYS, columns);
-    return new Set(rows.map(({ id }) => id));
+    if (scans.length === 0) {
+      await this.connection.query('BEGIN');
+      return new Set();
+    }
+    const columns = SCAN_COLUMNS.split(', ');
+    const records = scans.map((scan) => {
+      const values = scanValues(scan);
+      return Object.fromEntries(columns.map((column, index) => [column, values[index]]));
+    });
+    const results = await this.connection.query(`BEGIN; ${INSERT_SCAN_RECORDS(literal(records))}`);
+    const inserted = (Array.isArray(results) ? results[results.length - 1] : results).rows as { id: string }[];
+    return new Set(inserted.map(({ id }) => id));
   }
 
   /**
@@ -256,7 +270,6 @@ class PostgresStatements implements ScanStatements {
    */
   async finish(counters: CounterDelta[], scans: Scan[]): Promise<Finished> {
     const counterJson = counters.map(({ pageId, ref, scans: count, last }) => ({ page_id: pageId, ref: refKey(ref), scans: count, last }));
-    const literal = (value: unknown) => escapeLiteral(JSON.stringify(value));
     const results = await this.connection.query(
       `SELECT scan_ingest_tail(${literal(counterJson)}::json, ${literal(scans.map((scan) => scan.id))}::json) AS tail; COMMIT`,
     );
@@ -302,6 +315,7 @@ class SqliteStatements implements ScanStatements {
 
   insertScans(scans: Scan[]): Set<string> {
     const inserted = new Set<string>();
+    if (scans.length === 0) return inserted;
     for (const chunk of chunksOf(scans)) {
       const statement = this.inserts.get(chunk.length) as BetterSqlite3.Statement;
       for (const { id } of statement.all(...chunk.flatMap(scanValues)) as { id: string }[]) inserted.add(id);
@@ -327,28 +341,31 @@ class SqliteStatements implements ScanStatements {
   }
 }
 
-/** TransactionSql on the connection of a TypeORM transaction. */
-class ManagerSql implements TransactionSql {
-  readonly kind: DatabaseKind;
+/** Names of the statements prepared on PostgreSQL connections, by their text. */
+const preparedNames = new Map<string, string>();
 
-  constructor(
-    private readonly manager: EntityManager,
-    private readonly db: Database,
-  ) {
-    this.kind = db.kind;
-  }
+/**
+ * TransactionSql on the pg connection of the transaction itself: an ingest step's statements
+ * run while its rows are locked, so each costs only the driver's work (no ORM layer), and
+ * each text is prepared once per connection (planned once, not at every call).
+ */
+class PgSql implements TransactionSql {
+  readonly kind = 'postgres';
+
+  constructor(private readonly connection: PgConnection) {}
 
   param(n: number): string {
-    return this.db.param(n);
+    return `$${n}`;
   }
 
   async query<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
-    // The structured result has the same shape on both drivers (a plain query answers
-    // an UPDATE on PostgreSQL with [rows, count]).
-    const runner = this.manager.queryRunner;
-    if (!runner) throw new Error('ManagerSql needs the manager of a transaction');
-    const result = await runner.query(sql, parameters, true);
-    return (result.records ?? []) as Row[];
+    let name = preparedNames.get(sql);
+    if (name === undefined) {
+      name = `ingest_${preparedNames.size}`;
+      preparedNames.set(sql, name);
+    }
+    const result = await this.connection.query({ name, text: sql, values: parameters });
+    return (Array.isArray(result) ? result[result.length - 1] : result).rows as Row[];
   }
 }
 
@@ -500,9 +517,8 @@ export class ScanWriter {
     try {
       // TypeORM's QueryRunner.connect answers the driver's connection untyped: here pg's PoolClient.
       const connection = (await runner.connect()) as PgConnection;
-      const sql = new ManagerSql(runner.manager, this.db);
-      const statements = new PostgresStatements(sql, connection);
-      await runner.query('BEGIN');
+      const sql = new PgSql(connection);
+      const statements = new PostgresStatements(connection);
       try {
         const events = await storeScans(statements, sql, this.steps, group);
         if (!statements.committed) await runner.query('COMMIT');
