@@ -343,6 +343,8 @@ class SqliteStatements implements ScanStatements {
 
 /** Names of the statements prepared on PostgreSQL connections, by their text. */
 const preparedNames = new Map<string, string>();
+/** Texts prepared at most (each connection keeps its own): statements of other shapes are planned at each call. */
+const MAX_PREPARED = 500;
 
 /**
  * TransactionSql on the pg connection of the transaction itself: an ingest step's statements
@@ -360,11 +362,11 @@ class PgSql implements TransactionSql {
 
   async query<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
     let name = preparedNames.get(sql);
-    if (name === undefined) {
+    if (name === undefined && preparedNames.size < MAX_PREPARED) {
       name = `ingest_${preparedNames.size}`;
       preparedNames.set(sql, name);
     }
-    const result = await this.connection.query({ name, text: sql, values: parameters });
+    const result = await this.connection.query({ ...(name === undefined ? {} : { name }), text: sql, values: parameters });
     return (Array.isArray(result) ? result[result.length - 1] : result).rows as Row[];
   }
 }
