@@ -221,13 +221,22 @@ interface CounterRow {
 
 /** What scan_ingest_tail answers (migration 1764600000000-IngestTail). */
 interface IngestTail {
+  /** in the order of the counters given */
   counters: CounterRow[];
-  codes: CodeRow[];
+  /** in the order of the counters given, null where the (page, ref) has no code */
+  codes: (CodeRow | null)[];
   base: number | string | null;
 }
 
-/** A value as a JSON literal of a simple query (which has no parameters). */
-const literal = (value: unknown) => escapeLiteral(JSON.stringify(value));
+/**
+ * A value as a JSON literal of a simple query (which has no parameters). Strings are made
+ * well-formed as UTF-8 encoding makes a bound parameter (a lone surrogate becomes U+FFFD):
+ * PostgreSQL would refuse JSON's escape of it.
+ */
+const literal = (value: unknown) =>
+  escapeLiteral(
+    JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? Buffer.from(item, 'utf8').toString('utf8') : item)),
+  );
 
 /** The pg connection under a TypeORM query runner: simple queries (several statements, no parameters) or prepared ones. */
 interface PgConnection {
@@ -278,13 +287,7 @@ class PostgresStatements implements ScanStatements {
     const tail = (call.rows[0] as { tail: IngestTail }).tail;
     const base = Number(tail.base ?? 0);
     scans.forEach((scan, index) => (scan.streamSeq = base + index + 1));
-    const before = new Map(tail.counters.map((row) => [pageRefKey(row.page_id, row.ref), refCountOf(row)] as const));
-    const codes = new Map(tail.codes.map((row) => [pageRefKey(row.page_id, row.ref), row] as const));
-    return {
-      before: counters.map(({ pageId, ref }) => before.get(pageRefKey(pageId, ref)) as RefCount),
-      codes: counters.map(({ pageId, ref }) => codes.get(pageRefKey(pageId, ref))),
-      base,
-    };
+    return { before: tail.counters.map(refCountOf), codes: tail.codes.map((row) => row ?? undefined), base };
   }
 }
 

@@ -11,7 +11,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * `counters`: [{"page_id", "ref", "scans", "last"}, ...] in the lock order (every caller sorts
  * them the same way): each counter is created at zero when absent and locked in that order,
  * its value before this transaction is returned, then `scans` is added and `last` (epoch ms)
- * kept when later. Each code of those (page, ref) gets the new values and is returned whole.
+ * kept when later. Each code of those (page, ref) gets the new values and is returned whole
+ * (null where there is no code). Both arrays answer in the order of `counters`: matched by
+ * position, not by text, whatever PostgreSQL made of a ref's characters.
  * `scan_ids`: the scans this transaction inserted, in stream order: the stream advances by
  * their number and they are numbered after its previous position.
  *
@@ -40,7 +42,8 @@ export class IngestTail1764600000000 implements MigrationInterface {
           ON CONFLICT (page_id, ref) DO UPDATE SET scan_count = ref_counter.scan_count
           RETURNING page_id, ref, scan_count, last_scanned_at
         )
-        SELECT COALESCE(json_agg(locked), '[]') INTO claimed FROM locked;
+        SELECT COALESCE(json_agg(locked ORDER BY wanted.ordinality), '[]') INTO claimed
+          FROM wanted JOIN locked ON locked.page_id = wanted.page_id AND locked.ref = wanted.ref;
 
         UPDATE ref_counter
            SET scan_count = ref_counter.scan_count + (e.value ->> 'scans')::integer,
@@ -55,7 +58,9 @@ export class IngestTail1764600000000 implements MigrationInterface {
              AND code.page_id = ref_counter.page_id AND code.ref = ref_counter.ref
           RETURNING code.*
         )
-        SELECT COALESCE(json_agg(counted), '[]') INTO codes FROM counted;
+        SELECT COALESCE(json_agg(counted ORDER BY e.ordinality), '[]') INTO codes
+          FROM json_array_elements(counters) WITH ORDINALITY AS e
+          LEFT JOIN counted ON counted.page_id = e.value ->> 'page_id' AND counted.ref = e.value ->> 'ref';
 
         IF scans > 0 THEN
           UPDATE scan_stream SET position = position + scans WHERE id = 1 RETURNING position - scans INTO base;
