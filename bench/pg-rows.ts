@@ -162,6 +162,8 @@ class ActivitySampler {
   readonly waitingIn = new Map<string, number>();
   /** per kind of statement, the connections idle in a transaction after it, summed over the samples */
   readonly idleAfter = new Map<string, number>();
+  /** per kind of statement, the connections running it, summed over the samples */
+  readonly runningIn = new Map<string, number>();
 
   constructor(url: string) {
     this.client = new Client({ connectionString: url });
@@ -189,8 +191,10 @@ class ActivitySampler {
         if (row.lock) {
           this.waitingForLock += 1;
           add(this.waitingIn, row.query);
-        } else if (row.state === 'active') this.running += 1;
-        else if (row.state === 'idle in transaction') {
+        } else if (row.state === 'active') {
+          this.running += 1;
+          add(this.runningIn, row.query);
+        } else if (row.state === 'idle in transaction') {
           this.idleInTransaction += 1;
           add(this.idleAfter, row.query);
         }
@@ -208,6 +212,7 @@ class ActivitySampler {
     idleInTransaction: number;
     waitingIn: Record<string, number>;
     idleAfter: Record<string, number>;
+    runningIn: Record<string, number>;
   }> {
     clearInterval(this.timer);
     while (this.busy) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -221,6 +226,7 @@ class ActivitySampler {
       idleInTransaction: average(this.idleInTransaction),
       waitingIn: averages(this.waitingIn),
       idleAfter: averages(this.idleAfter),
+      runningIn: averages(this.runningIn),
     };
   }
 }
@@ -245,7 +251,7 @@ function describeActivity(activity: Activity): string {
       .sort((a, b) => b[1] - a[1])
       .map(([kind, average]) => `${kind} ${num(average, 2)}`)
       .join(', ');
-  return `PostgreSQL connections of both gateways, average over ${activity.samples} samples: ${num(activity.running, 1)} running a statement, ${num(activity.waitingForLock, 1)} waiting for a row lock (in: ${split(activity.waitingIn) || 'none'}), ${num(activity.idleInTransaction, 1)} idle in a transaction, locks held, waiting for the gateway's next statement (after: ${split(activity.idleAfter) || 'none'})`;
+  return `PostgreSQL connections of both gateways, average over ${activity.samples} samples: ${num(activity.running, 1)} running a statement (${split(activity.runningIn) || 'none'}), ${num(activity.waitingForLock, 1)} waiting for a row lock (in: ${split(activity.waitingIn) || 'none'}), ${num(activity.idleInTransaction, 1)} idle in a transaction, locks held, waiting for the gateway's next statement (after: ${split(activity.idleAfter) || 'none'})`;
 }
 
 // ---------------------------------------------------------------- two gateways
