@@ -17,6 +17,12 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * `scan_ids`: the scans this transaction inserted, in stream order: the stream advances by
  * their number and they are numbered after its previous position.
  *
+ * Its rows are always a few per group, found by primary key in tables of any size: the plans
+ * are held to index lookups (nested loops over the group's JSON), whatever the statistics say.
+ * A table never analysed yet (a new database) otherwise gets a hash join over a scan of the
+ * whole scan table, at every call of the session (plpgsql keeps the plan), under the locks
+ * every writer waits for.
+ *
  * SQLite has one writer at a time; its gateway runs the same steps as prepared statements.
  */
 export class IngestTail1764600000000 implements MigrationInterface {
@@ -26,7 +32,9 @@ export class IngestTail1764600000000 implements MigrationInterface {
     if (queryRunner.connection.driver.options.type !== 'postgres') return;
     await queryRunner.query(`
       CREATE FUNCTION scan_ingest_tail(counters json, scan_ids json) RETURNS json
-      LANGUAGE plpgsql AS $body$
+      LANGUAGE plpgsql
+      SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+      AS $body$
       DECLARE
         claimed json;
         codes json;
