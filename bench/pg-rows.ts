@@ -158,6 +158,12 @@ class ActivitySampler {
   running = 0;
   waitingForLock = 0;
   idleInTransaction = 0;
+  /** per kind of statement (STATEMENT_KINDS), the connections waiting for a lock in it, summed over the samples */
+  readonly waitingIn = new Map<string, number>();
+  /** per kind of statement, the connections idle in a transaction after it, summed over the samples */
+  readonly idleAfter = new Map<string, number>();
+  /** per kind of statement, the connections running it, summed over the samples */
+  readonly runningIn = new Map<string, number>();
 
   constructor(url: string) {
     this.client = new Client({ connectionString: url });
@@ -172,40 +178,80 @@ class ActivitySampler {
     if (this.busy || this.paused) return;
     this.busy = true;
     try {
-      const { rows } = await this.client.query<{ running: string; waiting: string; idle: string }>(
-        `SELECT count(*) FILTER (WHERE state = 'active' AND wait_event_type IS DISTINCT FROM 'Lock') AS running,
-                count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting,
-                count(*) FILTER (WHERE state = 'idle in transaction') AS idle
+      const { rows } = await this.client.query<{ state: string | null; lock: boolean; query: string }>(
+        `SELECT state, wait_event_type IS NOT DISTINCT FROM 'Lock' AS lock, left(query, 200) AS query
            FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
       );
       this.samples += 1;
-      this.running += Number(rows[0].running);
-      this.waitingForLock += Number(rows[0].waiting);
-      this.idleInTransaction += Number(rows[0].idle);
+      const add = (counts: Map<string, number>, query: string) => {
+        const kind = statementKind(query);
+        counts.set(kind, (counts.get(kind) ?? 0) + 1);
+      };
+      for (const row of rows) {
+        if (row.lock) {
+          this.waitingForLock += 1;
+          add(this.waitingIn, row.query);
+        } else if (row.state === 'active') {
+          this.running += 1;
+          add(this.runningIn, row.query);
+        } else if (row.state === 'idle in transaction') {
+          this.idleInTransaction += 1;
+          add(this.idleAfter, row.query);
+        }
+      }
     } finally {
       this.busy = false;
     }
   }
 
   /** Average connections in each state over the samples. */
-  async stop(): Promise<{ samples: number; running: number; waitingForLock: number; idleInTransaction: number }> {
+  async stop(): Promise<{
+    samples: number;
+    running: number;
+    waitingForLock: number;
+    idleInTransaction: number;
+    waitingIn: Record<string, number>;
+    idleAfter: Record<string, number>;
+    runningIn: Record<string, number>;
+  }> {
     clearInterval(this.timer);
     while (this.busy) await new Promise((resolve) => setTimeout(resolve, 10));
     await this.client.end();
     const average = (total: number) => (this.samples === 0 ? Number.NaN : total / this.samples);
+    const averages = (counts: Map<string, number>) => Object.fromEntries([...counts].map(([kind, total]) => [kind, average(total)]));
     return {
       samples: this.samples,
       running: average(this.running),
       waitingForLock: average(this.waitingForLock),
       idleInTransaction: average(this.idleInTransaction),
+      waitingIn: averages(this.waitingIn),
+      idleAfter: averages(this.idleAfter),
+      runningIn: averages(this.runningIn),
     };
   }
+}
+
+/** What an ingest transaction's statement is, by its text (pg_stat_activity's `query`), to tell where time is held. */
+const STATEMENT_KINDS: [string, RegExp][] = [
+  ['rollups', /scan_rollup_/],
+  ['counters and stream', /scan_ingest_tail|ref_counter|scan_stream/],
+  ['scan insert', /INSERT INTO scan \(/],
+  ['outbox', /relay_outbox/],
+];
+
+function statementKind(query: string): string {
+  return STATEMENT_KINDS.find(([, pattern]) => pattern.test(query))?.[0] ?? 'other';
 }
 
 type Activity = Awaited<ReturnType<ActivitySampler['stop']>>;
 
 function describeActivity(activity: Activity): string {
-  return `PostgreSQL connections of both gateways, average over ${activity.samples} samples: ${num(activity.running, 1)} running a statement, ${num(activity.waitingForLock, 1)} waiting for a row lock, ${num(activity.idleInTransaction, 1)} idle in a transaction (locks held, waiting for the gateway's next statement)`;
+  const split = (averages: Record<string, number>) =>
+    Object.entries(averages)
+      .sort((a, b) => b[1] - a[1])
+      .map(([kind, average]) => `${kind} ${num(average, 2)}`)
+      .join(', ');
+  return `PostgreSQL connections of both gateways, average over ${activity.samples} samples: ${num(activity.running, 1)} running a statement (${split(activity.runningIn) || 'none'}), ${num(activity.waitingForLock, 1)} waiting for a row lock (in: ${split(activity.waitingIn) || 'none'}), ${num(activity.idleInTransaction, 1)} idle in a transaction, locks held, waiting for the gateway's next statement (after: ${split(activity.idleAfter) || 'none'})`;
 }
 
 // ---------------------------------------------------------------- two gateways

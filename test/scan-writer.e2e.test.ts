@@ -84,6 +84,11 @@ describe.each(DATABASE_KINDS)('the ingest transaction on %s', (kind) => {
     expect(await streamIsContiguous()).toBe(true);
   });
 
+  it('a ref with a lone surrogate (JSON can carry one) is stored and counted', async () => {
+    const result = await gateway.services.scans.ingest(context(), [incoming('lone-\ud800-ref'), incoming('lone-\ud800-ref')]);
+    expect(result.stored).toBe(2);
+  });
+
   it('many requests at once are stored once each, with contiguous positions', async () => {
     const refs = Array.from({ length: 40 }, (_, index) => `burst-${index % 5}`);
     const scans = refs.map(incoming);

@@ -15,6 +15,7 @@ import { Tracking1764110000000 } from '../db/migrations/1764110000000-Tracking';
 import { PrintSheets1764120000000 } from '../db/migrations/1764120000000-PrintSheets';
 import { CodeStyles1764200000000 } from '../db/migrations/1764200000000-CodeStyles';
 import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOutbox';
+import { IngestTail1764600000000 } from '../db/migrations/1764600000000-IngestTail';
 import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
 import { StreamByPageAndRef1764610000000 } from '../db/migrations/1764610000000-StreamByPageAndRef';
 import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
@@ -37,6 +38,7 @@ export const MIGRATIONS = [
   RelayOutbox1764300000000,
   scanRollupsMigration(backfillRollupsInMigration),
   StreamOrder1764500000000,
+  IngestTail1764600000000,
   StreamByPageAndRef1764610000000,
 ];
 

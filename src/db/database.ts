@@ -3,6 +3,20 @@ import type { DataSource, EntityManager } from 'typeorm';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
+/** What of pg's PoolClient is used to close a connection that cannot be trusted any more. */
+export interface PostgresConnection {
+  end(): Promise<void>;
+}
+
+/**
+ * Closes a pooled PostgreSQL connection left in an unknown state (a transaction neither
+ * committed nor rolled back): pg drops its socket at once when a statement is still pending,
+ * and the pool does not hand an ended client out again when it is released.
+ */
+export function discardConnection(connection: PostgresConnection): void {
+  connection.end().catch(() => undefined);
+}
+
 /**
  * The gateway's handle on its database: the TypeORM DataSource plus what differs
  * between SQLite and PostgreSQL (placeholders, how write transactions are serialized).
@@ -52,8 +66,38 @@ export class Database {
    * them concurrently on pooled connections.
    */
   transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    if (this.kind === 'postgres') return this.dataSource.transaction(work);
+    if (this.kind === 'postgres') return this.postgresTransaction(work);
     return this.exclusive(() => this.dataSource.transaction(work));
+  }
+
+  /**
+   * TypeORM's transaction, except for a connection whose transaction could not be rolled back
+   * (its statement timed out, DATABASE_QUERY_TIMEOUT_MS, and the ROLLBACK too): that one is
+   * closed instead of going back to the pool, where the next transaction would inherit what
+   * it left open. Closing it makes PostgreSQL abort the transaction.
+   */
+  private async postgresTransaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    let connection: PostgresConnection | undefined;
+    let unfinished = false;
+    try {
+      // TypeORM answers the driver's connection untyped: pg's PoolClient here.
+      connection = (await runner.connect()) as PostgresConnection;
+      await runner.startTransaction();
+      const result = await work(runner.manager);
+      await runner.commitTransaction();
+      return result;
+    } catch (error) {
+      if (runner.isTransactionActive) {
+        await runner.rollbackTransaction().catch(() => {
+          unfinished = true;
+        });
+      }
+      throw error;
+    } finally {
+      if (unfinished && connection) discardConnection(connection);
+      await runner.release();
+    }
   }
 
   /**

@@ -1,8 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { EntityManager } from 'typeorm';
+import { escapeLiteral, type QueryConfig, type QueryResult } from 'pg';
 import { CODE_COLUMNS, codeRecordFromRow, type CodeRecord, type CodeRow } from '../codes/code.wire';
 import { CLAIM_COUNTER_SQL, refCountOf, SET_COUNTER_SQL, type RefCount } from '../codes/ref-counter.store';
-import type { Database, DatabaseKind } from '../db/database';
+import { discardConnection, type Database, type DatabaseKind, type PostgresConnection } from '../db/database';
 import { SqliteDurability } from '../db/sqlite-durability';
 import { pageRefKey, refKey } from '../db/transformers';
 import type { ScanEvent } from './scan-feed';
@@ -32,25 +32,40 @@ export type AlongsideScans = (sql: TransactionSql) => Promise<void>;
 
 /** The statements storing scans needs; one implementation per database. */
 interface ScanStatements {
-  /** the stream's last position; on PostgreSQL its row stays locked until commit, which orders every writer */
-  claimStream(): Promise<number> | number;
-  setStream(position: number): Promise<void> | void;
-  /** writes each scan's streamSeq onto its stored row */
-  numberScans(scans: Scan[]): Promise<void> | void;
-  /** inserts the scans not stored yet (others are redeliveries); returns the ids inserted */
+  /**
+   * The transaction's first statement (on PostgreSQL it carries the BEGIN, even with no scans):
+   * inserts the scans not stored yet (others are redeliveries); returns the ids inserted.
+   */
   insertScans(scans: Scan[]): Promise<Set<string>> | Set<string>;
   /**
-   * The (page, ref) counters, created at zero when absent, in the order given (the lock
-   * order); on PostgreSQL they stay locked until commit.
+   * The end of the transaction, where every writer of every instance meets: claims the
+   * (page, ref) counters in the order given (the lock order; created at zero when absent),
+   * adds the scans to them and copies them onto their codes, then numbers `scans` after
+   * the stream's last position and advances it. On PostgreSQL those rows stay locked until
+   * commit, which orders every writer; there it is one round trip, with the COMMIT.
    */
-  claimCounters(keys: CounterKey[]): Promise<RefCount[]> | RefCount[];
-  /** writes the counters and copies each onto the code of its (page, ref); answers those codes, in order */
-  setCounters(counters: (CounterKey & { count: RefCount })[]): Promise<(CodeRow | undefined)[]> | (CodeRow | undefined)[];
+  finish(counters: CounterDelta[], scans: Scan[]): Promise<Finished> | Finished;
 }
 
 interface CounterKey {
   pageId: string;
   ref: string | null;
+}
+
+interface CounterDelta extends CounterKey {
+  /** how many scans this transaction adds */
+  scans: number;
+  /** the latest of their times, epoch ms */
+  last: number;
+}
+
+interface Finished {
+  /** each counter as it was before this transaction, in the order given */
+  before: RefCount[];
+  /** the code of each counter's (page, ref) with the new counts, in the order given */
+  codes: (CodeRow | undefined)[];
+  /** the stream's position before the first scan numbered (each scan's streamSeq is set) */
+  base: number;
 }
 
 /** One request's share of a transaction. */
@@ -61,10 +76,10 @@ interface WriteRequest {
 
 /**
  * Stores the scans of several webhook requests in the current transaction: each
- * event once, each new scan counted on its (page, ref) and copied onto its code, then
- * the ingest steps and each request's own rows. Returns, per request, one event per new
- * scan carrying the code as it was right after that scan (running totals), so
- * subscribers applying events in order are exact.
+ * event once, each request's own rows, the ingest steps, then each new scan counted on its
+ * (page, ref) and copied onto its code, and numbered in the stream. Returns, per request,
+ * one event per new scan carrying the code as it was right after that scan (running
+ * totals), so subscribers applying events in order are exact.
  */
 async function storeScans(
   statements: ScanStatements,
@@ -86,47 +101,46 @@ async function storeScans(
   // primary-key locks, so concurrent groups never wait on each other in a cycle. A scan
   // another transaction is inserting waits for it, then counts as a redelivery here.
   const all = owned.flat().sort((a, b) => (a.id < b.id ? -1 : 1));
-  const stored = all.length === 0 ? new Set<string>() : await statements.insertScans(all);
+  const stored = await statements.insertScans(all);
   const inserted = owned.map((scans) => scans.filter((scan) => stored.has(scan.id)));
-
-  // Running totals per (page, ref), in the order the scans arrived.
-  const totals = new Map<string, { pageId: string; ref: string | null; count: RefCount }>();
-  const after = new Map<Scan, RefCount>();
-  const keysInLockOrder = [...new Set(inserted.flat().map((scan) => pageRefKey(scan.pageId, scan.ref)))].sort();
-  const firstScanOf = new Map(inserted.flat().map((scan) => [pageRefKey(scan.pageId, scan.ref), scan] as const));
-  // Claimed in one sorted order so that concurrent transactions never deadlock.
-  const keys = keysInLockOrder.map((key) => firstScanOf.get(key) as Scan).map(({ pageId, ref }) => ({ pageId, ref }));
-  const claimed = keys.length === 0 ? [] : await statements.claimCounters(keys);
-  keys.forEach((key, index) => totals.set(keysInLockOrder[index], { ...key, count: claimed[index] }));
-  for (const scan of inserted.flat()) {
-    const total = totals.get(pageRefKey(scan.pageId, scan.ref)) as { count: RefCount };
-    total.count = {
-      scanCount: total.count.scanCount + 1,
-      lastScannedAt: Math.max(total.count.lastScannedAt, scan.occurredAt.getTime()),
-    };
-    after.set(scan, total.count);
-  }
-  // Mapped once per (page, ref); each event then takes the counts as they were after its scan.
-  const codes = new Map<string, CodeRecord | undefined>();
-  const counters = keysInLockOrder.map((key) => totals.get(key) as CounterKey & { count: RefCount });
-  const rows = counters.length === 0 ? [] : await statements.setCounters(counters);
-  keysInLockOrder.forEach((key, index) => codes.set(key, rows[index] && codeRecordFromRow(rows[index])));
   const allInserted = inserted.flat();
-  if (allInserted.length > 0) for (const step of steps) await step.apply(sql, allInserted);
+
+  // Rows no other transaction writes first, then the rows others wait for, each as late as
+  // it can be: what every transaction locks is held for the shortest time.
   for (const request of requests) if (request.alongside) await request.alongside(sql);
+  if (allInserted.length === 0) return inserted.map(() => []);
+  for (const step of steps) await step.apply(sql, allInserted);
 
-  if (allInserted.length > 0) {
-    // Last, just before the commit: from here on this transaction is the only one numbering
-    // scans, so positions are contiguous and become visible in order. Taken after every
-    // other lock (one order for all, so no deadlock) and held for three statements only.
-    let position = Number(await statements.claimStream());
-    for (const scan of allInserted) scan.streamSeq = ++position;
-    await statements.numberScans(allInserted);
-    await statements.setStream(position);
+  // Per (page, ref): how many scans and the latest, claimed in one sorted order so that
+  // concurrent transactions never deadlock.
+  const deltas = new Map<string, CounterDelta>();
+  for (const scan of allInserted) {
+    const key = pageRefKey(scan.pageId, scan.ref);
+    const delta = deltas.get(key) ?? { pageId: scan.pageId, ref: scan.ref, scans: 0, last: 0 };
+    delta.scans += 1;
+    delta.last = Math.max(delta.last, scan.occurredAt.getTime());
+    deltas.set(key, delta);
   }
+  const keysInLockOrder = [...deltas.keys()].sort();
+  // From here on this transaction is the only one numbering scans, so positions are
+  // contiguous and become visible in order.
+  const finished = await statements.finish(
+    keysInLockOrder.map((key) => deltas.get(key) as CounterDelta),
+    allInserted,
+  );
 
+  // Running totals per (page, ref), in the order the scans arrived; each event takes the
+  // counts as they were after its scan.
+  const totals = new Map(keysInLockOrder.map((key, index) => [key, finished.before[index]] as const));
+  const codes = new Map(keysInLockOrder.map((key, index) => [key, finished.codes[index] && codeRecordFromRow(finished.codes[index])]));
   return inserted.map((scans) =>
-    scans.map((scan) => eventOf(scan, codes.get(pageRefKey(scan.pageId, scan.ref)), after.get(scan) as RefCount)),
+    scans.map((scan) => {
+      const key = pageRefKey(scan.pageId, scan.ref);
+      const before = totals.get(key) as RefCount;
+      const after = { scanCount: before.scanCount + 1, lastScannedAt: Math.max(before.lastScannedAt, scan.occurredAt.getTime()) };
+      totals.set(key, after);
+      return eventOf(scan, codes.get(key), after);
+    }),
   );
 }
 
@@ -166,55 +180,27 @@ function scanValues(scan: Scan): (string | number | null)[] {
 }
 
 const SCAN_VALUE_COUNT = 8;
-/** Multi-row inserts: one statement per chunk rather than per scan. */
+/** Multi-row inserts on SQLite: one prepared statement per chunk rather than per scan. */
 const INSERT_CHUNK_SIZES = [100, 20, 5, 1];
 
-const INSERT_SCANS = (p: (n: number) => string, rows: number) =>
-  `INSERT INTO scan (id, page_id, ref, kind, source, sender_hash, occurred_at, received_at)
-   VALUES ${Array.from({ length: rows }, (_, row) => `(${Array.from({ length: SCAN_VALUE_COUNT }, (_, column) => p(row * SCAN_VALUE_COUNT + column + 1)).join(', ')})`).join(', ')}
+const SCAN_COLUMNS = 'id, page_id, ref, kind, source, sender_hash, occurred_at, received_at';
+const INSERT_SCANS = (rows: number) =>
+  `INSERT INTO scan (${SCAN_COLUMNS})
+   VALUES ${Array.from({ length: rows }, () => `(${Array.from({ length: SCAN_VALUE_COUNT }, () => '?').join(', ')})`).join(', ')}
    ON CONFLICT (id) DO NOTHING RETURNING id`;
-const CLAIM_STREAM = (postgres: boolean) =>
-  // FOR UPDATE is implied by the UPDATE on PostgreSQL; on SQLite, BEGIN IMMEDIATE already excludes other writers.
-  postgres ? `UPDATE scan_stream SET position = position WHERE id = 1 RETURNING position` : `SELECT position FROM scan_stream WHERE id = 1`;
-const SET_STREAM = (p: (n: number) => string) => `UPDATE scan_stream SET position = ${p(1)} WHERE id = 1`;
-interface CounterRow {
-  page_id: string;
-  ref: string;
-  scan_count: number | string;
-  last_scanned_at: number | string;
-}
-
-/*
- * The counters of a group in three statements on PostgreSQL (a round trip each) rather than
- * three per code: a group of a busy page touches tens of codes. The claim's rows are locked
- * in the order of its VALUES, which is the sorted lock order.
- */
-const CLAIM_COUNTERS = (p: (n: number) => string, rows: number) =>
-  `INSERT INTO ref_counter (page_id, ref, scan_count, last_scanned_at)
-   VALUES ${Array.from({ length: rows }, (_, row) => `(${p(2 * row + 1)}, ${p(2 * row + 2)}, 0, 0)`).join(', ')}
-   ON CONFLICT (page_id, ref) DO UPDATE SET scan_count = ref_counter.scan_count
-   RETURNING page_id, ref, scan_count, last_scanned_at`;
-const COUNTER_VALUES = (p: (n: number) => string, rows: number) =>
-  `(VALUES ${Array.from({ length: rows }, (_, row) => `(${p(4 * row + 1)}::varchar, ${p(4 * row + 2)}::varchar, ${p(4 * row + 3)}::bigint, ${p(4 * row + 4)}::bigint)`).join(', ')})
-   AS counted (page_id, ref, scan_count, last_scanned_at)`;
-const SET_COUNTERS = (p: (n: number) => string, rows: number) =>
-  `UPDATE ref_counter SET scan_count = counted.scan_count, last_scanned_at = counted.last_scanned_at
-   FROM ${COUNTER_VALUES(p, rows)} WHERE ref_counter.page_id = counted.page_id AND ref_counter.ref = counted.ref`;
-const SET_CODE_COUNTS = (p: (n: number) => string, rows: number) =>
-  `UPDATE code SET scan_count = counted.scan_count, last_scanned_at = counted.last_scanned_at
-   FROM ${COUNTER_VALUES(p, rows)} WHERE code.page_id = counted.page_id AND code.ref = counted.ref
-   RETURNING ${CODE_COLUMNS.split(', ')
-     .map((column) => `code.${column}`)
-     .join(', ')}`;
-
-/** One statement per chunk: a CASE over the ids (the same SQL on both databases). */
-const NUMBER_SCANS = (p: (n: number) => string, rows: number) =>
-  `UPDATE scan SET stream_seq = CASE id ${Array.from({ length: rows }, (_, row) => `WHEN ${p(2 * row + 1)} THEN CAST(${p(2 * row + 2)} AS bigint)`).join(' ')} END
-   WHERE id IN (${Array.from({ length: rows }, (_, row) => p(2 * rows + row + 1)).join(', ')})`;
+/** PostgreSQL: a group of any size in one statement, its rows a JSON array (see PostgresStatements.insertScans). */
+const INSERT_SCAN_RECORDS = (records: string) =>
+  `INSERT INTO scan (${SCAN_COLUMNS}) SELECT ${SCAN_COLUMNS} FROM json_populate_recordset(NULL::scan, ${records}::json)
+   ON CONFLICT (id) DO NOTHING RETURNING id`;
+// BEGIN IMMEDIATE already excludes other writers on SQLite.
+const CLAIM_STREAM = `SELECT position FROM scan_stream WHERE id = 1`;
+const SET_STREAM = `UPDATE scan_stream SET position = ? WHERE id = 1`;
+/** One statement per chunk: a CASE over the ids. */
+const NUMBER_SCANS = (rows: number) =>
+  `UPDATE scan SET stream_seq = CASE id ${Array.from({ length: rows }, () => `WHEN ? THEN CAST(? AS bigint)`).join(' ')} END
+   WHERE id IN (${Array.from({ length: rows }, () => '?').join(', ')})`;
 const numberValues = (scans: Scan[]) => [...scans.flatMap((scan) => [scan.id, scan.streamSeq]), ...scans.map((scan) => scan.id)];
-const SET_CODE_COUNT = (p: (n: number) => string) =>
-  `UPDATE code SET scan_count = ${p(1)}, last_scanned_at = ${p(2)} WHERE page_id = ${p(3)} AND ref = ${p(4)}
-   RETURNING ${CODE_COLUMNS}`;
+const SET_CODE_COUNT = `UPDATE code SET scan_count = ?, last_scanned_at = ? WHERE page_id = ? AND ref = ? RETURNING ${CODE_COLUMNS}`;
 
 /** Splits scans (or ids) into chunks of the prepared sizes, largest first. */
 function* chunksOf<T>(scans: T[]): Generator<T[]> {
@@ -227,107 +213,113 @@ function* chunksOf<T>(scans: T[]): Generator<T[]> {
   }
 }
 
-/** On PostgreSQL, through TypeORM's connection of the current transaction (its SQL is PostgreSQL's). */
-class ManagerStatements implements ScanStatements {
-  private readonly p: (n: number) => string;
+interface CounterRow {
+  page_id: string;
+  ref: string;
+  scan_count: number | string;
+  last_scanned_at: number | string;
+}
 
-  constructor(
-    private readonly manager: EntityManager,
-    private readonly db: Database,
-    /** for the statements whose rows are read: the same connection, with one result shape on both drivers */
-    private readonly sql: ManagerSql,
-  ) {
-    this.p = (n) => db.param(n);
-  }
+/** What scan_ingest_tail answers (migration 1764600000000-IngestTail). */
+interface IngestTail {
+  /** in the order of the counters given */
+  counters: CounterRow[];
+  /** in the order of the counters given, null where the (page, ref) has no code */
+  codes: (CodeRow | null)[];
+  base: number | string | null;
+}
 
-  private rows<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
-    return this.sql.query<Row>(sql, parameters);
-  }
+/**
+ * A value as a JSON literal of a simple query (which has no parameters). Strings are made
+ * well-formed as UTF-8 encoding makes a bound parameter (a lone surrogate becomes U+FFFD):
+ * PostgreSQL would refuse JSON's escape of it.
+ */
+const literal = (value: unknown) =>
+  escapeLiteral(
+    JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? Buffer.from(item, 'utf8').toString('utf8') : item)),
+  );
 
-  async claimStream(): Promise<number> {
-    const rows = await this.rows<{ position: number | string }>(CLAIM_STREAM(this.db.kind === 'postgres'), []);
-    return Number(rows[0].position);
-  }
+/** The pg connection under a TypeORM query runner: simple queries (several statements, no parameters) or prepared ones. */
+interface PgConnection extends PostgresConnection {
+  query(sql: string | QueryConfig): Promise<QueryResult | QueryResult[]>;
+}
 
-  async setStream(position: number): Promise<void> {
-    await this.manager.query(SET_STREAM(this.p), [position]);
-  }
+/**
+ * On PostgreSQL, on a connection this writer holds for the transaction (it sends BEGIN and,
+ * with the last statement, COMMIT itself).
+ */
+class PostgresStatements implements ScanStatements {
+  /** the last statement went with the COMMIT, which succeeded */
+  committed = false;
 
-  async numberScans(scans: Scan[]): Promise<void> {
-    for (const chunk of chunksOf(scans)) await this.manager.query(NUMBER_SCANS(this.p, chunk.length), numberValues(chunk));
-  }
+  constructor(private readonly connection: PgConnection) {}
 
+  /**
+   * With the BEGIN, in one round trip (a simple query: its rows are a JSON literal); only the
+   * BEGIN when there is nothing to insert.
+   */
   async insertScans(scans: Scan[]): Promise<Set<string>> {
-    const inserted = new Set<string>();
-    for (const chunk of chunksOf(scans)) {
-      const returned: { id: string }[] = await this.manager.query(INSERT_SCANS(this.p, chunk.length), chunk.flatMap(scanValues));
-      for (const { id } of returned) inserted.add(id);
+    if (scans.length === 0) {
+      await this.connection.query('BEGIN');
+      return new Set();
     }
-    return inserted;
+    const columns = SCAN_COLUMNS.split(', ');
+    const records = scans.map((scan) => {
+      const values = scanValues(scan);
+      return Object.fromEntries(columns.map((column, index) => [column, values[index]]));
+    });
+    const results = await this.connection.query(`BEGIN; ${INSERT_SCAN_RECORDS(literal(records))}`);
+    const inserted = (Array.isArray(results) ? results[results.length - 1] : results).rows as { id: string }[];
+    return new Set(inserted.map(({ id }) => id));
   }
 
-  async claimCounters(keys: CounterKey[]): Promise<RefCount[]> {
-    const counts = new Map<string, RefCount>();
-    for (const chunk of chunksOf(keys)) {
-      const rows = await this.rows<CounterRow>(
-        CLAIM_COUNTERS(this.p, chunk.length),
-        chunk.flatMap(({ pageId, ref }) => [pageId, refKey(ref)]),
-      );
-      for (const row of rows) counts.set(pageRefKey(row.page_id, row.ref), refCountOf(row));
-    }
-    return keys.map(({ pageId, ref }) => counts.get(pageRefKey(pageId, ref)) as RefCount);
-  }
-
-  async setCounters(counters: (CounterKey & { count: RefCount })[]): Promise<(CodeRow | undefined)[]> {
-    const codes = new Map<string, CodeRow>();
-    for (const chunk of chunksOf(counters)) {
-      const values = chunk.flatMap(({ pageId, ref, count }) => [pageId, refKey(ref), count.scanCount, count.lastScannedAt]);
-      await this.rows(SET_COUNTERS(this.p, chunk.length), values);
-      for (const row of await this.rows<CodeRow>(SET_CODE_COUNTS(this.p, chunk.length), values))
-        codes.set(pageRefKey(row.page_id, row.ref), row);
-    }
-    return counters.map(({ pageId, ref }) => codes.get(pageRefKey(pageId, ref)));
+  /**
+   * The call and the COMMIT in one round trip: the rows it locks (every writer's) are released
+   * as soon as PostgreSQL has run it, not a round trip through this process later. A simple
+   * query has no parameters, so its two arguments are JSON literals.
+   */
+  async finish(counters: CounterDelta[], scans: Scan[]): Promise<Finished> {
+    const counterJson = counters.map(({ pageId, ref, scans: count, last }) => ({ page_id: pageId, ref: refKey(ref), scans: count, last }));
+    const results = await this.connection.query(
+      `SELECT scan_ingest_tail(${literal(counterJson)}::json, ${literal(scans.map((scan) => scan.id))}::json) AS tail; COMMIT`,
+    );
+    this.committed = true;
+    const [call] = Array.isArray(results) ? results : [results];
+    const tail = (call.rows[0] as { tail: IngestTail }).tail;
+    const base = Number(tail.base ?? 0);
+    scans.forEach((scan, index) => (scan.streamSeq = base + index + 1));
+    return { before: tail.counters.map(refCountOf), codes: tail.codes.map((row) => row ?? undefined), base };
   }
 }
 
 /**
  * Prepared statements on better-sqlite3 itself: the ORM's per-query overhead is most
- * of the cost of a scan otherwise.
+ * of the cost of a scan otherwise. One statement per code: in process, a call costs what
+ * a batch would.
  */
 class SqliteStatements implements ScanStatements {
   private readonly inserts: Map<number, BetterSqlite3.Statement>;
   private readonly numberStatements: Map<number, BetterSqlite3.Statement>;
-  private readonly claimStreamStatement: BetterSqlite3.Statement;
-  private readonly setStreamStatement: BetterSqlite3.Statement;
+  private readonly claimStream: BetterSqlite3.Statement;
+  private readonly setStream: BetterSqlite3.Statement;
   private readonly claim: BetterSqlite3.Statement;
   private readonly setRefCounter: BetterSqlite3.Statement;
   private readonly setCodeCount: BetterSqlite3.Statement;
 
   constructor(handle: BetterSqlite3.Database) {
     const p = () => '?';
-    this.inserts = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(INSERT_SCANS(p, size))]));
-    this.numberStatements = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(NUMBER_SCANS(p, size))]));
-    this.claimStreamStatement = handle.prepare(CLAIM_STREAM(false));
-    this.setStreamStatement = handle.prepare(SET_STREAM(p));
+    this.inserts = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(INSERT_SCANS(size))]));
+    this.numberStatements = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(NUMBER_SCANS(size))]));
+    this.claimStream = handle.prepare(CLAIM_STREAM);
+    this.setStream = handle.prepare(SET_STREAM);
     this.claim = handle.prepare(CLAIM_COUNTER_SQL(p));
     this.setRefCounter = handle.prepare(SET_COUNTER_SQL(p));
-    this.setCodeCount = handle.prepare(SET_CODE_COUNT(p));
-  }
-
-  claimStream(): number {
-    return Number((this.claimStreamStatement.get() as { position: number }).position);
-  }
-
-  setStream(position: number): void {
-    this.setStreamStatement.run(position);
-  }
-
-  numberScans(scans: Scan[]): void {
-    for (const chunk of chunksOf(scans)) (this.numberStatements.get(chunk.length) as BetterSqlite3.Statement).run(...numberValues(chunk));
+    this.setCodeCount = handle.prepare(SET_CODE_COUNT);
   }
 
   insertScans(scans: Scan[]): Set<string> {
     const inserted = new Set<string>();
+    if (scans.length === 0) return inserted;
     for (const chunk of chunksOf(scans)) {
       const statement = this.inserts.get(chunk.length) as BetterSqlite3.Statement;
       for (const { id } of statement.all(...chunk.flatMap(scanValues)) as { id: string }[]) inserted.add(id);
@@ -335,44 +327,51 @@ class SqliteStatements implements ScanStatements {
     return inserted;
   }
 
-  // One prepared statement per code: in process, a call costs what a batch would.
-  claimCounters(keys: CounterKey[]): RefCount[] {
-    return keys.map(({ pageId, ref }) =>
-      refCountOf(this.claim.get(pageId, refKey(ref)) as { scan_count: number; last_scanned_at: number }),
-    );
-  }
-
-  setCounters(counters: (CounterKey & { count: RefCount })[]): (CodeRow | undefined)[] {
-    return counters.map(({ pageId, ref, count }) => {
-      const values = [count.scanCount, count.lastScannedAt, pageId, refKey(ref)];
+  finish(counters: CounterDelta[], scans: Scan[]): Finished {
+    const before: RefCount[] = [];
+    const codes: (CodeRow | undefined)[] = [];
+    for (const { pageId, ref, scans: count, last } of counters) {
+      const claimed = refCountOf(this.claim.get(pageId, refKey(ref)) as CounterRow);
+      before.push(claimed);
+      const values = [claimed.scanCount + count, Math.max(claimed.lastScannedAt, last), pageId, refKey(ref)];
       this.setRefCounter.run(...values);
-      return this.setCodeCount.get(...values) as CodeRow | undefined;
-    });
+      codes.push(this.setCodeCount.get(...values) as CodeRow | undefined);
+    }
+    const base = Number((this.claimStream.get() as { position: number }).position);
+    scans.forEach((scan, index) => (scan.streamSeq = base + index + 1));
+    for (const chunk of chunksOf(scans)) (this.numberStatements.get(chunk.length) as BetterSqlite3.Statement).run(...numberValues(chunk));
+    this.setStream.run(base + scans.length);
+    return { before, codes, base };
   }
 }
 
-/** TransactionSql on the connection of a TypeORM transaction. */
-class ManagerSql implements TransactionSql {
-  readonly kind: DatabaseKind;
+/** Names of the statements prepared on PostgreSQL connections, by their text. */
+const preparedNames = new Map<string, string>();
+/** Texts prepared at most (each connection keeps its own): statements of other shapes are planned at each call. */
+const MAX_PREPARED = 500;
 
-  constructor(
-    private readonly manager: EntityManager,
-    private readonly db: Database,
-  ) {
-    this.kind = db.kind;
-  }
+/**
+ * TransactionSql on the pg connection of the transaction itself: an ingest step's statements
+ * run while its rows are locked, so each costs only the driver's work (no ORM layer), and
+ * each text is prepared once per connection (planned once, not at every call).
+ */
+class PgSql implements TransactionSql {
+  readonly kind = 'postgres';
+
+  constructor(private readonly connection: PgConnection) {}
 
   param(n: number): string {
-    return this.db.param(n);
+    return `$${n}`;
   }
 
   async query<Row>(sql: string, parameters: unknown[]): Promise<Row[]> {
-    // The structured result has the same shape on both drivers (a plain query answers
-    // an UPDATE on PostgreSQL with [rows, count]).
-    const runner = this.manager.queryRunner;
-    if (!runner) throw new Error('ManagerSql needs the manager of a transaction');
-    const result = await runner.query(sql, parameters, true);
-    return (result.records ?? []) as Row[];
+    let name = preparedNames.get(sql);
+    if (name === undefined && preparedNames.size < MAX_PREPARED) {
+      name = `ingest_${preparedNames.size}`;
+      preparedNames.set(sql, name);
+    }
+    const result = await this.connection.query({ ...(name === undefined ? {} : { name }), text: sql, values: parameters });
+    return (Array.isArray(result) ? result[result.length - 1] : result).rows as Row[];
   }
 }
 
@@ -550,7 +549,10 @@ export class ScanWriter {
     else this.unpublished.set(position, count - 1);
   }
 
-  /** Marks a transaction's new positions as unpublished, before it commits (see unpublishedFrom). */
+  /**
+   * Marks a transaction's new positions as unpublished (see unpublishedFrom): on SQLite before
+   * its COMMIT; on PostgreSQL, which numbers them in the COMMIT's round trip, as soon as it answers.
+   */
   private markUnpublished(stored: ScanEvent[][], marked: number[]): void {
     let first: number | undefined;
     for (const events of stored)
@@ -581,15 +583,43 @@ export class ScanWriter {
     }
   }
 
-  private commit(group: WriteRequest[], marked: number[]): Promise<ScanEvent[][]> {
-    if (!this.sqliteStatements) {
-      return this.db.transaction(async (manager) => {
-        const sql = new ManagerSql(manager, this.db);
-        const stored = await storeScans(new ManagerStatements(manager, this.db, sql), sql, this.steps, group);
-        this.markUnpublished(stored, marked);
-        return stored;
-      });
+  /**
+   * The transaction on a pooled connection, begun and ended here rather than by TypeORM: its
+   * last statement carries the COMMIT (see PostgresStatements.finish).
+   */
+  private async commitOnPostgres(group: WriteRequest[], marked: number[]): Promise<ScanEvent[][]> {
+    const runner = this.db.dataSource.createQueryRunner();
+    let unfinished: PgConnection | undefined;
+    try {
+      // TypeORM's QueryRunner.connect answers the driver's connection untyped: here pg's PoolClient.
+      const connection = (await runner.connect()) as PgConnection;
+      const sql = new PgSql(connection);
+      const statements = new PostgresStatements(connection);
+      try {
+        const events = await storeScans(statements, sql, this.steps, group);
+        if (!statements.committed) await runner.query('COMMIT');
+        // Numbered by the COMMIT's own round trip (scan_ingest_tail): marked as soon as known.
+        this.markUnpublished(events, marked);
+        return events;
+      } catch (error) {
+        // Harmless when the transaction is already gone (a failed COMMIT): PostgreSQL only warns.
+        // A ROLLBACK that fails too (timed out) leaves the transaction open: the connection is
+        // closed, never reused with the scans it may still insert (see Database.transaction).
+        if (!statements.committed) {
+          await runner.query('ROLLBACK').catch(() => {
+            unfinished = connection;
+          });
+        }
+        throw error;
+      }
+    } finally {
+      if (unfinished) discardConnection(unfinished);
+      await runner.release();
     }
+  }
+
+  private commit(group: WriteRequest[], marked: number[]): Promise<ScanEvent[][]> {
+    if (!this.sqliteStatements) return this.commitOnPostgres(group, marked);
     const statements = this.sqliteStatements;
     const sql = this.sqliteSql as SqliteSql;
     const transaction = async (): Promise<ScanEvent[][]> => {
