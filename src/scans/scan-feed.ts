@@ -551,7 +551,17 @@ export class ScanFeed {
       next.push(event);
     }
     if (next.length > 0) this.deliver(next);
-    if (this.early.size > 0) this.catchUp();
+    if (this.early.size > 0 && !this.holeIsOwnUnpublished()) this.catchUp();
+  }
+
+  /**
+   * Whether the next position to deliver was committed here and is about to be published here
+   * (unpublishedFrom): the database is not read for it (it would be read again and again while
+   * the commit is made durable), its publish fills the hole.
+   */
+  private holeIsOwnUnpublished(): boolean {
+    const unpublished = this.options.unpublishedFrom?.();
+    return unpublished !== undefined && this.delivered !== undefined && this.delivered + 1 >= unpublished;
   }
 
   /**

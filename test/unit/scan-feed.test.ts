@@ -550,6 +550,37 @@ describe('ScanFeed in storage order', () => {
     }
   });
 
+  it('waits for its own unpublished scans when another instance’s later ones arrive first, without reading the database in a loop', async () => {
+    let positionReads = 0;
+    const counting = new (class extends StoredEvents {
+      override async position(): Promise<number> {
+        // A feed that kept reading would never let the event loop turn: past 100 reads it
+        // waits forever here, so that the test can fail instead of hanging.
+        if (++positionReads > 100) return new Promise<number>(() => undefined);
+        return super.position();
+      }
+    })();
+    let unpublishedFrom: number | undefined;
+    const waiting = new ScanFeed({ maxBacklog: 1000, logger, stream: counting, unpublishedFrom: () => unpublishedFrom });
+    await waiting.start();
+    try {
+      const subscription = waiting.subscribe({}, () => undefined);
+      const [mine, theirs] = counting.store([scanEvent(), scanEvent()]);
+      unpublishedFrom = mine.scan.streamSeq;
+      waiting.publish([theirs]); // from the other instance, through Redis
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(positionReads).toBeLessThan(10);
+      const next = subscription.next();
+      expect(await settled(next)).toBe('pending');
+      waiting.publish([mine]);
+      unpublishedFrom = undefined;
+      expect((await next).value).toBe(mine);
+      expect((await subscription.next()).value).toBe(theirs);
+    } finally {
+      await waiting.close();
+    }
+  });
+
   it('return() ends a resumed subscription at once, even while it waits for a live scan', async () => {
     const resumed = feed.subscribeAfter({}, 0, () => undefined);
     const pending = resumed.next();
