@@ -16,6 +16,7 @@ import { CodeStyles1764200000000 } from '../db/migrations/1764200000000-CodeStyl
 import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOutbox';
 import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
 import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
+import { RollupPending1764600000000 } from '../db/migrations/1764600000000-RollupPending';
 import { CodeImageRow } from '../images/code-image.entity';
 import { PageRow } from '../pages/page.entity';
 import { Scan } from '../scans/scan.entity';
@@ -35,6 +36,7 @@ export const MIGRATIONS = [
   RelayOutbox1764300000000,
   scanRollupsMigration(backfillRollupsInMigration),
   StreamOrder1764500000000,
+  RollupPending1764600000000,
 ];
 
 /** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */

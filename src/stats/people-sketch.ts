@@ -166,6 +166,20 @@ export class PeopleSketch {
     return changed;
   }
 
+  /**
+   * Adds everyone of `other`, like merge, but without telling whether this changed: an
+   * exact `other` is queued as additions (sorted once, later), so that folding many small
+   * sketches into a large one costs their sizes, not a union over the large one each time.
+   */
+  addAll(other: PeopleSketch): void {
+    other.settle();
+    if (!other.sorted) {
+      this.merge(other);
+      return;
+    }
+    for (let index = 0; index < other.sorted.length; index += 1) this.add(other.sorted[index]);
+  }
+
   /** The number of distinct people: exact while exact, else the HyperLogLog estimate. */
   estimate(): number {
     this.settle();

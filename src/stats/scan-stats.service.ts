@@ -63,7 +63,7 @@ function emptyTally(): Tally {
 /** Adds `sketch` to the people of `page` in `tally` (taking it over when the tally has none: it is not read again). */
 function addPeople(tally: Tally, page: string, sketch: PeopleSketch): void {
   const mine = tally.people.get(page);
-  if (mine) mine.merge(sketch);
+  if (mine) mine.addAll(sketch);
   else tally.people.set(page, sketch);
 }
 
@@ -178,6 +178,15 @@ export class ScanStatsService {
     return `WITH p(minutes, slot) AS (VALUES ${pieces.map((piece) => `(${bind(piece.minutes)}, ${bind(piece.slot)})`).join(', ')})`;
   }
 
+  /**
+   * The pending rows (appended by ingest, not yet folded into the rollup rows) inside the
+   * pieces of `p`, as rows of `columns`. Read by the same statement as the rollup rows: a
+   * fold between two statements would count its rows twice or not at all.
+   */
+  private pendingPart(columns: string, scope: Scope, bind: (value: unknown) => string): string {
+    return `SELECT ${columns} FROM p JOIN scan_rollup_pending d ON d.slot >= p.slot AND d.slot < p.slot + p.minutes * 60000${this.scopeFilter(scope, bind, 'd')}`;
+  }
+
   /** The raw scans of `edges` (not on 15-minute boundaries): an id range each, occurred_at making it exact. */
   private edgeCondition(edges: readonly (readonly [number, number])[], bind: (value: unknown) => string): string {
     return edges
@@ -235,7 +244,9 @@ export class ScanStatsService {
       `${this.piecesCte(pieces, bind)}
        SELECT r.minutes AS minutes, r.slot AS slot, r.page_id AS page_id, r.total AS total, r.first_time AS first_time, r.people AS people
        FROM p CROSS JOIN ${table} r
-         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}
+       UNION ALL
+       ${this.pendingPart('p.minutes AS minutes, p.slot AS slot, d.page_id AS page_id, d.total AS total, d.first_time AS first_time, d.people AS people', scope, bind)}`,
       parameters,
     );
     for (const row of rows) {
@@ -298,6 +309,7 @@ export class ScanStatsService {
       parts.push(
         `SELECT r.source AS source, r.total AS total FROM p CROSS JOIN ${table} r
          WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+        this.pendingPart('d.source AS source, d.total AS total', scope, bind),
       );
     }
     if (plan.edges.length > 0) {
@@ -328,6 +340,7 @@ export class ScanStatsService {
       parts.push(
         `SELECT r.page_id AS page_id, r.ref AS ref, r.total AS total FROM p CROSS JOIN scan_rollup_ref r
          WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+        this.pendingPart('d.page_id AS page_id, d.ref AS ref, d.total AS total', scope, bind),
       );
     }
     if (plan.edges.length > 0) {
