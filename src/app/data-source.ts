@@ -17,6 +17,7 @@ import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOu
 import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
 import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
 import { RollupPending1764600000000 } from '../db/migrations/1764600000000-RollupPending';
+import { RollupRefCounts1764610000000 } from '../db/migrations/1764610000000-RollupRefCounts';
 import { CodeImageRow } from '../images/code-image.entity';
 import { PageRow } from '../pages/page.entity';
 import { Scan } from '../scans/scan.entity';
@@ -37,6 +38,7 @@ export const MIGRATIONS = [
   scanRollupsMigration(backfillRollupsInMigration),
   StreamOrder1764500000000,
   RollupPending1764600000000,
+  RollupRefCounts1764610000000,
 ];
 
 /** The one DataSource factory: used by the gateway, the tests and the TypeORM CLI (ormconfig.ts). */

@@ -155,15 +155,7 @@ export class PeopleSketch {
       changed = true;
       this.toDense(this.sorted);
     }
-    const mine = this.registers as Uint8Array;
-    const theirs = other.registers as Uint8Array;
-    for (let index = 0; index < REGISTERS; index += 1) {
-      if (theirs[index] > mine[index]) {
-        mine[index] = theirs[index];
-        changed = true;
-      }
-    }
-    return changed;
+    return maxInto(this.registers as Uint8Array, other.registers as Uint8Array) || changed;
   }
 
   /**
@@ -232,7 +224,10 @@ export class PeopleSketch {
     }
     if (bytes[0] === DENSE && bytes.length === 1 + REGISTERS) {
       sketch.sorted = undefined;
-      sketch.registers = bytes.slice(1);
+      // Copied into an array of its own: aligned for maxInto's word view (the bytes are at an odd offset).
+      const registers = new Uint8Array(REGISTERS);
+      registers.set(bytes.subarray(1));
+      sketch.registers = registers;
       return sketch;
     }
     throw new Error(`unknown people sketch encoding ${bytes[0]} (${bytes.length} bytes)`);
@@ -264,6 +259,38 @@ export class PeopleSketch {
     this.pending = [];
     this.registers = registers;
   }
+}
+
+/**
+ * mine[i] = max(mine[i], theirs[i]) for every register, four at a time (the statistics
+ * merge a few hundred dense sketches per query); answers whether any register rose.
+ * Register values are below 128, so in (x | 0x80808080) - y no byte borrows from the
+ * next, and each byte's high bit tells whether x's byte is at least y's.
+ */
+function maxInto(mine: Uint8Array, theirs: Uint8Array): boolean {
+  if (mine.byteOffset % 4 !== 0 || theirs.byteOffset % 4 !== 0) {
+    let rose = false;
+    for (let index = 0; index < REGISTERS; index += 1) {
+      if (theirs[index] > mine[index]) {
+        mine[index] = theirs[index];
+        rose = true;
+      }
+    }
+    return rose;
+  }
+  const a = new Uint32Array(mine.buffer, mine.byteOffset, REGISTERS / 4);
+  const b = new Uint32Array(theirs.buffer, theirs.byteOffset, REGISTERS / 4);
+  let rose = 0;
+  for (let index = 0; index < a.length; index += 1) {
+    const x = a[index];
+    const y = b[index];
+    const atLeast = ((x | 0x80808080) - y) & 0x80808080;
+    const keep = (atLeast >>> 7) * 0xff;
+    const max = (x & keep) | (y & ~keep);
+    rose |= max ^ x;
+    a[index] = max;
+  }
+  return rose !== 0;
 }
 
 /** Ertl's improved estimator over the register values 0..VALUE_BITS + 1. */
