@@ -179,12 +179,17 @@ export class ScanStatsService {
   }
 
   /**
-   * The pending rows (appended by ingest, not yet folded into the rollup rows) inside the
-   * pieces of `p`, as rows of `columns`. Read by the same statement as the rollup rows: a
-   * fold between two statements would count its rows twice or not at all.
+   * The pending rows (appended by ingest, not yet folded into the rollup rows) from the
+   * first piece's start to the last one's end, as rows of `columns`: exactly the pieces'
+   * when they are contiguous (one window's are), else to be matched with them by the
+   * caller. Read by the same statement as the rollup rows: a fold between two statements
+   * would count its rows twice or not at all. One range, not a join with `p`: SQLite then
+   * searched the index by page alone, reading every pending row of the page per piece.
    */
-  private pendingPart(columns: string, scope: Scope, bind: (value: unknown) => string): string {
-    return `SELECT ${columns} FROM p JOIN scan_rollup_pending d ON d.slot >= p.slot AND d.slot < p.slot + p.minutes * 60000${this.scopeFilter(scope, bind, 'd')}`;
+  private pendingPart(columns: string, pieces: readonly Piece[], scope: Scope, bind: (value: unknown) => string): string {
+    const start = Math.min(...pieces.map((piece) => piece.slot));
+    const end = Math.max(...pieces.map((piece) => piece.slot + piece.minutes * 60_000));
+    return `SELECT ${columns} FROM scan_rollup_pending d WHERE d.slot >= ${bind(start)} AND d.slot < ${bind(end)}${this.scopeFilter(scope, bind, 'd')}`;
   }
 
   /** The raw scans of `edges` (not on 15-minute boundaries): an id range each, occurred_at making it exact. */
@@ -246,11 +251,29 @@ export class ScanStatsService {
        FROM p CROSS JOIN ${table} r
          WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}
        UNION ALL
-       ${this.pendingPart('p.minutes AS minutes, p.slot AS slot, d.page_id AS page_id, d.total AS total, d.first_time AS first_time, d.people AS people', scope, bind)}`,
+       ${this.pendingPart('0 AS minutes, d.slot AS slot, d.page_id AS page_id, d.total AS total, d.first_time AS first_time, d.people AS people', pieces, scope, bind)}`,
       parameters,
     );
+    // Pending rows (minutes 0) go to the piece that holds their slot, if any (not at an edge between buckets).
+    const ordered = [...pieces].sort((a, b) => a.slot - b.slot);
+    const pieceAt = (slot: number): Piece | undefined => {
+      let low = 0;
+      let high = ordered.length - 1;
+      while (low < high) {
+        const middle = (low + high + 1) >> 1;
+        if (ordered[middle].slot <= slot) low = middle;
+        else high = middle - 1;
+      }
+      const piece = ordered[low];
+      return piece.slot <= slot && slot < piece.slot + piece.minutes * 60_000 ? piece : undefined;
+    };
     for (const row of rows) {
-      const key = pieceKey(row.minutes, row.slot);
+      let key = pieceKey(row.minutes, row.slot);
+      if (Number(row.minutes) === 0) {
+        const piece = pieceAt(Number(row.slot));
+        if (!piece) continue;
+        key = pieceKey(piece.minutes, piece.slot);
+      }
       const list = byPiece.get(key) ?? [];
       list.push(row);
       byPiece.set(key, list);
@@ -309,7 +332,7 @@ export class ScanStatsService {
       parts.push(
         `SELECT r.source AS source, r.total AS total FROM p CROSS JOIN ${table} r
          WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
-        this.pendingPart('d.source AS source, d.total AS total', scope, bind),
+        this.pendingPart('d.source AS source, d.total AS total', plan.pieces, scope, bind),
       );
     }
     if (plan.edges.length > 0) {
@@ -340,7 +363,7 @@ export class ScanStatsService {
       parts.push(
         `SELECT r.page_id AS page_id, r.ref AS ref, r.total AS total FROM p CROSS JOIN scan_rollup_ref r
          WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
-        this.pendingPart('d.page_id AS page_id, d.ref AS ref, d.total AS total', scope, bind),
+        this.pendingPart('d.page_id AS page_id, d.ref AS ref, d.total AS total', plan.pieces, scope, bind),
       );
     }
     if (plan.edges.length > 0) {

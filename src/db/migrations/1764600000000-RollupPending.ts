@@ -25,7 +25,8 @@ export class RollupPending1764600000000 implements MigrationInterface {
         first_time integer NOT NULL,
         people ${postgres ? 'bytea' : 'blob'} NOT NULL
       )`);
-    // The statistics read the pending rows of a window.
+    // The statistics read the pending rows of a window, of some pages or of all.
+    await queryRunner.query(`CREATE INDEX ix_scan_rollup_pending_page ON scan_rollup_pending (page_id, slot)`);
     await queryRunner.query(`CREATE INDEX ix_scan_rollup_pending_slot ON scan_rollup_pending (slot)`);
   }
 
