@@ -20,6 +20,10 @@ import { PeopleSketch, personHash } from './people-sketch';
  * ref, source) (the same, for Code.stats, its sources, and topCodes) and per (page,
  * source) (counts, for a page's sources). Edges of
  * [from, to) not on a 15-minute boundary are counted from the raw scans (see ScanStatsService).
+ *
+ * Ingest appends to scan_rollup_pending (one row per group of a transaction) and folds the
+ * pending rows into the three tables in batches (compactRollups): a sketch is read and
+ * rewritten once per fold rather than in every transaction.
  */
 export const LEVEL_MINUTES = [1440, 480, 120, 60, 15] as const;
 export const SLOT_MS = 15 * 60_000;
