@@ -67,6 +67,13 @@ function addPeople(tally: Tally, page: string, sketch: PeopleSketch): void {
   else tally.people.set(page, sketch);
 }
 
+/** addPeople of a stored sketch: read into a sketch of its own only when the tally has none for the page. */
+function addStoredPeople(tally: Tally, page: string, bytes: Uint8Array | null): void {
+  const mine = tally.people.get(page);
+  if (mine) mine.addSerialized(bytes);
+  else tally.people.set(page, PeopleSketch.deserialize(bytes));
+}
+
 function uniquePeopleOf(tally: Tally): number {
   let people = 0;
   for (const sketch of tally.people.values()) people += sketch.estimate();
@@ -217,7 +224,7 @@ export class ScanStatsService {
         for (const row of pieceRows.get(pieceKey(piece.minutes, piece.slot)) ?? []) {
           tally.total += Number(row.total);
           tally.firstTime += Number(row.first_time);
-          addPeople(tally, row.page_id, PeopleSketch.deserialize(row.people));
+          addStoredPeople(tally, row.page_id, row.people);
         }
       }
       return tally;

@@ -101,6 +101,12 @@ describe('PeopleSketch', () => {
       const union = PeopleSketch.fromHashes([...a, ...b]);
       expect(added.serialize().equals(union.serialize())).toBe(true);
       expect(added.estimate()).toBe(union.estimate());
+      // the same from the stored bytes, exact or dense on either side
+      const stored = PeopleSketch.deserialize(PeopleSketch.fromHashes(a).serialize());
+      stored.addSerialized(PeopleSketch.fromHashes(b.slice(0, 5)).serialize());
+      stored.addSerialized(PeopleSketch.fromHashes(b).serialize());
+      stored.addSerialized(null);
+      expect(stored.serialize().equals(union.serialize())).toBe(true);
     }
   });
 
