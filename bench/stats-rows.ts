@@ -3,7 +3,7 @@
  *
  * 14. scanStats for one page, DAY over 30 days in Europe/Berlin (across the March DST
  *     change), asked over HTTP of a gateway on 10,000,000 scans, beside the same query on
- *     10,000 scans. Both files are seeded with raw SQL (scans spread evenly over the
+ *     10,000 scans (a second gateway, up at the same time, queried in alternating rounds). Both files are seeded with raw SQL (scans spread evenly over the
  *     window, about a million people) and their rollups built by the migration's backfill.
  * 15. Batched ingest through the real ScanWriter on a SQLite file, with the rollup step
  *     and without it, rounds alternating: 16 concurrent requests of 100 scans, 50 refs,
@@ -24,6 +24,7 @@ import { ScanKind } from '../src/scans/scan-kind';
 import { ScanWriter, type IngestStep, type TransactionSql } from '../src/scans/scan.store';
 import { PeopleSketch, personHash } from '../src/stats/people-sketch';
 import { backfillRollups, ScanRollups } from '../src/stats/scan-rollups';
+import type { GatewayProcess } from './gateway-process';
 import { ms, num, percent, type RowResult } from './report';
 import { benchRef, createSchema, seedCodes } from './seed';
 import { databaseWithCodes, graphql, inRowDirectory, withGateway, type BenchContext } from './rows';
@@ -141,29 +142,49 @@ interface QueryRun {
   exactPeople: number;
 }
 
-async function measureStats(context: BenchContext, label: string, path: string, scans: number, queries: number): Promise<QueryRun> {
-  return withGateway(context, label, path, async (gateway) => {
-    const variables = { pageId: context.pageId, from: new Date(WINDOW_FROM).toISOString(), to: new Date(WINDOW_TO).toISOString() };
-    let answer: StatsAnswer | undefined;
-    for (let warm = 0; warm < 10; warm += 1) answer = await graphql<StatsAnswer>(gateway, SCAN_STATS, variables);
-    if (answer?.scanStats.total !== scans) throw new Error(`scanStats counted ${answer?.scanStats.total} scans, ${scans} were seeded`);
-    if (answer.scanStats.buckets.length !== 30) throw new Error(`scanStats answered ${answer.scanStats.buckets.length} buckets, not 30`);
-    const latencies: number[] = [];
-    for (let query = 0; query < queries; query += 1) {
-      const started = performance.now();
-      await graphql<StatsAnswer>(gateway, SCAN_STATS, variables);
-      latencies.push(performance.now() - started);
+/** Queries of one round on each database: rounds alternate, so both share the machine's load as it changes. */
+const ROUND_QUERIES = 100;
+
+/** Both databases served at once; `queries` sequential queries of each, in alternating rounds of ROUND_QUERIES. */
+async function measureStats(context: BenchContext, databases: { path: string; scans: number }[], queries: number): Promise<QueryRun[]> {
+  const variables = { pageId: context.pageId, from: new Date(WINDOW_FROM).toISOString(), to: new Date(WINDOW_TO).toISOString() };
+  const serve = async (index: number, gateways: GatewayProcess[]): Promise<QueryRun[]> => {
+    if (index < databases.length) {
+      const { path, scans } = databases[index];
+      return withGateway(context, `row14-${scans}`, path, (gateway) => serve(index + 1, [...gateways, gateway]));
     }
-    const summary = summarize(latencies);
-    return {
-      scans,
-      p50: summary.p50,
-      p99: summary.p99,
-      max: summary.max,
-      uniquePeople: answer.scanStats.uniquePeople,
-      exactPeople: exactPeople(path),
-    };
-  });
+    const answers: StatsAnswer[] = [];
+    for (const [index, gateway] of gateways.entries()) {
+      let answer: StatsAnswer | undefined;
+      for (let warm = 0; warm < 10; warm += 1) answer = await graphql<StatsAnswer>(gateway, SCAN_STATS, variables);
+      const scans = databases[index].scans;
+      if (answer?.scanStats.total !== scans) throw new Error(`scanStats counted ${answer?.scanStats.total} scans, ${scans} were seeded`);
+      if (answer.scanStats.buckets.length !== 30) throw new Error(`scanStats answered ${answer.scanStats.buckets.length} buckets, not 30`);
+      answers.push(answer);
+    }
+    const latencies = gateways.map(() => [] as number[]);
+    while (latencies[0].length < queries) {
+      for (const [index, gateway] of gateways.entries()) {
+        for (let query = 0; query < Math.min(ROUND_QUERIES, queries - latencies[index].length); query += 1) {
+          const started = performance.now();
+          await graphql<StatsAnswer>(gateway, SCAN_STATS, variables);
+          latencies[index].push(performance.now() - started);
+        }
+      }
+    }
+    return databases.map(({ path, scans }, index) => {
+      const summary = summarize(latencies[index]);
+      return {
+        scans,
+        p50: summary.p50,
+        p99: summary.p99,
+        max: summary.max,
+        uniquePeople: answers[index].scanStats.uniquePeople,
+        exactPeople: exactPeople(path),
+      };
+    });
+  };
+  return serve(0, []);
 }
 
 export async function statsAtScale(context: BenchContext): Promise<RowResult> {
@@ -183,12 +204,12 @@ export async function statsAtScale(context: BenchContext): Promise<RowResult> {
       );
       paths.push(path);
     }
-    const runs: QueryRun[] = [];
-    for (const [index, scans] of [smallScans, bigScans].entries()) {
-      const run = await measureStats(context, `row14-${scans}`, paths[index], scans, queries);
-      context.log(`row 14: ${num(scans, 0)} scans: p50 ${ms(run.p50)}, p99 ${ms(run.p99)}, max ${ms(run.max)}`);
-      runs.push(run);
-    }
+    const runs = await measureStats(
+      context,
+      [smallScans, bigScans].map((scans, index) => ({ path: paths[index], scans })),
+      queries,
+    );
+    for (const run of runs) context.log(`row 14: ${num(run.scans, 0)} scans: p50 ${ms(run.p50)}, p99 ${ms(run.p99)}, max ${ms(run.max)}`);
     const [small, big] = runs;
     // Speed relative to the small database: its median latency over the big one's.
     const ratio = small.p50 / big.p50;

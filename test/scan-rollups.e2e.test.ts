@@ -1,7 +1,8 @@
 /**
  * The rollups that ingest maintains (in every transaction that stores scans, several
  * instances at once on PostgreSQL) are the rollups the migration builds from the same
- * scans stored before it existed: row for row, counts and sketches byte for byte.
+ * scans stored before it existed: row for row, counts and sketches byte for byte, once the
+ * rows ingest leaves pending are folded in (here after every few transactions, and at the end).
  */
 import { createHash } from 'node:crypto';
 import type { MigrationInterface } from 'typeorm';
@@ -11,7 +12,7 @@ import { Database } from '../src/db/database';
 import { Scan } from '../src/scans/scan.entity';
 import { ScanKind } from '../src/scans/scan-kind';
 import { ScanWriter } from '../src/scans/scan.store';
-import { ScanRollups } from '../src/stats/scan-rollups';
+import { compactRollups, queryRunnerSql, ScanRollups } from '../src/stats/scan-rollups';
 import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
 
 reportSkippedDatabases();
@@ -144,7 +145,8 @@ describe.each(DATABASE_KINDS)('scan rollups on %s', (kind) => {
     const maintained = await createTestDatabase(kind);
     databases.push(maintained);
     const instances = kind === 'postgres' ? [await open(maintained), await open(maintained)] : [await open(maintained)];
-    const writers = instances.map((db) => new ScanWriter(db, [new ScanRollups()]));
+    // Folded every 40 pending rows: many folds, some while the other instance appends.
+    const writers = instances.map((db) => new ScanWriter(db, [new ScanRollups(40)]));
     const random = randomSource(7);
     const shuffled = all
       .map((scan) => ({ scan, order: random() }))
@@ -153,6 +155,16 @@ describe.each(DATABASE_KINDS)('scan rollups on %s', (kind) => {
     await ingest(writers, shuffled, 8);
     // Redelivered: stored already, so added to nothing.
     await ingest(writers, all.slice(0, 500), 4);
+    const [{ pending }] = await instances[0].dataSource.query(`SELECT COUNT(*) AS pending FROM scan_rollup_pending`);
+    expect(Number(pending)).toBeGreaterThan(0);
+    const folder = instances[0].dataSource.createQueryRunner();
+    try {
+      await folder.startTransaction();
+      expect(await compactRollups(queryRunnerSql(folder))).toBe(Number(pending));
+      await folder.commitTransaction();
+    } finally {
+      await folder.release();
+    }
 
     // Backfilled: the scans stored before the rollups existed, then the migration.
     const backfilled = await createTestDatabase(kind);

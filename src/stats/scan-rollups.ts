@@ -20,6 +20,10 @@ import { PeopleSketch, personHash } from './people-sketch';
  * ref, source) (the same, for Code.stats, its sources, and topCodes) and per (page,
  * source) (counts, for a page's sources). Edges of
  * [from, to) not on a 15-minute boundary are counted from the raw scans (see ScanStatsService).
+ *
+ * Ingest appends to scan_rollup_pending (one row per group of a transaction) and folds the
+ * pending rows into the three tables in batches (compactRollups): a sketch is read and
+ * rewritten once per fold rather than in every transaction.
  */
 export const LEVEL_MINUTES = [1440, 480, 120, 60, 15] as const;
 export const SLOT_MS = 15 * 60_000;
@@ -73,6 +77,38 @@ interface PeopleRow extends CountRow {
   sketch: PeopleSketch;
 }
 
+/** The scans of one (page, ref, source, 15-minute slot) in one transaction: a pending row. */
+interface Group {
+  pageId: string;
+  /** refKey */
+  ref: string;
+  /** sourceKey */
+  source: string;
+  /** the 15-minute slot's start */
+  slot: number;
+  total: number;
+  firstTime: number;
+  sketch: PeopleSketch;
+}
+
+/** Scans grouped by (page, ref, source, 15 minutes): a transaction holds few groups. */
+function groupScans(scans: readonly RollupScan[]): Group[] {
+  const groups = new Map<string, Group>();
+  for (const scan of scans) {
+    const slot = slotStart(scan.occurredAt, SLOT_MS);
+    const key = `${scan.pageId}\u0000${scan.ref}\u0000${scan.source}\u0000${slot}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { pageId: scan.pageId, ref: scan.ref, source: scan.source, slot, total: 0, firstTime: 0, sketch: new PeopleSketch() };
+      groups.set(key, group);
+    }
+    group.total += 1;
+    if (scan.firstTime) group.firstTime += 1;
+    group.sketch.add(personHash(scan.senderHash));
+  }
+  return [...groups.values()];
+}
+
 /** What a set of scans adds to the rollups, by row. */
 class RollupDelta {
   readonly pages = new Map<string, PeopleRow & { pageId: string; minutes: number; slot: number }>();
@@ -81,51 +117,40 @@ class RollupDelta {
   size = 0;
 
   add(scans: readonly RollupScan[]): void {
-    // Scans of one (page, ref, source, 15 minutes) first: a transaction holds few of them.
-    const groups = new Map<string, { scan: RollupScan; total: number; firstTime: number; hashes: number[] }>();
-    for (const scan of scans) {
-      const key = `${scan.pageId}\u0000${scan.ref}\u0000${scan.source}\u0000${slotStart(scan.occurredAt, SLOT_MS)}`;
-      let group = groups.get(key);
-      if (!group) {
-        group = { scan, total: 0, firstTime: 0, hashes: [] };
-        groups.set(key, group);
+    for (const group of groupScans(scans)) this.addGroup(group);
+  }
+
+  /** Adds a group to its rows at every level. */
+  addGroup(group: Group): void {
+    const { pageId, ref: refOfGroup, source: sourceOfGroup, total, firstTime, sketch } = group;
+    this.size += total;
+    for (let level = 0; level < LEVEL_MS.length; level += 1) {
+      const minutes = LEVEL_MINUTES[level];
+      const slot = slotStart(group.slot, LEVEL_MS[level]);
+      const at = `${minutes}\u0000${slot}\u0000${pageId}`;
+      const page = getOrAdd(this.pages, at, () => ({ pageId, minutes, slot, ...emptyPeople() }));
+      const ref = getOrAdd(this.refs, `${at}\u0000${refOfGroup}\u0000${sourceOfGroup}`, () => ({
+        pageId,
+        ref: refOfGroup,
+        source: sourceOfGroup,
+        minutes,
+        slot,
+        ...emptyPeople(),
+      }));
+      const source = getOrAdd(this.sources, `${at}\u0000${sourceOfGroup}`, () => ({
+        pageId,
+        source: sourceOfGroup,
+        minutes,
+        slot,
+        total: 0,
+        firstTime: 0,
+      }));
+      for (const row of [page, ref, source]) {
+        row.total += total;
+        row.firstTime += firstTime;
       }
-      group.total += 1;
-      if (scan.firstTime) group.firstTime += 1;
-      group.hashes.push(personHash(scan.senderHash));
-    }
-    this.size += scans.length;
-    for (const { scan, total, firstTime, hashes } of groups.values()) {
-      for (let level = 0; level < LEVEL_MS.length; level += 1) {
-        const minutes = LEVEL_MINUTES[level];
-        const slot = slotStart(scan.occurredAt, LEVEL_MS[level]);
-        const at = `${minutes}\u0000${slot}\u0000${scan.pageId}`;
-        const page = getOrAdd(this.pages, at, () => ({ pageId: scan.pageId, minutes, slot, ...emptyPeople() }));
-        const ref = getOrAdd(this.refs, `${at}\u0000${scan.ref}\u0000${scan.source}`, () => ({
-          pageId: scan.pageId,
-          ref: scan.ref,
-          source: scan.source,
-          minutes,
-          slot,
-          ...emptyPeople(),
-        }));
-        const source = getOrAdd(this.sources, `${at}\u0000${scan.source}`, () => ({
-          pageId: scan.pageId,
-          source: scan.source,
-          minutes,
-          slot,
-          total: 0,
-          firstTime: 0,
-        }));
-        for (const row of [page, ref, source]) {
-          row.total += total;
-          row.firstTime += firstTime;
-        }
-        for (const hash of hashes) {
-          page.sketch.add(hash);
-          ref.sketch.add(hash);
-        }
-      }
+      page.sketch.addAll(sketch);
+      ref.sketch.addAll(sketch);
     }
   }
 }
@@ -262,12 +287,69 @@ async function writeDelta(sql: TransactionSql, delta: RollupDelta): Promise<void
   await upsertSourceRows(sql, delta);
 }
 
-/** The ingest step: the scans a transaction stored, added to the rollups in the same transaction. */
+/**
+ * Pending rows beyond which a transaction folds them into the rollup rows. Each fold reads
+ * and rewrites the sketches of the rows it touches once for all the transactions since the
+ * last; the statistics read at most about this many pending rows besides the rollup rows.
+ */
+export const COMPACT_PENDING_ROWS = 2_000;
+
+/** Appends a transaction's groups to scan_rollup_pending. */
+async function insertPending(sql: TransactionSql, groups: Group[]): Promise<void> {
+  for (const chunk of chunks(groups)) {
+    let n = 0;
+    const values = chunk.map(() => `(${[1, 2, 3, 4, 5, 6, 7].map(() => sql.param(++n)).join(', ')})`).join(', ');
+    await sql.query(
+      `INSERT INTO scan_rollup_pending (page_id, ref, source, slot, total, first_time, people) VALUES ${values}`,
+      chunk.flatMap((group) => [group.pageId, group.ref, group.source, group.slot, group.total, group.firstTime, group.sketch.serialize()]),
+    );
+  }
+}
+
+/**
+ * Folds every pending row into the rollup rows, in the caller's transaction; answers how
+ * many it folded. DELETE … RETURNING claims them: on PostgreSQL a concurrent fold waits for
+ * this one's commit and then finds them gone, so no row is added twice.
+ */
+export async function compactRollups(sql: TransactionSql): Promise<number> {
+  const rows = await sql.query<{
+    page_id: string;
+    ref: string;
+    source: string;
+    slot: number | string;
+    total: number | string;
+    first_time: number | string;
+    people: Uint8Array;
+  }>(`DELETE FROM scan_rollup_pending RETURNING page_id, ref, source, slot, total, first_time, people`, []);
+  if (rows.length === 0) return 0;
+  const delta = new RollupDelta();
+  for (const row of rows) {
+    delta.addGroup({
+      pageId: row.page_id,
+      ref: row.ref,
+      source: row.source,
+      slot: Number(row.slot),
+      total: Number(row.total),
+      firstTime: Number(row.first_time),
+      sketch: PeopleSketch.deserialize(row.people),
+    });
+  }
+  await writeDelta(sql, delta);
+  return rows.length;
+}
+
+/**
+ * The ingest step: the scans a transaction stored, appended to the pending rows in the
+ * same transaction (a few small rows: no sketch is read or rewritten), folded into the
+ * rollup rows once COMPACT_PENDING_ROWS of them have gathered.
+ */
 export class ScanRollups implements IngestStep {
+  constructor(private readonly compactAt: number = COMPACT_PENDING_ROWS) {}
+
   async apply(sql: TransactionSql, stored: Scan[]): Promise<void> {
-    const delta = new RollupDelta();
-    delta.add(stored.map(rollupScanOf));
-    await writeDelta(sql, delta);
+    await insertPending(sql, groupScans(stored.map(rollupScanOf)));
+    const [{ pending }] = await sql.query<{ pending: number | string }>(`SELECT COUNT(*) AS pending FROM scan_rollup_pending`, []);
+    if (Number(pending) >= this.compactAt) await compactRollups(sql);
   }
 }
 

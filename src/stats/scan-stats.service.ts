@@ -63,8 +63,15 @@ function emptyTally(): Tally {
 /** Adds `sketch` to the people of `page` in `tally` (taking it over when the tally has none: it is not read again). */
 function addPeople(tally: Tally, page: string, sketch: PeopleSketch): void {
   const mine = tally.people.get(page);
-  if (mine) mine.merge(sketch);
+  if (mine) mine.addAll(sketch);
   else tally.people.set(page, sketch);
+}
+
+/** addPeople of a stored sketch: read into a sketch of its own only when the tally has none for the page. */
+function addStoredPeople(tally: Tally, page: string, bytes: Uint8Array | null): void {
+  const mine = tally.people.get(page);
+  if (mine) mine.addSerialized(bytes);
+  else tally.people.set(page, PeopleSketch.deserialize(bytes));
 }
 
 function uniquePeopleOf(tally: Tally): number {
@@ -178,6 +185,20 @@ export class ScanStatsService {
     return `WITH p(minutes, slot) AS (VALUES ${pieces.map((piece) => `(${bind(piece.minutes)}, ${bind(piece.slot)})`).join(', ')})`;
   }
 
+  /**
+   * The pending rows (appended by ingest, not yet folded into the rollup rows) from the
+   * first piece's start to the last one's end, as rows of `columns`: exactly the pieces'
+   * when they are contiguous (one window's are), else to be matched with them by the
+   * caller. Read by the same statement as the rollup rows: a fold between two statements
+   * would count its rows twice or not at all. One range, not a join with `p`: SQLite then
+   * searched the index by page alone, reading every pending row of the page per piece.
+   */
+  private pendingPart(columns: string, pieces: readonly Piece[], scope: Scope, bind: (value: unknown) => string): string {
+    const start = Math.min(...pieces.map((piece) => piece.slot));
+    const end = Math.max(...pieces.map((piece) => piece.slot + piece.minutes * 60_000));
+    return `SELECT ${columns} FROM scan_rollup_pending d WHERE d.slot >= ${bind(start)} AND d.slot < ${bind(end)}${this.scopeFilter(scope, bind, 'd')}`;
+  }
+
   /** The raw scans of `edges` (not on 15-minute boundaries): an id range each, occurred_at making it exact. */
   private edgeCondition(edges: readonly (readonly [number, number])[], bind: (value: unknown) => string): string {
     return edges
@@ -203,7 +224,7 @@ export class ScanStatsService {
         for (const row of pieceRows.get(pieceKey(piece.minutes, piece.slot)) ?? []) {
           tally.total += Number(row.total);
           tally.firstTime += Number(row.first_time);
-          addPeople(tally, row.page_id, PeopleSketch.deserialize(row.people));
+          addStoredPeople(tally, row.page_id, row.people);
         }
       }
       return tally;
@@ -235,11 +256,31 @@ export class ScanStatsService {
       `${this.piecesCte(pieces, bind)}
        SELECT r.minutes AS minutes, r.slot AS slot, r.page_id AS page_id, r.total AS total, r.first_time AS first_time, r.people AS people
        FROM p CROSS JOIN ${table} r
-         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}
+       UNION ALL
+       ${this.pendingPart('0 AS minutes, d.slot AS slot, d.page_id AS page_id, d.total AS total, d.first_time AS first_time, d.people AS people', pieces, scope, bind)}`,
       parameters,
     );
+    // Pending rows (minutes 0) go to the piece that holds their slot, if any (not at an edge between buckets).
+    const ordered = [...pieces].sort((a, b) => a.slot - b.slot);
+    const pieceAt = (slot: number): Piece | undefined => {
+      let low = 0;
+      let high = ordered.length - 1;
+      while (low < high) {
+        const middle = (low + high + 1) >> 1;
+        if (ordered[middle].slot <= slot) low = middle;
+        else high = middle - 1;
+      }
+      const piece = ordered[low];
+      return piece.slot <= slot && slot < piece.slot + piece.minutes * 60_000 ? piece : undefined;
+    };
     for (const row of rows) {
-      const key = pieceKey(row.minutes, row.slot);
+      let key = pieceKey(row.minutes, row.slot);
+      if (Number(row.minutes) === 0) {
+        const piece = pieceAt(Number(row.slot));
+        if (!piece) continue;
+        key = pieceKey(piece.minutes, piece.slot);
+      }
       const list = byPiece.get(key) ?? [];
       list.push(row);
       byPiece.set(key, list);
@@ -298,6 +339,7 @@ export class ScanStatsService {
       parts.push(
         `SELECT r.source AS source, r.total AS total FROM p CROSS JOIN ${table} r
          WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+        this.pendingPart('d.source AS source, d.total AS total', plan.pieces, scope, bind),
       );
     }
     if (plan.edges.length > 0) {
@@ -328,6 +370,7 @@ export class ScanStatsService {
       parts.push(
         `SELECT r.page_id AS page_id, r.ref AS ref, r.total AS total FROM p CROSS JOIN scan_rollup_ref r
          WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+        this.pendingPart('d.page_id AS page_id, d.ref AS ref, d.total AS total', plan.pieces, scope, bind),
       );
     }
     if (plan.edges.length > 0) {
@@ -337,10 +380,12 @@ export class ScanStatsService {
       );
     }
     const rows = await this.query<{ page_id: string; ref: string; count: number | string }>(
-      `${pieces} SELECT t.page_id AS page_id, t.ref AS ref, SUM(t.total) AS count
-       FROM (${parts.join(' UNION ALL ')}) t JOIN code ON code.page_id = t.page_id AND code.ref = t.ref
-       GROUP BY t.page_id, t.ref
-       ORDER BY SUM(t.total) DESC, t.page_id, t.ref
+      // Summed per (page, ref) first, then matched with codes: joined before grouping, SQLite
+      // built a temporary index over the thousands of rollup rows of every query.
+      `${pieces} SELECT a.page_id AS page_id, a.ref AS ref, a.count AS count
+       FROM (SELECT t.page_id AS page_id, t.ref AS ref, SUM(t.total) AS count FROM (${parts.join(' UNION ALL ')}) t GROUP BY t.page_id, t.ref) a
+       WHERE EXISTS (SELECT 1 FROM code WHERE code.page_id = a.page_id AND code.ref = a.ref)
+       ORDER BY a.count DESC, a.page_id, a.ref
        LIMIT ${bind(first)}`,
       parameters,
     );

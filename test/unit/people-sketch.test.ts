@@ -86,6 +86,30 @@ describe('PeopleSketch', () => {
     expect(intoExact.serialize().equals(union.serialize())).toBe(true);
   });
 
+  it('addAll gives the sketch merge gives, through serialised dense sketches too', () => {
+    for (const [count, overlap] of [
+      [40, 20],
+      [6_000, 500],
+      [30_000, 10_000],
+    ]) {
+      const a = people(0, count);
+      const b = people(count - overlap, count);
+      const added = PeopleSketch.deserialize(PeopleSketch.fromHashes(a).serialize());
+      // many small sketches folded in, then a whole one (dense beyond the limit)
+      for (let index = 0; index < b.length; index += 7) added.addAll(PeopleSketch.fromHashes(b.slice(index, index + 7)));
+      added.addAll(PeopleSketch.deserialize(PeopleSketch.fromHashes(b).serialize()));
+      const union = PeopleSketch.fromHashes([...a, ...b]);
+      expect(added.serialize().equals(union.serialize())).toBe(true);
+      expect(added.estimate()).toBe(union.estimate());
+      // the same from the stored bytes, exact or dense on either side
+      const stored = PeopleSketch.deserialize(PeopleSketch.fromHashes(a).serialize());
+      stored.addSerialized(PeopleSketch.fromHashes(b.slice(0, 5)).serialize());
+      stored.addSerialized(PeopleSketch.fromHashes(b).serialize());
+      stored.addSerialized(null);
+      expect(stored.serialize().equals(union.serialize())).toBe(true);
+    }
+  });
+
   it('survives a serialisation round trip; small sets stay small', () => {
     for (const size of [0, 1, 100, EXACT_LIMIT, 50_000]) {
       const sketch = PeopleSketch.fromHashes(people(7, size));

@@ -7,8 +7,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * of every page and code: a wall of 1,000 screens over 50 codes back from an outage read 50
  * times the rows it needed, for each screen. With these, each reads only its own.
  */
-export class StreamByPageAndRef1764610000000 implements MigrationInterface {
-  name = 'StreamByPageAndRef1764610000000';
+export class StreamByPageAndRef1764640000000 implements MigrationInterface {
+  name = 'StreamByPageAndRef1764640000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`CREATE INDEX ix_scan_page_stream ON scan (page_id, stream_seq)`);
