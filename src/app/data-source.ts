@@ -17,7 +17,7 @@ import { CodeStyles1764200000000 } from '../db/migrations/1764200000000-CodeStyl
 import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOutbox';
 import { IngestTail1764600000000 } from '../db/migrations/1764600000000-IngestTail';
 import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
-import { StreamByPageAndRef1764640000000 } from '../db/migrations/1764640000000-StreamByPageAndRef';
+import { StreamByRef1764640000000 } from '../db/migrations/1764640000000-StreamByRef';
 import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
 import { RollupPending1764620000000 } from '../db/migrations/1764620000000-RollupPending';
 import { RollupRefCounts1764630000000 } from '../db/migrations/1764630000000-RollupRefCounts';
@@ -43,7 +43,7 @@ export const MIGRATIONS = [
   IngestTail1764600000000,
   RollupPending1764620000000,
   RollupRefCounts1764630000000,
-  StreamByPageAndRef1764640000000,
+  StreamByRef1764640000000,
 ];
 
 /**
