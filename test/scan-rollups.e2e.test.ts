@@ -7,33 +7,21 @@
 import { createHash } from 'node:crypto';
 import type { MigrationInterface } from 'typeorm';
 import { createDataSource, MIGRATIONS } from '../src/app/data-source';
-import type { DatabaseConfig } from '../src/config';
+import { loadConfig } from '../src/config';
 import { Database } from '../src/db/database';
 import { Scan } from '../src/scans/scan.entity';
 import { ScanKind } from '../src/scans/scan-kind';
 import { ScanWriter } from '../src/scans/scan.store';
 import { compactRollups, queryRunnerSql, ScanRollups } from '../src/stats/scan-rollups';
 import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
+import { Prng } from './support/prng';
 
 reportSkippedDatabases();
 
-function configOf(database: TestDatabase): DatabaseConfig {
-  if (database.kind === 'sqlite') return { kind: 'sqlite', path: database.url.slice('sqlite:'.length) };
-  const url = new URL(database.url);
-  const schema = url.searchParams.get('schema') ?? undefined;
-  url.searchParams.delete('schema');
-  return { kind: 'postgres', url: url.toString(), ...(schema ? { schema } : {}) };
-}
-
-/** mulberry32: the same scans on every run. */
+/** The same scans on every run, so that a failure can be replayed. */
 function randomSource(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.next();
 }
 
 const START = Date.parse('2026-03-27T00:00:00Z');
@@ -134,7 +122,7 @@ describe.each(DATABASE_KINDS)('scan rollups on %s', (kind) => {
   });
 
   async function open(database: TestDatabase): Promise<Database> {
-    const db = await Database.open(createDataSource(configOf(database)));
+    const db = await Database.open(createDataSource(loadConfig({ DATABASE_URL: database.url }).database));
     opened.push(db);
     return db;
   }

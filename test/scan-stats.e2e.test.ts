@@ -14,6 +14,7 @@ import { execute, executeOk } from './support/graphql-client';
 import { eventually } from './support/subscriptions';
 import { postScans, scanOf } from './support/webhook';
 import type { SimulatedScan } from '../src/webhook/simulated-webhook';
+import { Prng } from './support/prng';
 
 reportSkippedDatabases();
 
@@ -28,15 +29,10 @@ const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Asia
 const SPRING = { from: Date.parse('2026-03-05T00:00:00Z'), to: Date.parse('2026-04-02T00:00:00Z') };
 const AUTUMN = { from: Date.parse('2026-10-20T00:00:00Z'), to: Date.parse('2026-11-04T00:00:00Z') };
 
-/** mulberry32: the same "random" scans on every run, so a failure can be replayed. */
+/** The same scans on every run, so that a failure can be replayed. */
 function randomSource(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.next();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
  * would: missing fields, wrong types, huge and negative numbers, NUL in strings, nested
  * garbage, ids as JSON numbers, timestamps in seconds, broken bytes.
  */
+import { Prng } from './prng';
 
 /** A JSON token written as is: numbers beyond a double (ids, 1e400, -0) that JSON.stringify cannot write. */
 export class RawJson {
@@ -13,35 +14,6 @@ export class RawJson {
 }
 
 export type Json = null | boolean | number | string | RawJson | Json[] | { [key: string]: Json };
-
-/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
-export class Prng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  int(below: number): number {
-    return Math.floor(this.next() * below);
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-
-  chance(probability: number): boolean {
-    return this.next() < probability;
-  }
-}
 
 /**
  * JSON text as Meta writes it when `metaEscaping`: `/` as `\/`, every non-ASCII UTF-16 unit
