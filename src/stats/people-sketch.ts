@@ -47,7 +47,7 @@ export function personHash(senderHash: string): number {
 }
 
 /** MurmurHash3's finaliser: every input bit affects every output bit. */
-function fmix32(h: number): number {
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -1,15 +1,5 @@
 import { createHash } from 'node:crypto';
-import { EXACT_LIMIT, PeopleSketch, personHash } from '../../src/stats/people-sketch';
-
-/** MurmurHash3's finaliser. */
-function mix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { EXACT_LIMIT, fmix32, PeopleSketch, personHash } from '../../src/stats/people-sketch';
 
 /**
  * The 48-bit hashes of people first..first+count-1, as personHash gives them (uniform),
@@ -19,7 +9,7 @@ function mix(h: number): number {
 function people(first: number, count: number): number[] {
   return Array.from({ length: count }, (_, index) => {
     const person = first + index;
-    return mix(person ^ 0x9e3779b9) * 0x10000 + (mix(person + 0x7f4a7c15) >>> 16);
+    return fmix32(person ^ 0x9e3779b9) * 0x10000 + (fmix32(person + 0x7f4a7c15) >>> 16);
   });
 }
 
