@@ -42,6 +42,8 @@ export class SqliteDurability {
 
   private constructor(
     private readonly handle: BetterSqlite3.Database,
+    /** the connection's own level, restored after each commit */
+    private readonly synchronous: number,
     private readonly walPath: string,
     private readonly databasePath: string,
   ) {}
@@ -56,7 +58,7 @@ export class SqliteDurability {
     const journalMode = String(handle.pragma('journal_mode', { simple: true })).toLowerCase();
     const synchronous = Number(handle.pragma('synchronous', { simple: true }));
     if (journalMode !== 'wal' || synchronous < SYNCHRONOUS_FULL) return undefined;
-    return new SqliteDurability(handle, `${handle.name}-wal`, handle.name);
+    return new SqliteDurability(handle, synchronous, `${handle.name}-wal`, handle.name);
   }
 
   /**
@@ -65,12 +67,11 @@ export class SqliteDurability {
    * the setting is per connection, restored when `work` ends.
    */
   async commit<T>(work: () => Promise<T>): Promise<T> {
-    const level = Number(this.handle.pragma('synchronous', { simple: true }));
     this.handle.pragma(`synchronous = ${SYNCHRONOUS_NORMAL}`);
     try {
       return await work();
     } finally {
-      this.handle.pragma(`synchronous = ${level}`);
+      this.handle.pragma(`synchronous = ${this.synchronous}`);
     }
   }
 
