@@ -89,6 +89,24 @@ describe.each(DATABASE_KINDS)('the ingest transaction on %s', (kind) => {
     expect(result.stored).toBe(2);
   });
 
+  it('redeliveries among new scans of a group: the new ones numbered contiguously, in arrival order', async () => {
+    const scans = Array.from({ length: 6 }, (_, index) => incoming(`mixed-${index}`));
+    await gateway.services.scans.ingest(context(), [scans[1], scans[3]]);
+    // One group: the stored scans sit between new ones, in both requests.
+    const [first, second] = await Promise.all([
+      gateway.services.scans.ingest(context(), [scans[0], scans[1], scans[2], scans[3], scans[4]]),
+      gateway.services.scans.ingest(context(), [scans[1], scans[5]]),
+    ]);
+    expect([first.stored, first.duplicates, second.stored, second.duplicates]).toEqual([3, 2, 1, 1]);
+    const rows: { ref: string; stream_seq: string | number }[] = await gateway.db.dataSource.query(
+      `SELECT ref, stream_seq FROM scan WHERE ref LIKE 'mixed-%' ORDER BY stream_seq`,
+    );
+    expect(rows.map((row) => row.ref)).toEqual(['mixed-1', 'mixed-3', 'mixed-0', 'mixed-2', 'mixed-4', 'mixed-5']);
+    const positions = rows.map((row) => Number(row.stream_seq));
+    expect(positions.slice(2)).toEqual([0, 1, 2, 3].map((offset) => positions[2] + offset));
+    expect(await streamIsContiguous()).toBe(true);
+  });
+
   it('many requests at once are stored once each, with contiguous positions', async () => {
     const refs = Array.from({ length: 40 }, (_, index) => `burst-${index % 5}`);
     const scans = refs.map(incoming);

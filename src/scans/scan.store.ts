@@ -35,14 +35,19 @@ interface ScanStatements {
   /**
    * The transaction's first statement (on PostgreSQL it carries the BEGIN, even with no scans):
    * inserts the scans not stored yet (others are redeliveries); returns the ids inserted.
+   * `scans` come in arrival order; where concurrent transactions lock rows, the
+   * implementation inserts them in one order (by id). It may number the new scans in the
+   * stream already (their streamSeq set, in arrival order), when its transaction is the only
+   * writer from its first statement on (SQLite).
    */
   insertScans(scans: Scan[]): Promise<Set<string>> | Set<string>;
   /**
    * The end of the transaction, where every writer of every instance meets: claims the
    * (page, ref) counters in the order given (the lock order; created at zero when absent),
    * adds the scans to them and copies them onto their codes, then numbers `scans` after
-   * the stream's last position and advances it. On PostgreSQL those rows stay locked until
-   * commit, which orders every writer; there it is one round trip, with the COMMIT.
+   * the stream's last position and advances it, unless insertScans did. On PostgreSQL those
+   * rows stay locked until commit, which orders every writer; there it is one round trip,
+   * with the COMMIT.
    */
   finish(counters: CounterDelta[], scans: Scan[]): Promise<Finished> | Finished;
 }
@@ -97,11 +102,9 @@ async function storeScans(
       owned[index].push(scan);
     }
   });
-  // Inserted in id order, the whole group at once: one order for every transaction's
-  // primary-key locks, so concurrent groups never wait on each other in a cycle. A scan
-  // another transaction is inserting waits for it, then counts as a redelivery here.
-  const all = owned.flat().sort((a, b) => (a.id < b.id ? -1 : 1));
-  const stored = await statements.insertScans(all);
+  // The whole group at once. A scan another transaction is inserting waits for it, then
+  // counts as a redelivery here.
+  const stored = await statements.insertScans(owned.flat());
   const inserted = owned.map((scans) => scans.filter((scan) => stored.has(scan.id)));
   const allInserted = inserted.flat();
 
@@ -179,15 +182,13 @@ function scanValues(scan: Scan): (string | number | null)[] {
   ];
 }
 
+const byId = (a: Scan, b: Scan) => (a.id < b.id ? -1 : 1);
+
 const SCAN_VALUE_COUNT = 8;
 /** Multi-row inserts on SQLite: one prepared statement per chunk rather than per scan. */
 const INSERT_CHUNK_SIZES = [100, 20, 5, 1];
 
 const SCAN_COLUMNS = 'id, page_id, ref, kind, source, sender_hash, occurred_at, received_at';
-const INSERT_SCANS = (rows: number) =>
-  `INSERT INTO scan (${SCAN_COLUMNS})
-   VALUES ${Array.from({ length: rows }, () => `(${Array.from({ length: SCAN_VALUE_COUNT }, () => '?').join(', ')})`).join(', ')}
-   ON CONFLICT (id) DO NOTHING RETURNING id`;
 /** PostgreSQL: a group of any size in one statement, its rows a JSON array (see PostgresStatements.insertScans). */
 const INSERT_SCAN_RECORDS = (records: string) =>
   `INSERT INTO scan (${SCAN_COLUMNS}) SELECT ${SCAN_COLUMNS} FROM json_populate_recordset(NULL::scan, ${records}::json)
@@ -195,11 +196,13 @@ const INSERT_SCAN_RECORDS = (records: string) =>
 // BEGIN IMMEDIATE already excludes other writers on SQLite.
 const CLAIM_STREAM = `SELECT position FROM scan_stream WHERE id = 1`;
 const SET_STREAM = `UPDATE scan_stream SET position = ? WHERE id = 1`;
-/** One statement per chunk: a CASE over the ids. */
-const NUMBER_SCANS = (rows: number) =>
-  `UPDATE scan SET stream_seq = CASE id ${Array.from({ length: rows }, () => `WHEN ? THEN CAST(? AS bigint)`).join(' ')} END
-   WHERE id IN (${Array.from({ length: rows }, () => '?').join(', ')})`;
-const numberValues = (scans: Scan[]) => [...scans.flatMap((scan) => [scan.id, scan.streamSeq]), ...scans.map((scan) => scan.id)];
+/** SQLite: scans inserted with their stream position. */
+const INSERT_NUMBERED_SCANS = (rows: number) =>
+  `INSERT INTO scan (${SCAN_COLUMNS}, stream_seq)
+   VALUES ${Array.from({ length: rows }, () => `(${Array.from({ length: SCAN_VALUE_COUNT + 1 }, () => '?').join(', ')})`).join(', ')}
+   ON CONFLICT (id) DO NOTHING RETURNING id`;
+const numberedScanValues = (scan: Scan) => [...scanValues(scan), scan.streamSeq];
+const RENUMBER_SCAN = `UPDATE scan SET stream_seq = ? WHERE id = ?`;
 const SET_CODE_COUNT = `UPDATE code SET scan_count = ?, last_scanned_at = ? WHERE page_id = ? AND ref = ? RETURNING ${CODE_COLUMNS}`;
 
 /** Splits scans (or ids) into chunks of the prepared sizes, largest first. */
@@ -264,7 +267,9 @@ class PostgresStatements implements ScanStatements {
       return new Set();
     }
     const columns = SCAN_COLUMNS.split(', ');
-    const records = scans.map((scan) => {
+    // In id order: one order for every transaction's primary-key locks, so concurrent
+    // groups never wait on each other in a cycle.
+    const records = [...scans].sort(byId).map((scan) => {
       const values = scanValues(scan);
       return Object.fromEntries(columns.map((column, index) => [column, values[index]]));
     });
@@ -299,7 +304,7 @@ class PostgresStatements implements ScanStatements {
  */
 class SqliteStatements implements ScanStatements {
   private readonly inserts: Map<number, BetterSqlite3.Statement>;
-  private readonly numberStatements: Map<number, BetterSqlite3.Statement>;
+  private readonly renumber: BetterSqlite3.Statement;
   private readonly claimStream: BetterSqlite3.Statement;
   private readonly setStream: BetterSqlite3.Statement;
   private readonly claim: BetterSqlite3.Statement;
@@ -308,8 +313,8 @@ class SqliteStatements implements ScanStatements {
 
   constructor(handle: BetterSqlite3.Database) {
     const p = () => '?';
-    this.inserts = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(INSERT_SCANS(size))]));
-    this.numberStatements = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(NUMBER_SCANS(size))]));
+    this.inserts = new Map(INSERT_CHUNK_SIZES.map((size) => [size, handle.prepare(INSERT_NUMBERED_SCANS(size))]));
+    this.renumber = handle.prepare(RENUMBER_SCAN);
     this.claimStream = handle.prepare(CLAIM_STREAM);
     this.setStream = handle.prepare(SET_STREAM);
     this.claim = handle.prepare(CLAIM_COUNTER_SQL(p));
@@ -317,16 +322,37 @@ class SqliteStatements implements ScanStatements {
     this.setCodeCount = handle.prepare(SET_CODE_COUNT);
   }
 
+  /**
+   * Numbers the scans as it inserts them (BEGIN IMMEDIATE made this transaction the only
+   * writer, so the stream's position cannot move under it): each row is written once, where
+   * inserting and then setting its position rewrote it in both indexes on the position.
+   * Redeliveries in the group leave holes in the numbers given; then the new scans are
+   * numbered again, contiguously.
+   */
   insertScans(scans: Scan[]): Set<string> {
     const inserted = new Set<string>();
     if (scans.length === 0) return inserted;
+    const base = Number((this.claimStream.get() as { position: number }).position);
+    scans.forEach((scan, index) => (scan.streamSeq = base + index + 1));
     for (const chunk of chunksOf(scans)) {
       const statement = this.inserts.get(chunk.length) as BetterSqlite3.Statement;
-      for (const { id } of statement.all(...chunk.flatMap(scanValues)) as { id: string }[]) inserted.add(id);
+      for (const { id } of statement.all(...chunk.flatMap(numberedScanValues)) as { id: string }[]) inserted.add(id);
     }
+    if (inserted.size < scans.length) {
+      // Each new position is at most the one given, so in this order no update meets a
+      // position still held by another row (the unique index checks each row as it is updated).
+      scans
+        .filter((scan) => inserted.has(scan.id))
+        .forEach((scan, index) => {
+          scan.streamSeq = base + index + 1;
+          this.renumber.run(scan.streamSeq, scan.id);
+        });
+    }
+    this.setStream.run(base + inserted.size);
     return inserted;
   }
 
+  /** The scans are numbered already (insertScans). */
   finish(counters: CounterDelta[], scans: Scan[]): Finished {
     const before: RefCount[] = [];
     const codes: (CodeRow | undefined)[] = [];
@@ -337,11 +363,7 @@ class SqliteStatements implements ScanStatements {
       this.setRefCounter.run(...values);
       codes.push(this.setCodeCount.get(...values) as CodeRow | undefined);
     }
-    const base = Number((this.claimStream.get() as { position: number }).position);
-    scans.forEach((scan, index) => (scan.streamSeq = base + index + 1));
-    for (const chunk of chunksOf(scans)) (this.numberStatements.get(chunk.length) as BetterSqlite3.Statement).run(...numberValues(chunk));
-    this.setStream.run(base + scans.length);
-    return { before, codes, base };
+    return { before, codes, base: scans[0].streamSeq - 1 };
   }
 }
 
