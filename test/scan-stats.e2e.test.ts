@@ -337,6 +337,35 @@ describe.each(DATABASE_KINDS)('scanStats on %s', (kind) => {
     expect(ofB.visits).toBe(0);
   });
 
+  it('counts again the people of days asked before, once scans are added and folded into their rows', async () => {
+    const window = { from: Date.parse('2026-01-05T00:00:00Z'), to: Date.parse('2026-01-08T00:00:00Z') };
+    const range = { from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString(), timeZone: 'Europe/Berlin' };
+    const codeId = codeIds.get(`${PAGE_B}:table-1`) as string;
+    const post = async (people: string[]) => {
+      const scans = people.flatMap((person, index) =>
+        [0, 1].map((day) =>
+          scanOf(PAGE_B, { ref: 'table-1', senderPsid: person, timestamp: window.from + day * 86_400_000 + 3_600_000 * (index + 1) }),
+        ),
+      );
+      posted.push(...scans);
+      expect((await postScans(gateway.url, scans)).status).toBe(200);
+      await foldPendingRollups(gateway);
+    };
+    const expectCurrent = async () => {
+      const { scanStats } = await executeOk(gateway.url, ScanStatsDocument, { ...range, pageId: PAGE_B });
+      expectMatches(scanStats, inWindow(window.from, window.to, [PAGE_B]), 'DAY', 'Europe/Berlin');
+      const { scanStats: ofCode } = await executeOk(gateway.url, ScanStatsDocument, { ...range, codeId });
+      expectMatches(ofCode, inWindow(window.from, window.to, [PAGE_B], 'table-1'), 'DAY', 'Europe/Berlin');
+      return scanStats;
+    };
+    await post(['january-1', 'january-2', 'january-3']);
+    expect((await expectCurrent()).uniquePeople).toBe(3);
+    // The same rows again, with more scans and new people: read anew, not as they were asked before.
+    await post(['january-2', 'january-4', 'january-5']);
+    const after = await expectCurrent();
+    expect([after.total, after.uniquePeople]).toEqual([12, 5]);
+  });
+
   it('gives a scoped key its pages only', async () => {
     const admin = await executeOk(gateway.url, CreateApiKeyDocument, { input: { name: 'admin', role: 'ADMIN' } });
     const viewer = await executeOk(

@@ -105,6 +105,8 @@ export class PeopleSketch {
   /** exact: hashes added since `sorted` was last brought up to date (sorting once is cheaper than a set) */
   private pending: number[] = [];
   private registers: Uint8Array | undefined;
+  /** estimate()'s answer until people are added (estimating reads every register) */
+  private estimated: number | undefined;
 
   static fromHashes(hashes: Iterable<number>): PeopleSketch {
     const sketch = new PeopleSketch();
@@ -119,6 +121,7 @@ export class PeopleSketch {
 
   /** Adds one person by hash (personHash). */
   add(hash: number): void {
+    this.estimated = undefined;
     if (this.sorted) {
       this.pending.push(hash);
       // Settled by batches larger than the limit: a sort per batch, never per addition.
@@ -132,6 +135,7 @@ export class PeopleSketch {
 
   /** Adds everyone of `other` (this becomes the sketch of the union); answers whether this sketch changed. */
   merge(other: PeopleSketch): boolean {
+    this.estimated = undefined;
     this.settle();
     other.settle();
     if (other.sorted) {
@@ -180,6 +184,7 @@ export class PeopleSketch {
    * them per query, and an array of its own for each was most of the cost).
    */
   addSerialized(bytes: Uint8Array | null | undefined): void {
+    this.estimated = undefined;
     if (this.registers && bytes && bytes[0] === DENSE && bytes.length === 1 + REGISTERS) {
       SCRATCH.set(bytes.subarray(1));
       maxInto(this.registers, SCRATCH);
@@ -188,11 +193,28 @@ export class PeopleSketch {
     this.addAll(PeopleSketch.deserialize(bytes));
   }
 
+  /** A sketch of the same people that changes independently of this one. */
+  copy(): PeopleSketch {
+    this.settle();
+    const copy = new PeopleSketch();
+    copy.sorted = this.sorted?.slice();
+    if (this.registers) copy.registers = this.registers.slice();
+    copy.estimated = this.estimated;
+    return copy;
+  }
+
+  /** Bytes this sketch holds (its registers or its hashes), to bound caches of sketches. */
+  get byteSize(): number {
+    this.settle();
+    return this.registers ? this.registers.byteLength : (this.sorted as Float64Array).byteLength;
+  }
+
   /** The number of distinct people: exact while exact, else the HyperLogLog estimate. */
   estimate(): number {
     this.settle();
     if (this.sorted) return this.sorted.length;
-    return Math.round(ertlEstimate(this.registers as Uint8Array));
+    this.estimated ??= Math.round(ertlEstimate(this.registers as Uint8Array));
+    return this.estimated;
   }
 
   /** Byte 0: the encoding; exact: the sorted hashes, 6 bytes each (little-endian); dense: one byte per register. */

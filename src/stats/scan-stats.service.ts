@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { CodeService } from '../codes/code.service';
 import { firstScanIdAt } from '../scans/scan.service';
 import type { RequestContext } from '../context';
@@ -35,16 +36,35 @@ interface Tally {
   total: number;
   firstTime: number;
   people: Map<string, PeopleSketch>;
+  /** people from pending rows or raw scans at edges, besides its rollup rows' */
+  beyondRollups?: boolean;
+}
+
+/** The buckets' tallies, and the people of all their rollup rows (per page): the window's, but for pending rows and edges. */
+interface Tallies {
+  buckets: Tally[];
+  rollupPeople: Map<string, PeopleSketch>;
 }
 
 interface PieceRow {
+  /** 0 for a pending row */
   minutes: number | string;
   slot: number | string;
   page_id: string;
+  /** sourceKey in scan_rollup_ref, '' in scan_rollup_page */
+  source: string;
   total: number | string;
   first_time: number | string;
+  /** a pending row's sketch; NULL for a rollup row (read by readRollupPeople when needed) */
   people: Uint8Array | null;
 }
+
+/** Bytes of merged sketches (and their keys) kept by a service: about 2,000 dense ones. */
+const MERGED_PEOPLE_CACHE_BYTES = 32 * 1024 * 1024;
+
+/** A rollup row: its table's key within a scope, and what it holds (its total only grows). */
+const rowIdentity = (row: Pick<PieceRow, 'minutes' | 'slot' | 'page_id' | 'source'>) =>
+  `${Number(row.minutes)}:${Number(row.slot)}:${row.page_id}:${row.source}`;
 
 interface EdgeRow {
   i: number | string;
@@ -89,6 +109,17 @@ function uniquePeopleOf(tally: Tally): number {
  * buckets and the pages, not on the number of scans.
  */
 export class ScanStatsService {
+  /**
+   * The people of a bucket's rollup rows of one page, merged, by what those rows hold: a
+   * row's sketch changes only when scans are added to it, which raises its total, so rows
+   * named with their totals name one sketch for ever, on every instance. A dashboard asking
+   * for the same days again reads their totals, not their sketches, and merges nothing.
+   */
+  private readonly mergedPeople = new LRUCache<string, PeopleSketch>({
+    maxSize: MERGED_PEOPLE_CACHE_BYTES,
+    sizeCalculation: (sketch, key) => sketch.byteSize + key.length * 2,
+  });
+
   constructor(
     private readonly db: Database,
     private readonly codes: CodeService,
@@ -103,21 +134,22 @@ export class ScanStatsService {
 
     const plans = buckets.map((bucket) => decompose(bucket.start, bucket.end));
     const [tallies, visitsPerBucket, [visits], bySource] = scope.empty
-      ? [buckets.map(emptyTally), buckets.map(() => 0), [0], []]
+      ? [{ buckets: buckets.map(emptyTally), rollupPeople: new Map<string, PeopleSketch>() }, buckets.map(() => 0), [0], []]
       : await Promise.all([
           this.tallyBuckets(scope, plans),
           this.countVisits(scope, buckets),
           this.countVisits(scope, [window]),
           this.countSources(scope, decompose(window.start, window.end)),
         ]);
-    const overall = emptyTally();
-    const perBucket = tallies.map((tally) => {
+    // Buckets are disjoint in time, not in people: the window's people are the union of
+    // theirs, which their rollup rows' union holds but for the people of pending rows and
+    // edges (a bucket's sketches are not read again, so the union may take them over).
+    const overall: Tally = { ...emptyTally(), people: tallies.rollupPeople };
+    const perBucket = tallies.buckets.map((tally) => {
       const uniquePeople = uniquePeopleOf(tally);
       overall.total += tally.total;
       overall.firstTime += tally.firstTime;
-      // Buckets are disjoint in time, not in people: the window's people are the union
-      // (the bucket's sketches are not read again, so the union may take them over).
-      for (const [page, sketch] of tally.people) addPeople(overall, page, sketch);
+      if (tally.beyondRollups) for (const [page, sketch] of tally.people) addPeople(overall, page, sketch);
       return { total: tally.total, firstTime: tally.firstTime, returning: tally.total - tally.firstTime, uniquePeople };
     });
     return {
@@ -210,7 +242,7 @@ export class ScanStatsService {
   }
 
   /** Totals, first-time scans and the people of each bucket: its rollup rows, and the raw scans of its edges. */
-  private async tallyBuckets(scope: Scope, plans: { pieces: Piece[]; edges: [number, number][] }[]): Promise<Tally[]> {
+  private async tallyBuckets(scope: Scope, plans: { pieces: Piece[]; edges: [number, number][] }[]): Promise<Tallies> {
     const [pieceRows, edgeRows] = await Promise.all([
       this.readPieces(
         scope,
@@ -218,13 +250,31 @@ export class ScanStatsService {
       ),
       this.readEdges(scope, plans),
     ]);
-    const tallies = plans.map((plan) => {
+    const rollupRows = plans.map((plan) => {
+      const byPage = new Map<string, PieceRow[]>();
+      for (const piece of plan.pieces) {
+        for (const row of pieceRows.get(pieceKey(piece.minutes, piece.slot)) ?? []) {
+          if (Number(row.minutes) === 0) continue;
+          const rows = byPage.get(row.page_id) ?? [];
+          rows.push(row);
+          byPage.set(row.page_id, rows);
+        }
+      }
+      return byPage;
+    });
+    const merged = await this.mergePeople(scope, rollupRows);
+    const rollupPeople = this.unionOfBuckets(scope, rollupRows, merged);
+    const tallies = plans.map((plan, index) => {
       const tally = emptyTally();
+      for (const [page, sketch] of merged.sketches[index]) tally.people.set(page, sketch);
       for (const piece of plan.pieces) {
         for (const row of pieceRows.get(pieceKey(piece.minutes, piece.slot)) ?? []) {
           tally.total += Number(row.total);
           tally.firstTime += Number(row.first_time);
-          addStoredPeople(tally, row.page_id, row.people);
+          if (Number(row.minutes) === 0) {
+            addStoredPeople(tally, row.page_id, row.people);
+            tally.beyondRollups = true;
+          }
         }
       }
       return tally;
@@ -232,6 +282,7 @@ export class ScanStatsService {
     const edgePeople = new Map<string, number[]>();
     for (const row of edgeRows) {
       const tally = tallies[Number(row.i)];
+      tally.beyondRollups = true;
       tally.total += Number(row.total);
       tally.firstTime += Number(row.first_time ?? 0);
       const key = `${Number(row.i)}\u0000${row.page_id}`;
@@ -243,10 +294,111 @@ export class ScanStatsService {
       const [index, page] = key.split('\u0000');
       addPeople(tallies[Number(index)], page, PeopleSketch.fromHashes(hashes));
     }
-    return tallies;
+    return { buckets: tallies, rollupPeople };
   }
 
-  /** The rollup rows of the scope at `pieces`, by piece (one row per page, or per source of a code's). */
+  /** Keeps a copy of `sketch` in mergedPeople, estimated first: the copies made of it are then estimated too. */
+  private remember(key: string, sketch: PeopleSketch): void {
+    sketch.estimate();
+    this.mergedPeople.set(key, sketch.copy());
+  }
+
+  /** mergedPeople's key of the people of `rows` (rollup rows of one page) in `scope`. */
+  private peopleKey(scope: Scope, rows: readonly PieceRow[]): string {
+    const scopeKey = scope.ref === undefined ? 'page' : `ref=${scope.ref}`;
+    return `${scopeKey}\u0000${rows.map((row) => `${rowIdentity(row)}=${Number(row.total)}`).join(',')}`;
+  }
+
+  /**
+   * The people of every bucket's rollup rows, per page: from mergedPeople, else the union of
+   * the buckets' (before anything else is added to them), kept unless a row was stale.
+   */
+  private unionOfBuckets(
+    scope: Scope,
+    rowsByBucket: Map<string, PieceRow[]>[],
+    merged: { sketches: Map<string, PeopleSketch>[]; stale: boolean },
+  ): Map<string, PeopleSketch> {
+    const rowsByPage = new Map<string, PieceRow[]>();
+    for (const byPage of rowsByBucket) for (const [page, rows] of byPage) rowsByPage.set(page, [...(rowsByPage.get(page) ?? []), ...rows]);
+    const union = new Map<string, PeopleSketch>();
+    for (const [page, rows] of rowsByPage) {
+      const key = this.peopleKey(scope, rows);
+      const cached = this.mergedPeople.get(key);
+      if (cached) {
+        union.set(page, cached.copy());
+        continue;
+      }
+      const sketch = new PeopleSketch();
+      for (const sketches of merged.sketches) {
+        const ofPage = sketches.get(page);
+        if (ofPage) sketch.addAll(ofPage);
+      }
+      if (!merged.stale) this.remember(key, sketch);
+      union.set(page, sketch);
+    }
+    return union;
+  }
+
+  /**
+   * The people of each bucket's rollup rows, per page, each sketch the caller's own: from
+   * mergedPeople, else merged from the rows' sketches, read for those buckets only (and kept
+   * when the rows still held what their totals said: a fold in between makes them newer).
+   */
+  private async mergePeople(
+    scope: Scope,
+    rowsByBucket: Map<string, PieceRow[]>[],
+  ): Promise<{ sketches: Map<string, PeopleSketch>[]; stale: boolean }> {
+    const merged = rowsByBucket.map(() => new Map<string, PeopleSketch>());
+    const missing: { bucket: number; page: string; key: string; rows: PieceRow[] }[] = [];
+    rowsByBucket.forEach((byPage, bucket) => {
+      for (const [page, rows] of byPage) {
+        const key = this.peopleKey(scope, rows);
+        const cached = this.mergedPeople.get(key);
+        if (cached) merged[bucket].set(page, cached.copy());
+        else missing.push({ bucket, page, key, rows });
+      }
+    });
+    if (missing.length === 0) return { sketches: merged, stale: false };
+    const pieces = new Map<string, Piece>();
+    for (const { rows } of missing) {
+      for (const row of rows) pieces.set(pieceKey(row.minutes, row.slot), { minutes: Number(row.minutes), slot: Number(row.slot) });
+    }
+    const stored = await this.readRollupPeople(scope, [...pieces.values()]);
+    let stale = false;
+    for (const { bucket, page, key, rows } of missing) {
+      const sketch = new PeopleSketch();
+      let unchanged = true;
+      for (const row of rows) {
+        const now = stored.get(rowIdentity(row));
+        if (!now || Number(now.total) !== Number(row.total)) unchanged = false;
+        sketch.addSerialized(now?.people);
+      }
+      if (unchanged) this.remember(key, sketch);
+      else stale = true;
+      merged[bucket].set(page, sketch);
+    }
+    return { sketches: merged, stale };
+  }
+
+  /** The rollup rows of the scope at `pieces` (no pending ones), their sketches included, by rowIdentity. */
+  private async readRollupPeople(scope: Scope, pieces: Piece[]): Promise<Map<string, PieceRow>> {
+    const { parameters, bind } = this.binder();
+    const table = scope.ref === undefined ? 'scan_rollup_page' : 'scan_rollup_ref';
+    const rows = await this.query<PieceRow>(
+      `${this.piecesCte(pieces, bind)}
+       SELECT r.minutes AS minutes, r.slot AS slot, r.page_id AS page_id, ${table === 'scan_rollup_ref' ? 'r.source' : "''"} AS source,
+         r.total AS total, r.first_time AS first_time, r.people AS people
+       FROM p CROSS JOIN ${table} r
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+      parameters,
+    );
+    return new Map(rows.map((row) => [rowIdentity(row), row]));
+  }
+
+  /**
+   * The rows of the scope at `pieces`, by piece (one row per page, or per source of a code's):
+   * rollup rows without their sketches (see mergePeople), pending rows with theirs.
+   */
   private async readPieces(scope: Scope, pieces: Piece[]): Promise<Map<string, PieceRow[]>> {
     const byPiece = new Map<string, PieceRow[]>();
     if (pieces.length === 0) return byPiece;
@@ -254,11 +406,12 @@ export class ScanStatsService {
     const table = scope.ref === undefined ? 'scan_rollup_page' : 'scan_rollup_ref';
     const rows = await this.query<PieceRow>(
       `${this.piecesCte(pieces, bind)}
-       SELECT r.minutes AS minutes, r.slot AS slot, r.page_id AS page_id, r.total AS total, r.first_time AS first_time, r.people AS people
+       SELECT r.minutes AS minutes, r.slot AS slot, r.page_id AS page_id, ${table === 'scan_rollup_ref' ? 'r.source' : "''"} AS source,
+         r.total AS total, r.first_time AS first_time, NULL AS people
        FROM p CROSS JOIN ${table} r
          WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}
        UNION ALL
-       ${this.pendingPart('0 AS minutes, d.slot AS slot, d.page_id AS page_id, d.total AS total, d.first_time AS first_time, d.people AS people', pieces, scope, bind)}`,
+       ${this.pendingPart('0 AS minutes, d.slot AS slot, d.page_id AS page_id, d.source AS source, d.total AS total, d.first_time AS first_time, d.people AS people', pieces, scope, bind)}`,
       parameters,
     );
     // Pending rows (minutes 0) go to the piece that holds their slot, if any (not at an edge between buckets).

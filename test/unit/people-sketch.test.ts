@@ -114,6 +114,24 @@ describe('PeopleSketch', () => {
     expect(() => PeopleSketch.deserialize(Buffer.from([9, 1, 2]))).toThrow(/unknown people sketch encoding/);
   });
 
+  it('copies into a sketch of its own, and estimates again after people are added', () => {
+    for (const size of [3, 20_000]) {
+      const sketch = PeopleSketch.fromHashes(people(0, size));
+      const before = sketch.estimate();
+      const copy = sketch.copy();
+      expect(copy.estimate()).toBe(before);
+      // Added to each in every way there is: the other one does not change.
+      copy.add(people(size, 1)[0]);
+      copy.merge(PeopleSketch.fromHashes(people(size + 1, 2_000)));
+      copy.addSerialized(PeopleSketch.fromHashes(people(size + 5_000, 2_000)).serialize());
+      expect(sketch.estimate()).toBe(before);
+      expect(copy.estimate()).toBe(PeopleSketch.fromHashes([...people(0, size + 2_001), ...people(size + 5_000, 2_000)]).estimate());
+      sketch.addAll(PeopleSketch.fromHashes(people(size, 3_000)));
+      expect(sketch.estimate()).toBeGreaterThan(before);
+      expect(sketch.byteSize).toBe(size > EXACT_LIMIT ? 2 ** 14 : (size + 3_000) * 8);
+    }
+  });
+
   it('answers whether a merge changed it', () => {
     const sketch = PeopleSketch.fromHashes(people(0, 1));
     expect(sketch.merge(PeopleSketch.fromHashes(people(0, 1)))).toBe(false);
