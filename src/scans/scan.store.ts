@@ -19,6 +19,14 @@ export interface TransactionSql {
   param(n: number): string;
   /** runs one statement; answers its rows (a SELECT's, or a write's RETURNING rows) */
   query<Row = Record<string, unknown>>(sql: string, parameters: unknown[]): Promise<Row[]>;
+  /**
+   * PostgreSQL only (absent on SQLite): sends `sql` (one statement, no parameters: its values
+   * are literals, see jsonLiteral) in the transaction's last round trip, before the rows every
+   * writer waits for are claimed, instead of a round trip of its own while the transaction
+   * stays open. `onCommitted` gets its rows once the transaction has committed (never when it
+   * fails). For writes whose answer the transaction itself does not need.
+   */
+  withCommit?<Row = Record<string, unknown>>(sql: string, onCommitted?: (rows: Row[]) => void): void;
 }
 
 /** Work committed in every transaction that stores scans (e.g. statistics rollups). */
@@ -234,7 +242,7 @@ interface IngestTail {
  * well-formed as UTF-8 encoding makes a bound parameter (a lone surrogate becomes U+FFFD):
  * PostgreSQL would refuse JSON's escape of it.
  */
-const literal = (value: unknown) =>
+export const jsonLiteral = (value: unknown) =>
   escapeLiteral(
     JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? Buffer.from(item, 'utf8').toString('utf8') : item)),
   );
@@ -252,7 +260,10 @@ class PostgresStatements implements ScanStatements {
   /** the last statement went with the COMMIT, which succeeded */
   committed = false;
 
-  constructor(private readonly connection: PgConnection) {}
+  constructor(
+    private readonly connection: PgConnection,
+    private readonly sql: PgSql,
+  ) {}
 
   /**
    * With the BEGIN, in one round trip (a simple query: its rows are a JSON literal); only the
@@ -268,7 +279,7 @@ class PostgresStatements implements ScanStatements {
       const values = scanValues(scan);
       return Object.fromEntries(columns.map((column, index) => [column, values[index]]));
     });
-    const results = await this.connection.query(`BEGIN; ${INSERT_SCAN_RECORDS(literal(records))}`);
+    const results = await this.connection.query(`BEGIN; ${INSERT_SCAN_RECORDS(jsonLiteral(records))}`);
     const inserted = (Array.isArray(results) ? results[results.length - 1] : results).rows as { id: string }[];
     return new Set(inserted.map(({ id }) => id));
   }
@@ -280,15 +291,32 @@ class PostgresStatements implements ScanStatements {
    */
   async finish(counters: CounterDelta[], scans: Scan[]): Promise<Finished> {
     const counterJson = counters.map(({ pageId, ref, scans: count, last }) => ({ page_id: pageId, ref: refKey(ref), scans: count, last }));
-    const results = await this.connection.query(
-      `SELECT scan_ingest_tail(${literal(counterJson)}::json, ${literal(scans.map((scan) => scan.id))}::json) AS tail; COMMIT`,
+    const results = await this.commitWith(
+      `SELECT scan_ingest_tail(${jsonLiteral(counterJson)}::json, ${jsonLiteral(scans.map((scan) => scan.id))}::json) AS tail`,
     );
-    this.committed = true;
-    const [call] = Array.isArray(results) ? results : [results];
-    const tail = (call.rows[0] as { tail: IngestTail }).tail;
+    const tail = ((results[0] as QueryResult).rows[0] as { tail: IngestTail }).tail;
     const base = Number(tail.base ?? 0);
     scans.forEach((scan, index) => (scan.streamSeq = base + index + 1));
     return { before: tail.counters.map(refCountOf), codes: tail.codes.map((row) => row ?? undefined), base };
+  }
+
+  /** The COMMIT, with the statements deferred to it (PgSql.withCommit): when the transaction had no `finish`. */
+  async commit(): Promise<void> {
+    await this.commitWith();
+  }
+
+  /**
+   * One simple query: the deferred statements, then `last` (when given), then the COMMIT.
+   * Answers the results after the deferred ones'.
+   */
+  private async commitWith(last?: string): Promise<(QueryResult | undefined)[]> {
+    const deferred = this.sql.takeDeferred();
+    const texts = [...deferred.map(({ sql }) => sql), ...(last === undefined ? [] : [last]), 'COMMIT'];
+    const answered = await this.connection.query(texts.join(';\n'));
+    this.committed = true;
+    const results = Array.isArray(answered) ? answered : [answered];
+    deferred.forEach(({ onCommitted }, index) => onCommitted?.(results[index].rows));
+    return results.slice(deferred.length);
   }
 }
 
@@ -357,8 +385,20 @@ const MAX_PREPARED = 500;
  */
 class PgSql implements TransactionSql {
   readonly kind = 'postgres';
+  /** statements sent with the COMMIT (see withCommit), in the order given */
+  private deferred: { sql: string; onCommitted?: (rows: unknown[]) => void }[] = [];
 
   constructor(private readonly connection: PgConnection) {}
+
+  withCommit<Row>(sql: string, onCommitted?: (rows: Row[]) => void): void {
+    this.deferred.push({ sql, ...(onCommitted ? { onCommitted: onCommitted as (rows: unknown[]) => void } : {}) });
+  }
+
+  takeDeferred(): { sql: string; onCommitted?: (rows: unknown[]) => void }[] {
+    const taken = this.deferred;
+    this.deferred = [];
+    return taken;
+  }
 
   param(n: number): string {
     return `$${n}`;
@@ -594,10 +634,10 @@ export class ScanWriter {
       // TypeORM's QueryRunner.connect answers the driver's connection untyped: here pg's PoolClient.
       const connection = (await runner.connect()) as PgConnection;
       const sql = new PgSql(connection);
-      const statements = new PostgresStatements(connection);
+      const statements = new PostgresStatements(connection, sql);
       try {
         const events = await storeScans(statements, sql, this.steps, group);
-        if (!statements.committed) await runner.query('COMMIT');
+        if (!statements.committed) await statements.commit();
         // Numbered by the COMMIT's own round trip (scan_ingest_tail): marked as soon as known.
         this.markUnpublished(events, marked);
         return events;
