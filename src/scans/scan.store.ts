@@ -233,15 +233,25 @@ interface IngestTail {
   base: number | string | null;
 }
 
+/** A lone surrogate as JSON.stringify escapes it. */
+const LONE_SURROGATE_ESCAPE = /\\ud[89a-f]/i;
+
 /**
  * A value as a JSON literal of a simple query (which has no parameters). Strings are made
  * well-formed as UTF-8 encoding makes a bound parameter (a lone surrogate becomes U+FFFD):
  * PostgreSQL would refuse JSON's escape of it.
  */
-export const jsonLiteral = (value: unknown) =>
-  escapeLiteral(
-    JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? Buffer.from(item, 'utf8').toString('utf8') : item)),
+export const jsonLiteral = (value: unknown) => {
+  // JSON.stringify writes a lone surrogate as an escape (\udXXX): only then are the strings
+  // made well-formed one by one (a backslash followed by "ud8…" in a string merely takes this
+  // slower path too).
+  const text = JSON.stringify(value);
+  return escapeLiteral(
+    LONE_SURROGATE_ESCAPE.test(text)
+      ? JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? Buffer.from(item, 'utf8').toString('utf8') : item))
+      : text,
   );
+};
 
 /** The pg connection under a TypeORM query runner: simple queries (several statements, no parameters) or prepared ones. */
 interface PgConnection extends PostgresConnection {
