@@ -233,6 +233,8 @@ class ActivitySampler {
 
 /** What an ingest transaction's statement is, by its text (pg_stat_activity's `query`), to tell where time is held. */
 const STATEMENT_KINDS: [string, RegExp][] = [
+  // The whole transaction as one simple query (BEGIN, pending rollup rows, scan_ingest, COMMIT): its text starts with the BEGIN.
+  ['one-trip ingest', /^BEGIN;|scan_ingest\(/],
   ['rollups', /scan_rollup_/],
   ['counters and stream', /scan_ingest_tail|ref_counter|scan_stream/],
   ['scan insert', /INSERT INTO scan \(/],

@@ -19,6 +19,14 @@ export interface TransactionSql {
   param(n: number): string;
   /** runs one statement; answers its rows (a SELECT's, or a write's RETURNING rows) */
   query<Row = Record<string, unknown>>(sql: string, parameters: unknown[]): Promise<Row[]>;
+  /**
+   * PostgreSQL only (absent on SQLite): sends `sql` (one statement, no parameters: its values
+   * are literals, see jsonLiteral) in the transaction's last round trip, before the rows every
+   * writer waits for are claimed, instead of a round trip of its own while the transaction
+   * stays open. `onCommitted` gets its rows once the transaction has committed (never when it
+   * fails). For writes whose answer the transaction itself does not need.
+   */
+  withCommit?<Row = Record<string, unknown>>(sql: string, onCommitted?: (rows: Row[]) => void): void;
 }
 
 /** Work committed in every transaction that stores scans (e.g. statistics rollups). */
@@ -35,10 +43,9 @@ interface ScanStatements {
   /**
    * The transaction's first statement (on PostgreSQL it carries the BEGIN, even with no scans):
    * inserts the scans not stored yet (others are redeliveries); returns the ids inserted.
-   * `scans` come in arrival order; where concurrent transactions lock rows, the
-   * implementation inserts them in one order (by id). It may number the new scans in the
-   * stream already (their streamSeq set, in arrival order), when its transaction is the only
-   * writer from its first statement on (SQLite).
+   * `scans` come in arrival order. It may number the new scans in the stream already (their
+   * streamSeq set, in arrival order), when its transaction is the only writer from its first
+   * statement on (SQLite); on PostgreSQL scan_ingest inserts them, numbered, in finish.
    */
   insertScans(scans: Scan[]): Promise<Set<string>> | Set<string>;
   /**
@@ -102,8 +109,7 @@ async function storeScans(
       owned[index].push(scan);
     }
   });
-  // The whole group at once. A scan another transaction is inserting waits for it, then
-  // counts as a redelivery here.
+  // The whole group at once, in arrival order (the order of their stream positions).
   const stored = await statements.insertScans(owned.flat());
   const inserted = owned.map((scans) => scans.filter((scan) => stored.has(scan.id)));
   const allInserted = inserted.flat();
@@ -182,17 +188,11 @@ function scanValues(scan: Scan): (string | number | null)[] {
   ];
 }
 
-const byId = (a: Scan, b: Scan) => (a.id < b.id ? -1 : 1);
-
 const SCAN_VALUE_COUNT = 8;
 /** Multi-row inserts on SQLite: one prepared statement per chunk rather than per scan. */
 const INSERT_CHUNK_SIZES = [100, 20, 5, 1];
 
 const SCAN_COLUMNS = 'id, page_id, ref, kind, source, sender_hash, occurred_at, received_at';
-/** PostgreSQL: a group of any size in one statement, its rows a JSON array (see PostgresStatements.insertScans). */
-const INSERT_SCAN_RECORDS = (records: string) =>
-  `INSERT INTO scan (${SCAN_COLUMNS}) SELECT ${SCAN_COLUMNS} FROM json_populate_recordset(NULL::scan, ${records}::json)
-   ON CONFLICT (id) DO NOTHING RETURNING id`;
 // BEGIN IMMEDIATE already excludes other writers on SQLite.
 const CLAIM_STREAM = `SELECT position FROM scan_stream WHERE id = 1`;
 const SET_STREAM = `UPDATE scan_stream SET position = ? WHERE id = 1`;
@@ -223,7 +223,7 @@ interface CounterRow {
   last_scanned_at: number | string;
 }
 
-/** What scan_ingest_tail answers (migration 1764600000000-IngestTail). */
+/** What scan_ingest answers (migration 1764660000000-IngestOneTrip; as scan_ingest_tail, 1764600000000-IngestTail). */
 interface IngestTail {
   /** in the order of the counters given */
   counters: CounterRow[];
@@ -232,68 +232,104 @@ interface IngestTail {
   base: number | string | null;
 }
 
+/** A lone surrogate as JSON.stringify escapes it. */
+const LONE_SURROGATE_ESCAPE = /\\ud[89a-f]/i;
+
 /**
  * A value as a JSON literal of a simple query (which has no parameters). Strings are made
  * well-formed as UTF-8 encoding makes a bound parameter (a lone surrogate becomes U+FFFD):
  * PostgreSQL would refuse JSON's escape of it.
  */
-const literal = (value: unknown) =>
-  escapeLiteral(
-    JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? Buffer.from(item, 'utf8').toString('utf8') : item)),
+export const jsonLiteral = (value: unknown) => {
+  // JSON.stringify writes a lone surrogate as an escape (\udXXX): only then are the strings
+  // made well-formed one by one (a backslash followed by "ud8…" in a string merely takes this
+  // slower path too).
+  const text = JSON.stringify(value);
+  return escapeLiteral(
+    LONE_SURROGATE_ESCAPE.test(text)
+      ? JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? Buffer.from(item, 'utf8').toString('utf8') : item))
+      : text,
   );
+};
 
 /** The pg connection under a TypeORM query runner: simple queries (several statements, no parameters) or prepared ones. */
 interface PgConnection extends PostgresConnection {
   query(sql: string | QueryConfig): Promise<QueryResult | QueryResult[]>;
 }
 
+/** SQLSTATE of scan_ingest when a scan it was given is stored already (migration 1764660000000-IngestOneTrip). */
+const STORED_ALREADY = 'MC001';
+
+function isStoredAlready(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === STORED_ALREADY;
+}
+
 /**
- * On PostgreSQL, on a connection this writer holds for the transaction (it sends BEGIN and,
- * with the last statement, COMMIT itself).
+ * On PostgreSQL, on a connection this writer holds for the transaction: the whole transaction
+ * is one round trip (BEGIN, the statements deferred to the commit, scan_ingest, COMMIT), unless
+ * an ingest step or `alongside` needs an answer before (then the BEGIN goes first, alone).
+ * The scans are counted as new, except those known to be stored already (`storedAlready`): a
+ * scan stored since makes scan_ingest fail (STORED_ALREADY), and the transaction is made again
+ * knowing it (commitOnPostgres).
  */
 class PostgresStatements implements ScanStatements {
   /** the last statement went with the COMMIT, which succeeded */
   committed = false;
 
-  constructor(private readonly connection: PgConnection) {}
+  constructor(
+    private readonly connection: PgConnection,
+    private readonly sql: PgSql,
+    private readonly storedAlready: ReadonlySet<string>,
+  ) {}
 
-  /**
-   * With the BEGIN, in one round trip (a simple query: its rows are a JSON literal); only the
-   * BEGIN when there is nothing to insert.
-   */
-  async insertScans(scans: Scan[]): Promise<Set<string>> {
-    if (scans.length === 0) {
-      await this.connection.query('BEGIN');
-      return new Set();
-    }
-    const columns = SCAN_COLUMNS.split(', ');
-    // In id order: one order for every transaction's primary-key locks, so concurrent
-    // groups never wait on each other in a cycle.
-    const records = [...scans].sort(byId).map((scan) => {
-      const values = scanValues(scan);
-      return Object.fromEntries(columns.map((column, index) => [column, values[index]]));
-    });
-    const results = await this.connection.query(`BEGIN; ${INSERT_SCAN_RECORDS(literal(records))}`);
-    const inserted = (Array.isArray(results) ? results[results.length - 1] : results).rows as { id: string }[];
-    return new Set(inserted.map(({ id }) => id));
+  /** No round trip: the scans are inserted by scan_ingest, numbered (see finish). */
+  insertScans(scans: Scan[]): Set<string> {
+    return new Set(scans.filter((scan) => !this.storedAlready.has(scan.id)).map((scan) => scan.id));
   }
 
   /**
-   * The call and the COMMIT in one round trip: the rows it locks (every writer's) are released
+   * scan_ingest and the COMMIT in one round trip: the rows it locks (every writer's) are released
    * as soon as PostgreSQL has run it, not a round trip through this process later. A simple
    * query has no parameters, so its two arguments are JSON literals.
    */
   async finish(counters: CounterDelta[], scans: Scan[]): Promise<Finished> {
     const counterJson = counters.map(({ pageId, ref, scans: count, last }) => ({ page_id: pageId, ref: refKey(ref), scans: count, last }));
-    const results = await this.connection.query(
-      `SELECT scan_ingest_tail(${literal(counterJson)}::json, ${literal(scans.map((scan) => scan.id))}::json) AS tail; COMMIT`,
-    );
-    this.committed = true;
-    const [call] = Array.isArray(results) ? results : [results];
-    const tail = (call.rows[0] as { tail: IngestTail }).tail;
+    const columns = SCAN_COLUMNS.split(', ');
+    const records = scans.map((scan) => {
+      const values = scanValues(scan);
+      return Object.fromEntries(columns.map((column, index) => [column, values[index]]));
+    });
+    const results = await this.commitWith(`SELECT scan_ingest(${jsonLiteral(records)}::json, ${jsonLiteral(counterJson)}::json) AS tail`);
+    const tail = ((results[0] as QueryResult).rows[0] as { tail: IngestTail }).tail;
     const base = Number(tail.base ?? 0);
     scans.forEach((scan, index) => (scan.streamSeq = base + index + 1));
     return { before: tail.counters.map(refCountOf), codes: tail.codes.map((row) => row ?? undefined), base };
+  }
+
+  /** The COMMIT, with the statements deferred to it (PgSql.withCommit): when the transaction had no `finish`. */
+  async commit(): Promise<void> {
+    await this.commitWith();
+  }
+
+  /**
+   * One simple query: the BEGIN when not sent yet, the deferred statements, `last` (when given),
+   * then the COMMIT; nothing at all when the transaction has nothing to write. Answers the
+   * results after the deferred ones'.
+   */
+  private async commitWith(last?: string): Promise<(QueryResult | undefined)[]> {
+    const deferred = this.sql.takeDeferred();
+    const begin = !this.sql.begun;
+    if (begin && deferred.length === 0 && last === undefined) {
+      this.committed = true;
+      return [];
+    }
+    this.sql.begun = true;
+    const texts = [...(begin ? ['BEGIN'] : []), ...deferred.map(({ sql }) => sql), ...(last === undefined ? [] : [last]), 'COMMIT'];
+    const answered = await this.connection.query(texts.join(';\n'));
+    this.committed = true;
+    const results = (Array.isArray(answered) ? answered : [answered]).slice(begin ? 1 : 0);
+    deferred.forEach(({ onCommitted }, index) => onCommitted?.(results[index].rows));
+    return results.slice(deferred.length);
   }
 }
 
@@ -379,8 +415,22 @@ const MAX_PREPARED = 500;
  */
 class PgSql implements TransactionSql {
   readonly kind = 'postgres';
+  /** BEGIN sent (alone, before a statement that needs an answer, or with the COMMIT's round trip) */
+  begun = false;
+  /** statements sent with the COMMIT (see withCommit), in the order given */
+  private deferred: { sql: string; onCommitted?: (rows: unknown[]) => void }[] = [];
 
   constructor(private readonly connection: PgConnection) {}
+
+  withCommit<Row>(sql: string, onCommitted?: (rows: Row[]) => void): void {
+    this.deferred.push({ sql, ...(onCommitted ? { onCommitted: onCommitted as (rows: unknown[]) => void } : {}) });
+  }
+
+  takeDeferred(): { sql: string; onCommitted?: (rows: unknown[]) => void }[] {
+    const taken = this.deferred;
+    this.deferred = [];
+    return taken;
+  }
 
   param(n: number): string {
     return `$${n}`;
@@ -391,6 +441,10 @@ class PgSql implements TransactionSql {
     if (name === undefined && preparedNames.size < MAX_PREPARED) {
       name = `ingest_${preparedNames.size}`;
       preparedNames.set(sql, name);
+    }
+    if (!this.begun) {
+      this.begun = true;
+      await this.connection.query('BEGIN');
     }
     const result = await this.connection.query({ ...(name === undefined ? {} : { name }), text: sql, values: parameters });
     return (Array.isArray(result) ? result[result.length - 1] : result).rows as Row[];
@@ -451,6 +505,19 @@ async function beginImmediate(handle: BetterSqlite3.Database): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
+}
+
+/**
+ * PostgreSQL: how many times a transaction is made when scans it counted as new turn out to be
+ * stored (each time by another transaction that committed meanwhile: a redelivery racing).
+ */
+const MAX_INGEST_ATTEMPTS = 4;
+
+/** PostgreSQL: which scans of a group are stored (committed) already. */
+async function storedScanIds(connection: PgConnection, group: WriteRequest[]): Promise<Set<string>> {
+  const ids = [...new Set(group.flatMap(({ scans }) => scans.map((scan) => scan.id)))];
+  const result = await connection.query({ text: 'SELECT id FROM scan WHERE id = ANY($1::varchar[])', values: [ids] });
+  return new Set(((Array.isArray(result) ? result[result.length - 1] : result).rows as { id: string }[]).map(({ id }) => id));
 }
 
 /** Caps one group commit, so a flood of requests still commits in bounded steps. */
@@ -615,24 +682,29 @@ export class ScanWriter {
     try {
       // TypeORM's QueryRunner.connect answers the driver's connection untyped: here pg's PoolClient.
       const connection = (await runner.connect()) as PgConnection;
-      const sql = new PgSql(connection);
-      const statements = new PostgresStatements(connection);
-      try {
-        const events = await storeScans(statements, sql, this.steps, group);
-        if (!statements.committed) await runner.query('COMMIT');
-        // Numbered by the COMMIT's own round trip (scan_ingest_tail): marked as soon as known.
-        this.markUnpublished(events, marked);
-        return events;
-      } catch (error) {
-        // Harmless when the transaction is already gone (a failed COMMIT): PostgreSQL only warns.
-        // A ROLLBACK that fails too (timed out) leaves the transaction open: the connection is
-        // closed, never reused with the scans it may still insert (see Database.transaction).
-        if (!statements.committed) {
-          await runner.query('ROLLBACK').catch(() => {
-            unfinished = connection;
-          });
+      let storedAlready = new Set<string>();
+      for (let attempt = 1; ; attempt += 1) {
+        const sql = new PgSql(connection);
+        const statements = new PostgresStatements(connection, sql, storedAlready);
+        try {
+          const events = await storeScans(statements, sql, this.steps, group);
+          if (!statements.committed) await statements.commit();
+          // Numbered by the COMMIT's own round trip (scan_ingest): marked as soon as known.
+          this.markUnpublished(events, marked);
+          return events;
+        } catch (error) {
+          // Harmless when the transaction is already gone (a failed COMMIT): PostgreSQL only warns.
+          // A ROLLBACK that fails too (timed out) leaves the transaction open: the connection is
+          // closed, never reused with the scans it may still insert (see Database.transaction).
+          if (!statements.committed && sql.begun) {
+            await runner.query('ROLLBACK').catch(() => {
+              unfinished = connection;
+            });
+          }
+          if (!isStoredAlready(error) || unfinished || attempt >= MAX_INGEST_ATTEMPTS) throw error;
         }
-        throw error;
+        // A redelivery committed by another transaction since: made again without what is stored now.
+        storedAlready = await storedScanIds(connection, group);
       }
     } finally {
       if (unfinished) discardConnection(unfinished);

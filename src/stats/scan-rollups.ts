@@ -2,7 +2,7 @@ import type { QueryRunner } from 'typeorm';
 import type { DatabaseKind } from '../db/database';
 import { refKey } from '../db/transformers';
 import type { Scan } from '../scans/scan.entity';
-import type { IngestStep, TransactionSql } from '../scans/scan.store';
+import { jsonLiteral, type IngestStep, type TransactionSql } from '../scans/scan.store';
 import { PeopleSketch, personHash } from './people-sketch';
 
 /**
@@ -261,7 +261,18 @@ async function upsertSketchRows<Row extends PeopleRow>(sql: TransactionSql, spec
       if (sketch.merge(entry.row.sketch)) writes.push({ key: entry.key, bytes: sketch.serialize() });
     }
     writes.sort((a, b) => compare(a.key, b.key));
-    for (const write of writes) await sql.query(update, [write.bytes, ...write.key]);
+    if (sql.kind === 'postgres' && writes.length > 1) {
+      // The rows are locked already (by the upsert): one statement for them all, not one round trip each.
+      const records = writes.map(({ key, bytes }) => ({
+        ...Object.fromEntries(spec.key.map((column, index) => [column, key[index]])),
+        people: `\\x${bytes.toString('hex')}`,
+      }));
+      await sql.query(
+        `UPDATE ${spec.table} SET people = w.people FROM json_populate_recordset(NULL::${spec.table}, $1::json) AS w
+          WHERE ${spec.key.map((column) => `${spec.table}.${column} = w.${column}`).join(' AND ')}`,
+        [JSON.stringify(records)],
+      );
+    } else for (const write of writes) await sql.query(update, [write.bytes, ...write.key]);
   }
 }
 
@@ -307,6 +318,26 @@ async function insertPending(sql: TransactionSql, groups: Group[]): Promise<void
 }
 
 /**
+ * PostgreSQL: the statement appending a transaction's groups, its values a JSON literal (it
+ * goes with the COMMIT's round trip, a simple query: see TransactionSql.withCommit); answers
+ * the ids of the rows.
+ */
+function pendingInsertOnPostgres(groups: Group[]): string {
+  const records = groups.map((group) => ({
+    page_id: group.pageId,
+    ref: group.ref,
+    source: group.source,
+    slot: group.slot,
+    total: group.total,
+    first_time: group.firstTime,
+    people: `\\x${group.sketch.serialize().toString('hex')}`,
+  }));
+  const columns = 'page_id, ref, source, slot, total, first_time, people';
+  return `INSERT INTO scan_rollup_pending (${columns})
+    SELECT ${columns} FROM json_populate_recordset(NULL::scan_rollup_pending, ${jsonLiteral(records)}::json) RETURNING id`;
+}
+
+/**
  * Folds every pending row into the rollup rows, in the caller's transaction; answers how
  * many it folded. DELETE … RETURNING claims them: on PostgreSQL a concurrent fold waits for
  * this one's commit and then finds them gone, so no row is added twice.
@@ -341,13 +372,36 @@ export async function compactRollups(sql: TransactionSql): Promise<number> {
 /**
  * The ingest step: the scans a transaction stored, appended to the pending rows in the
  * same transaction (a few small rows: no sketch is read or rewritten), folded into the
- * rollup rows once COMPACT_PENDING_ROWS of them have gathered.
+ * rollup rows once COMPACT_PENDING_ROWS of them have gathered (on SQLite counted in the
+ * transaction; on PostgreSQL told by the pending rows' ids, see apply).
  */
 export class ScanRollups implements IngestStep {
+  /**
+   * PostgreSQL: a pending row this process appended had an id that is a multiple of
+   * compactAt, so its next transaction folds (see apply).
+   */
+  private foldDue = false;
+
   constructor(private readonly compactAt: number = COMPACT_PENDING_ROWS) {}
 
   async apply(sql: TransactionSql, stored: Scan[]): Promise<void> {
-    await insertPending(sql, groupScans(stored.map(rollupScanOf)));
+    const groups = groupScans(stored.map(rollupScanOf));
+    if (sql.withCommit) {
+      // PostgreSQL: no round trip of its own. The pending rows go with the COMMIT (nothing else
+      // in the transaction reads them), and instead of counting them (a scan of the table at
+      // every transaction), their ids say when to fold: every id is one row's, of exactly one
+      // transaction of one instance, so about every compactAt rows one writer folds, in its next
+      // transaction, before its own rows. (A fold that fails leaves them to the next multiple.)
+      if (this.foldDue) {
+        this.foldDue = false;
+        await compactRollups(sql);
+      }
+      sql.withCommit<{ id: number | string }>(pendingInsertOnPostgres(groups), (rows) => {
+        if (rows.some(({ id }) => Number(id) % this.compactAt === 0)) this.foldDue = true;
+      });
+      return;
+    }
+    await insertPending(sql, groups);
     const [{ pending }] = await sql.query<{ pending: number | string }>(`SELECT COUNT(*) AS pending FROM scan_rollup_pending`, []);
     if (Number(pending) >= this.compactAt) await compactRollups(sql);
   }
