@@ -257,6 +257,11 @@ interface PgConnection extends PostgresConnection {
   query(sql: string | QueryConfig): Promise<QueryResult | QueryResult[]>;
 }
 
+/** The rows of a query's last statement (a simple query of several statements answers one result each). */
+function lastRows<Row>(answered: QueryResult | QueryResult[]): Row[] {
+  return (Array.isArray(answered) ? answered[answered.length - 1] : answered).rows as Row[];
+}
+
 /** SQLSTATE of scan_ingest when a scan it was given is stored already (migration 1764660000000-IngestOneTrip). */
 const STORED_ALREADY = 'MC001';
 
@@ -447,7 +452,7 @@ class PgSql implements TransactionSql {
       await this.connection.query('BEGIN');
     }
     const result = await this.connection.query({ ...(name === undefined ? {} : { name }), text: sql, values: parameters });
-    return (Array.isArray(result) ? result[result.length - 1] : result).rows as Row[];
+    return lastRows<Row>(result);
   }
 }
 
@@ -517,7 +522,7 @@ const MAX_INGEST_ATTEMPTS = 4;
 async function storedScanIds(connection: PgConnection, group: WriteRequest[]): Promise<Set<string>> {
   const ids = [...new Set(group.flatMap(({ scans }) => scans.map((scan) => scan.id)))];
   const result = await connection.query({ text: 'SELECT id FROM scan WHERE id = ANY($1::varchar[])', values: [ids] });
-  return new Set(((Array.isArray(result) ? result[result.length - 1] : result).rows as { id: string }[]).map(({ id }) => id));
+  return new Set(lastRows<{ id: string }>(result).map(({ id }) => id));
 }
 
 /** Caps one group commit, so a flood of requests still commits in bounded steps. */

@@ -265,7 +265,7 @@ async function upsertSketchRows<Row extends PeopleRow>(sql: TransactionSql, spec
       // The rows are locked already (by the upsert): one statement for them all, not one round trip each.
       const records = writes.map(({ key, bytes }) => ({
         ...Object.fromEntries(spec.key.map((column, index) => [column, key[index]])),
-        people: `\\x${bytes.toString('hex')}`,
+        people: byteaText(bytes),
       }));
       await sql.query(
         `UPDATE ${spec.table} SET people = w.people FROM json_populate_recordset(NULL::${spec.table}, $1::json) AS w
@@ -317,6 +317,11 @@ async function insertPending(sql: TransactionSql, groups: Group[]): Promise<void
   }
 }
 
+/** PostgreSQL: bytes as bytea's text form, for a bytea field of a JSON record (json_populate_recordset). */
+function byteaText(bytes: Buffer): string {
+  return `\\x${bytes.toString('hex')}`;
+}
+
 /**
  * PostgreSQL: the statement appending a transaction's groups, its values a JSON literal (it
  * goes with the COMMIT's round trip, a simple query: see TransactionSql.withCommit); answers
@@ -330,7 +335,7 @@ function pendingInsertOnPostgres(groups: Group[]): string {
     slot: group.slot,
     total: group.total,
     first_time: group.firstTime,
-    people: `\\x${group.sketch.serialize().toString('hex')}`,
+    people: byteaText(group.sketch.serialize()),
   }));
   const columns = 'page_id, ref, source, slot, total, first_time, people';
   return `INSERT INTO scan_rollup_pending (${columns})
