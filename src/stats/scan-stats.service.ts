@@ -319,7 +319,13 @@ export class ScanStatsService {
     merged: { sketches: Map<string, PeopleSketch>[]; stale: boolean },
   ): Map<string, PeopleSketch> {
     const rowsByPage = new Map<string, PieceRow[]>();
-    for (const byPage of rowsByBucket) for (const [page, rows] of byPage) rowsByPage.set(page, [...(rowsByPage.get(page) ?? []), ...rows]);
+    for (const byPage of rowsByBucket) {
+      for (const [page, rows] of byPage) {
+        const ofPage = rowsByPage.get(page) ?? [];
+        ofPage.push(...rows);
+        rowsByPage.set(page, ofPage);
+      }
+    }
     const union = new Map<string, PeopleSketch>();
     for (const [page, rows] of rowsByPage) {
       const key = this.peopleKey(scope, rows);
