@@ -60,6 +60,8 @@ export const FULL: Scale = {
 
 export const QUICK: Scale = {
   ...FULL,
+  // One round of each: CI runs --quick to prove the rows still work, not to measure them.
+  rounds: 1,
   roundMs: 1_000,
   warmupMs: 300,
   deliverySubscribers: 200,

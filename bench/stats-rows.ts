@@ -277,7 +277,7 @@ async function ingestRound(writer: ScanWriter, pageId: string, durationMs: numbe
 
 export async function ingestWithRollups(context: BenchContext): Promise<RowResult> {
   const quick = quickOf(context);
-  const rounds = quick ? 3 : 5;
+  const rounds = quick ? 1 : 5;
   const roundMs = quick ? 1_000 : 5_000;
   return inRowDirectory(context, 'row15', async (directory) => {
     const open = async (name: string, steps: IngestStep[]) => {

@@ -4,7 +4,13 @@
  */
 
 export type DatabaseConfig =
-  | { kind: 'sqlite'; path: string /* a file path or ':memory:' */ }
+  | {
+      kind: 'sqlite';
+      /** a file path or ':memory:' */
+      path: string;
+      /** DATABASE_BUSY_TIMEOUT_MS: how long a write waits for another process's lock on the file before it fails */
+      busyTimeoutMs?: number;
+    }
   | {
       kind: 'postgres';
       url: string;
@@ -79,6 +85,12 @@ export interface RelayConfig {
   url: string | undefined;
   /** RELAY_TIMEOUT_MS: one delivery attempt, connection to response headers; past it the attempt failed. */
   timeoutMs: number;
+  /**
+   * RELAY_LEASE_MS: how long a delivery claimed by a process is its own; when that process dies
+   * mid-delivery, the delivery is sent again (by any process) once this is over. It outlives any
+   * attempt (at least 2 × RELAY_TIMEOUT_MS), so a live process never loses its deliveries.
+   */
+  leaseMs: number;
   /** RELAY_CONCURRENCY: deliveries in flight at once from one process, all bots together. */
   concurrency: number;
   /** RELAY_CONCURRENCY_PER_URL: of those, at most this many to one bot, so a hanging bot cannot hold every slot. */
@@ -173,9 +185,18 @@ function parseRelay(env: Env): RelayConfig {
   const retryBaseMs = integer(env, 'RELAY_RETRY_BASE_MS', 5_000, 1, HOUR_MS);
   const retryMaxMs = integer(env, 'RELAY_RETRY_MAX_MS', 30 * 60_000, 1, 24 * HOUR_MS);
   if (retryMaxMs < retryBaseMs) throw new ConfigError('RELAY_RETRY_MAX_MS', `must not be below RELAY_RETRY_BASE_MS (${retryBaseMs})`);
+  const timeoutMs = integer(env, 'RELAY_TIMEOUT_MS', 10_000, 100, 120_000);
+  const leaseMs = integer(env, 'RELAY_LEASE_MS', timeoutMs * 2 + 30_000, 1, 24 * HOUR_MS);
+  if (leaseMs < timeoutMs * 2) {
+    throw new ConfigError(
+      'RELAY_LEASE_MS',
+      `must be at least twice RELAY_TIMEOUT_MS (${timeoutMs * 2}), so that a delivery outlives its attempt`,
+    );
+  }
   return {
     url: relayUrl('RELAY_URL', optional(env, 'RELAY_URL')),
-    timeoutMs: integer(env, 'RELAY_TIMEOUT_MS', 10_000, 100, 120_000),
+    timeoutMs,
+    leaseMs,
     concurrency: integer(env, 'RELAY_CONCURRENCY', 32, 1, 1_000),
     concurrencyPerUrl: integer(env, 'RELAY_CONCURRENCY_PER_URL', 8, 1, 1_000),
     retryBaseMs,
@@ -228,7 +249,7 @@ function parseDatabase(env: Env, raw: string): DatabaseConfig {
   if (raw.startsWith('sqlite:')) {
     const path = raw.slice('sqlite:'.length);
     if (path === '') throw new ConfigError('DATABASE_URL', 'needs a path after "sqlite:" (or sqlite::memory:)');
-    return { kind: 'sqlite', path };
+    return { kind: 'sqlite', path, busyTimeoutMs: integer(env, 'DATABASE_BUSY_TIMEOUT_MS', 5_000, 0, 10 * 60_000) };
   }
   if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) {
     let url: URL;

@@ -103,8 +103,9 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    ['sqlite::memory:', { kind: 'sqlite', path: ':memory:' }],
-    ['sqlite:/var/lib/gateway/codes.sqlite', { kind: 'sqlite', path: '/var/lib/gateway/codes.sqlite' }],
+    // SQLite: a write waits 5 s for another process's lock on the file by default.
+    ['sqlite::memory:', { kind: 'sqlite', path: ':memory:', busyTimeoutMs: 5_000 }],
+    ['sqlite:/var/lib/gateway/codes.sqlite', { kind: 'sqlite', path: '/var/lib/gateway/codes.sqlite', busyTimeoutMs: 5_000 }],
     // PostgreSQL's timeouts by default: 5 s to get a connection, 30 s for a statement's answer.
     ['postgres://u@h/db', { kind: 'postgres', url: 'postgres://u@h/db', connectTimeoutMs: 5_000, queryTimeoutMs: 30_000 }],
     [
@@ -113,6 +114,15 @@ describe('loadConfig', () => {
     ],
   ])('reads DATABASE_URL %s', (url, database) => {
     expect(loadConfig({ DATABASE_URL: url }).database).toStrictEqual(database);
+  });
+
+  it('reads DATABASE_BUSY_TIMEOUT_MS for SQLite (0: a locked file fails the write at once)', () => {
+    expect(loadConfig({ DATABASE_URL: 'sqlite:/tmp/x.sqlite', DATABASE_BUSY_TIMEOUT_MS: '250' }).database).toStrictEqual({
+      kind: 'sqlite',
+      path: '/tmp/x.sqlite',
+      busyTimeoutMs: 250,
+    });
+    expect(loadConfig({ DATABASE_BUSY_TIMEOUT_MS: '0' }).database).toMatchObject({ busyTimeoutMs: 0 });
   });
 
   it.each([
@@ -195,6 +205,8 @@ describe('loadConfig', () => {
       env: { DATABASE_URL: 'postgres://u@h/db', DATABASE_CONNECT_TIMEOUT_MS: '0' },
       variable: 'DATABASE_CONNECT_TIMEOUT_MS',
     },
+    { name: 'DATABASE_BUSY_TIMEOUT_MS not a number', env: { DATABASE_BUSY_TIMEOUT_MS: '5s' }, variable: 'DATABASE_BUSY_TIMEOUT_MS' },
+    { name: 'DATABASE_BUSY_TIMEOUT_MS negative', env: { DATABASE_BUSY_TIMEOUT_MS: '-1' }, variable: 'DATABASE_BUSY_TIMEOUT_MS' },
     {
       name: 'DATABASE_QUERY_TIMEOUT_MS not a number',
       env: { DATABASE_URL: 'postgres://u@h/db', DATABASE_QUERY_TIMEOUT_MS: '30s' },
@@ -320,6 +332,7 @@ describe('RELAY_URL and the relay settings', () => {
     expect(loadConfig({}).relay).toEqual({
       url: undefined,
       timeoutMs: 10_000,
+      leaseMs: 50_000,
       concurrency: 32,
       concurrencyPerUrl: 8,
       retryBaseMs: 5_000,
@@ -328,6 +341,11 @@ describe('RELAY_URL and the relay settings', () => {
       pollMs: 1_000,
       keepDeliveredMs: 24 * 3_600_000,
     });
+  });
+
+  it('hold a claimed delivery for 2 × RELAY_TIMEOUT_MS + 30 s unless RELAY_LEASE_MS says otherwise', () => {
+    expect(loadConfig({ RELAY_TIMEOUT_MS: '1000' }).relay.leaseMs).toBe(32_000);
+    expect(loadConfig({ RELAY_TIMEOUT_MS: '1000', RELAY_LEASE_MS: '2000' }).relay.leaseMs).toBe(2_000);
   });
 
   it('keep RELAY_URL exactly as written (a trailing slash may matter to the bot)', () => {
@@ -342,6 +360,9 @@ describe('RELAY_URL and the relay settings', () => {
     [{ RELAY_CONCURRENCY_PER_URL: 'many' }, 'RELAY_CONCURRENCY_PER_URL'],
     [{ RELAY_RETRY_BASE_MS: '10000', RELAY_RETRY_MAX_MS: '5000' }, 'RELAY_RETRY_MAX_MS'],
     [{ RELAY_GIVE_UP_AFTER_MS: '-1' }, 'RELAY_GIVE_UP_AFTER_MS'],
+    // A lease shorter than an attempt would let a second process send a delivery still in flight.
+    [{ RELAY_TIMEOUT_MS: '1000', RELAY_LEASE_MS: '1999' }, 'RELAY_LEASE_MS'],
+    [{ RELAY_LEASE_MS: 'forever' }, 'RELAY_LEASE_MS'],
   ])('refuses %j, naming %s', (env, variable) => {
     expect(configErrorOf(env).variable).toBe(variable);
   });

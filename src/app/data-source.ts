@@ -90,7 +90,8 @@ export function createDataSource(database: DatabaseConfig, purpose: 'serve' | 'm
     prepareDatabase: (db: { pragma(source: string): unknown }) => {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
-      db.pragma('busy_timeout = 5000');
+      // Waited out on a timer by the scan writer (src/scans/scan.store.ts, beginImmediate).
+      db.pragma(`busy_timeout = ${database.busyTimeoutMs ?? 5_000}`);
     },
   });
 }

@@ -61,11 +61,6 @@ export class RelayWorker {
     private readonly logger: Logger,
   ) {}
 
-  /** A lease outlives any attempt, so a row is claimed again only if its process died. */
-  private get leaseMs(): number {
-    return this.config.timeoutMs * 2 + 30_000;
-  }
-
   start(): void {
     if (this.running || this.stopping) return;
     this.running = true;
@@ -147,7 +142,7 @@ export class RelayWorker {
         perUrl: this.config.concurrencyPerUrl,
         busyUrls: this.busyUrls(),
         now: Date.now(),
-        leaseMs: this.leaseMs,
+        leaseMs: this.config.leaseMs,
       });
     } catch (error) {
       // The database is away: the rows wait there; try again at the next poll.

@@ -479,12 +479,6 @@ class SqliteSql implements TransactionSql {
   }
 }
 
-/**
- * How long a commit waits for another process's write lock on the SQLite file before it
- * fails (the webhook then answers 500, and Meta retries).
- */
-const SQLITE_LOCK_WAIT_MS = 5_000;
-
 function isSqliteBusy(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'SQLITE_BUSY';
 }
@@ -493,12 +487,14 @@ function isSqliteBusy(error: unknown): boolean {
  * BEGIN IMMEDIATE, waiting for a lock held by another process without blocking the event
  * loop: better-sqlite3 waits out its busy_timeout synchronously, which would stop every
  * request of this process (health checks included) for as long. So the attempt itself
- * does not wait (busy_timeout 0), and the wait between attempts is a timer.
+ * does not wait (busy_timeout 0), and the wait between attempts, up to the connection's
+ * busy_timeout (DATABASE_BUSY_TIMEOUT_MS), is a timer; past it the commit fails (the webhook
+ * then answers 500, and Meta retries).
  */
 async function beginImmediate(handle: BetterSqlite3.Database): Promise<void> {
-  const deadline = Date.now() + SQLITE_LOCK_WAIT_MS;
+  const busyTimeout = handle.pragma('busy_timeout', { simple: true }) as number;
+  const deadline = Date.now() + busyTimeout;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    const busyTimeout = handle.pragma('busy_timeout', { simple: true }) as number;
     handle.pragma('busy_timeout = 0');
     try {
       handle.exec('BEGIN IMMEDIATE');

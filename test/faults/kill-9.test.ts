@@ -25,11 +25,17 @@ const SENDERS = 8;
 const KILL_AFTER = 50;
 /**
  * The bot refuses the first deliveries once; their retry comes later than the kill, so the
- * outbox still holds them when the process dies. (A delivery cut mid-attempt waits for its
- * lease, 30 s and more: too long for this test; test/relay.e2e.test.ts covers leases.)
+ * outbox still holds them when the process dies. A delivery cut mid-attempt by the kill is
+ * sent again by the restarted process once its lease is over: 2 s here (50 s by default).
  */
 const REFUSED_FIRST = 8;
-const RELAY = { RELAY_TIMEOUT_MS: '1000', RELAY_RETRY_BASE_MS: '2000', RELAY_RETRY_MAX_MS: '2000', RELAY_POLL_MS: '50' };
+const RELAY = {
+  RELAY_TIMEOUT_MS: '1000',
+  RELAY_LEASE_MS: '2000',
+  RELAY_RETRY_BASE_MS: '2000',
+  RELAY_RETRY_MAX_MS: '2000',
+  RELAY_POLL_MS: '50',
+};
 
 // Two starts of src/main.ts compiled on the fly: about 10 s each on a busy 2-core machine.
 jest.setTimeout(180_000);
