@@ -8,7 +8,7 @@
  * from /proc), one gateway per row (`node dist/src/main.js`), and the load generator
  * (load.ts, forked), which forks the bare `ws` server of the delivery floor.
  *
- * Options: --quick (everything small, under a minute), --only 1,4 (some rows),
+ * Options: --quick (every row small, one round each: a few minutes), --only 1,4 (some rows),
  * --profile <dir> (each gateway writes a V8 .cpuprofile into <dir>/<row>/ when it stops).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
