@@ -206,6 +206,13 @@ export function decodeFeedMessage(key: Buffer, frame: Buffer, maxBytes = MAX_FEE
   }
 }
 
+/** Whether `frame`'s JSON begins with `start` (an instance's `{"origin":"…",`), without decoding it. */
+function isMessageFrom(frame: Buffer, start: Buffer): boolean {
+  return (
+    frame.length > FRAME_HEADER_BYTES + start.length && frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + start.length).equals(start)
+  );
+}
+
 class InvalidFeedMessage extends Error {}
 
 function invalid(path: string, expected: string): never {
@@ -424,12 +431,17 @@ export class ScanFeed {
   /** signs what is sent and authenticates what is received; without it, Redis carries nothing */
   private readonly key?: Buffer;
   private readonly rejections: RejectionLog;
+  /** events published here and not yet sent to Redis (sendOutgoing) */
+  private outgoing: ScanEvent[] = [];
+  /** how a message sent by this instance begins (encodeFeedMessage): the listener skips its own */
+  private readonly ownMessageStart: Buffer;
 
   private readonly logger: Logger;
 
   constructor(private readonly options: ScanFeedOptions) {
     this.logger = options.logger;
     this.rejections = new RejectionLog(this.logger);
+    this.ownMessageStart = Buffer.from(`${JSON.stringify({ origin: this.instanceId }).slice(0, -1)},`);
     this.streamCheck = setInterval(() => {
       if (this.subscribers.size > 0) this.catchUp();
     }, options.streamCheckIntervalMs ?? STREAM_CHECK_INTERVAL_MS);
@@ -499,20 +511,31 @@ export class ScanFeed {
     return this.subscribers.size;
   }
 
-  /** Delivers a committed batch here and, with Redis, to every other instance. */
+  /**
+   * Delivers a committed batch here at once and, with Redis, to every other instance: the
+   * batches committed in one turn of the event loop leave in one message (each message wakes
+   * Redis and every instance), sent before the next turn.
+   */
   publish(events: ScanEvent[]): void {
     if (events.length === 0) return;
     this.accept(events);
-    if (this.publisher && this.key) {
-      const { frames, refused } = encodeFeedMessages(this.key, this.instanceId, events);
-      for (const { detail } of refused) {
-        this.logger.warn({ detail }, 'scan event not sent to other instances: outside the bounds of the redis scan channel');
-      }
-      for (const frame of frames) {
-        this.publisher.publish(REDIS_CHANNEL, frame).catch((error: Error) => {
-          this.logger.warn({ error: error.message, events: events.length }, 'scan events not sent to other instances: redis unavailable');
-        });
-      }
+    if (!this.publisher || !this.key) return;
+    this.outgoing.push(...events);
+    if (this.outgoing.length === events.length) setImmediate(() => this.sendOutgoing());
+  }
+
+  private sendOutgoing(): void {
+    const events = this.outgoing;
+    this.outgoing = [];
+    if (!this.publisher || !this.key || events.length === 0) return;
+    const { frames, refused } = encodeFeedMessages(this.key, this.instanceId, events);
+    for (const { detail } of refused) {
+      this.logger.warn({ detail }, 'scan event not sent to other instances: outside the bounds of the redis scan channel');
+    }
+    for (const frame of frames) {
+      this.publisher.publish(REDIS_CHANNEL, frame).catch((error: Error) => {
+        this.logger.warn({ error: error.message, events: events.length }, 'scan events not sent to other instances: redis unavailable');
+      });
     }
   }
 
@@ -520,6 +543,9 @@ export class ScanFeed {
   private receive(frame: Buffer | undefined): void {
     try {
       if (!this.key) return;
+      // Its own messages (delivered here when published) are skipped before their MAC and JSON
+      // are checked: a forgery that begins like them is dropped as well, which is safe.
+      if (frame && isMessageFrom(frame, this.ownMessageStart)) return;
       const decoded = decodeFeedMessage(this.key, frame ?? Buffer.alloc(0));
       if (!decoded.ok) {
         this.options.onMessageRejected?.(decoded.reason);
@@ -800,6 +826,7 @@ export class ScanFeed {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.streamCheck);
+    this.sendOutgoing();
     for (const subscriber of [...this.subscribers]) this.removeSubscriber(subscriber);
     this.recent.clear();
     await Promise.all([this.publisher, this.listener].map((client) => client && closeRedis(client)));

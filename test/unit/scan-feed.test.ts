@@ -13,6 +13,8 @@ import {
   type StoredScanStream,
 } from '../../src/scans/scan-feed';
 import { Scan, ScanKind } from '../../src/scans/scan.entity';
+import { eventually } from '../support/subscriptions';
+import Redis from 'ioredis';
 
 const logger = createLogger({ level: 'silent', destination: { write: () => undefined } });
 
@@ -590,3 +592,59 @@ describe('ScanFeed in storage order', () => {
     expect(feed.subscriberCount).toBe(0);
   });
 });
+
+const redisUrl = process.env.TEST_REDIS_URL;
+if (!redisUrl) {
+  test.skip('ScanFeed over Redis (skipped: TEST_REDIS_URL is not set)', () => undefined);
+} else {
+  describe('ScanFeed over Redis', () => {
+    const CHANNEL = 'messenger-code-gateway:scans';
+    const secrets = { appSecret: 'feed-test-secret' };
+
+    it('sends the batches published in one turn as one message, delivered once and in order at every instance', async () => {
+      const stored = new StoredEvents();
+      const rejected: string[] = [];
+      const onMessageRejected = (reason: string) => void rejected.push(reason);
+      const sender = await startFeed({ maxBacklog: 1000, logger, redisUrl, secrets, onMessageRejected }, stored);
+      const receiver = await startFeed({ maxBacklog: 1000, logger, redisUrl, secrets, onMessageRejected }, stored);
+      const witness = new Redis(redisUrl);
+      const messages: Buffer[] = [];
+      // Other gateways may share this Redis: only the messages carrying these scans count.
+      const carrying = (events: ScanEvent[]) => messages.filter((message) => events.some((event) => message.includes(event.scan.id)));
+      try {
+        await witness.subscribe(CHANNEL);
+        witness.on('messageBuffer', (_channel: Buffer, message: Buffer) => void messages.push(message));
+        await Promise.all([sender, receiver].map((feed) => eventually(async () => (await feed.redisReady()) === true, 10_000, 'redis')));
+        // Each feed's listener subscribes on its own connection; give both a published marker to see.
+        const onReceiver = receiver.subscribe({}, () => undefined);
+        const onSender = sender.subscribe({}, () => undefined);
+        const marker = scanEvent();
+        sender.publish([marker]);
+        await expect(onReceiver.next()).resolves.toEqual({ done: false, value: marker });
+        await expect(onSender.next()).resolves.toEqual({ done: false, value: marker });
+        await eventually(() => carrying([marker]).length === 1, 10_000, 'the marker on the channel');
+
+        const batches = [[scanEvent(), scanEvent()], [scanEvent()], [scanEvent(), scanEvent(), scanEvent()]];
+        for (const batch of batches) sender.publish(batch);
+        const received: ScanEvent[] = [];
+        for (let count = 0; count < 6; count += 1) received.push(((await onReceiver.next()) as IteratorResult<ScanEvent>).value);
+        // All of them, in order, at the other instance; and once at the sender (delivered when published).
+        expect(received.map((event) => event.scan.streamSeq)).toEqual(batches.flat().map((event) => event.scan.streamSeq));
+        const atSender: ScanEvent[] = [];
+        for (let count = 0; count < 6; count += 1) atSender.push(((await onSender.next()) as IteratorResult<ScanEvent>).value);
+        expect(atSender).toEqual(batches.flat());
+        await eventually(() => carrying(batches.flat()).length > 0, 10_000, 'the batches on the channel');
+        // One message for the three batches published in one turn.
+        expect(carrying(batches.flat())).toHaveLength(1);
+        expect(batches.flat().every((event) => carrying([event]).length === 1)).toBe(true);
+        expect(rejected).toEqual([]);
+        await onReceiver.return();
+        await onSender.return();
+      } finally {
+        witness.disconnect();
+        await sender.close();
+        await receiver.close();
+      }
+    });
+  });
+}
