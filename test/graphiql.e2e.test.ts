@@ -478,6 +478,24 @@ describe('GraphiQL at /graphql of the gateway', () => {
       });
     });
 
+    it('ignores the cancellations Monaco leaves unhandled, and nothing else', async () => {
+      const { page, watched } = await openGraphiql(browser, gateway.url);
+      try {
+        // Not in `pages`: its deliberate error below is the one problem it must show.
+        await page.evaluate(() => {
+          const canceled = new Error('Canceled');
+          canceled.name = 'Canceled';
+          void Promise.reject(canceled);
+          void Promise.reject(new Error('a real failure'));
+        });
+        // Reported in the order they were rejected: once the second is, the first would have been.
+        await eventually(() => watched.problems.length > 0, UI_TIMEOUT, 'the real failure to be reported');
+        expect(watched.problems).toEqual([expect.stringContaining('a real failure')]);
+      } finally {
+        await page.context().close();
+      }
+    });
+
     it('made no request to any other origin and hit no CSP violation', () => {
       expect(pages).toHaveLength(3);
       for (const watched of pages) {

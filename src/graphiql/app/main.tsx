@@ -32,6 +32,23 @@ interface MonacoEnvironment {
   },
 };
 
+// Monaco cancels its own pending work (a hover, a highlight) as the editor changes, and some of
+// its paths leave that cancellation as an unhandled rejection (microsoft/monaco-editor#2382,
+// #4138): an error in the console that is no fault. Monaco's own handler ignores exactly this
+// signature (isCancellationError); so does the page. Anything else is reported as usual.
+const isMonacoCancellation = (error: unknown): boolean =>
+  error instanceof Error && error.name === 'Canceled' && error.message === 'Canceled';
+window.addEventListener('unhandledrejection', (event) => {
+  if (isMonacoCancellation(event.reason)) event.preventDefault();
+});
+window.addEventListener(
+  'error',
+  (event) => {
+    if (isMonacoCancellation(event.error)) event.preventDefault();
+  },
+  true,
+);
+
 // The page is served by the GraphQL endpoint itself, so the endpoint is this
 // page's URL; deriving it keeps http/https and ws/wss in step behind TLS proxies.
 const endpoint = new URL(window.location.href);
