@@ -104,6 +104,8 @@ export interface RelayConfig {
   pollMs: number;
   /** RELAY_KEEP_DELIVERED_MS: delivered rows are deleted this long after their delivery. */
   keepDeliveredMs: number;
+  /** RELAY_KEEP_GIVEN_UP_MS: given-up rows (with their bodies) are deleted this long after they were given up. */
+  keepGivenUpMs: number;
 }
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -204,6 +206,7 @@ function parseRelay(env: Env): RelayConfig {
     giveUpAfterMs: integer(env, 'RELAY_GIVE_UP_AFTER_MS', 36 * HOUR_MS, 1, 30 * 24 * HOUR_MS),
     pollMs: integer(env, 'RELAY_POLL_MS', 1_000, 10, 60_000),
     keepDeliveredMs: integer(env, 'RELAY_KEEP_DELIVERED_MS', 24 * HOUR_MS, 0, 365 * 24 * HOUR_MS),
+    keepGivenUpMs: integer(env, 'RELAY_KEEP_GIVEN_UP_MS', 7 * 24 * HOUR_MS, 0, 365 * 24 * HOUR_MS),
   };
 }
 

@@ -340,6 +340,7 @@ describe('RELAY_URL and the relay settings', () => {
       giveUpAfterMs: 36 * 3_600_000,
       pollMs: 1_000,
       keepDeliveredMs: 24 * 3_600_000,
+      keepGivenUpMs: 7 * 24 * 3_600_000,
     });
   });
 
@@ -363,6 +364,7 @@ describe('RELAY_URL and the relay settings', () => {
     // A lease shorter than an attempt would let a second process send a delivery still in flight.
     [{ RELAY_TIMEOUT_MS: '1000', RELAY_LEASE_MS: '1999' }, 'RELAY_LEASE_MS'],
     [{ RELAY_LEASE_MS: 'forever' }, 'RELAY_LEASE_MS'],
+    [{ RELAY_KEEP_GIVEN_UP_MS: '-1' }, 'RELAY_KEEP_GIVEN_UP_MS'],
   ])('refuses %j, naming %s', (env, variable) => {
     expect(configErrorOf(env).variable).toBe(variable);
   });

@@ -348,6 +348,38 @@ describe.each(DATABASE_KINDS)('bot relay on %s', (kind) => {
     ]);
   });
 
+  it('prunes given-up rows after RELAY_KEEP_GIVEN_UP_MS, not before; their count stays', async () => {
+    const dead = await FakeBot.start();
+    const deadUrl = dead.url;
+    await dead.close();
+    const keeping = await startTestGateway(kind, { ...FAST_RETRIES, RELAY_URL: deadUrl, RELAY_GIVE_UP_AFTER_MS: '300' });
+    const pruning = await startTestGateway(kind, {
+      ...FAST_RETRIES,
+      RELAY_URL: deadUrl,
+      RELAY_GIVE_UP_AFTER_MS: '300',
+      RELAY_KEEP_GIVEN_UP_MS: '0',
+    });
+    for (const gateway of [keeping, pruning]) {
+      expect(await postWebhook(gateway, bodyOf(entry(TEST_PAGE_ID, messageItem(TEST_PAGE_ID, 'to a dead bot'))))).toBe(200);
+    }
+    await until(async () => (await relayTargets(keeping))[0]?.givenUp === 1);
+    await until(async () => (await relayTargets(pruning))[0]?.givenUp === 1);
+    await until(async () => Number((await pruning.db.dataSource.query('SELECT COUNT(*) AS n FROM relay_delivery'))[0].n) === 0);
+    expect(await relayTargets(pruning)).toEqual([
+      {
+        url: deadUrl,
+        pending: 0,
+        delivered: 0,
+        givenUp: 1,
+        oldestPendingAt: null,
+        lastError: expect.stringMatching(/^connection failed: /),
+      },
+    ]);
+    // By default a given-up delivery is kept a week, its body with it, for whoever looks into it.
+    const kept: { state: string }[] = await keeping.db.dataSource.query('SELECT state FROM relay_delivery');
+    expect(kept).toEqual([{ state: 'given_up' }]);
+  });
+
   describe('two gateways on one database', () => {
     let database: TestDatabase;
 

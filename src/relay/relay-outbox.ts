@@ -187,9 +187,13 @@ export class RelayOutbox {
     await this.settle(delivery, `next_attempt_at = ${this.p(3)}, lease = NULL`, [now]);
   }
 
-  /** Deletes delivered rows older than `deliveredBefore` (their counts stay in relay_target). */
-  async prune(deliveredBefore: number): Promise<void> {
-    await this.write(`DELETE FROM relay_delivery WHERE state = 'delivered' AND finished_at < ${this.p(1)}`, [deliveredBefore]);
+  /** Deletes the rows delivered before `deliveredBefore` and those given up before `givenUpBefore` (their counts stay in relay_target). */
+  async prune(before: { deliveredBefore: number; givenUpBefore: number }): Promise<void> {
+    await this.write(
+      `DELETE FROM relay_delivery
+        WHERE (state = 'delivered' AND finished_at < ${this.p(1)}) OR (state = 'given_up' AND finished_at < ${this.p(2)})`,
+      [before.deliveredBefore, before.givenUpBefore],
+    );
   }
 
   async pendingCount(): Promise<number> {

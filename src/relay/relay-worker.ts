@@ -7,7 +7,7 @@ import type { ClaimedDelivery, RelayOutbox } from './relay-outbox';
 const STOP_GRACE_MS = 2_000;
 /** The shortest time between two claims of one process (see wake). */
 const MIN_CLAIM_GAP_MS = 10;
-/** How often delivered rows older than keepDeliveredMs are deleted (more often when that is shorter). */
+/** How often finished rows past their retention are deleted (more often when a retention is shorter). */
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** Why an attempt failed, short and free of secrets (never the URL, which may hold a token). */
@@ -184,10 +184,11 @@ export class RelayWorker {
 
   private async pruneNowAndThen(): Promise<void> {
     const now = Date.now();
+    const { keepDeliveredMs, keepGivenUpMs } = this.config;
     // A short retention is honoured too (at most one prune per poll).
-    if (now - this.lastPrune < Math.min(PRUNE_EVERY_MS, this.config.keepDeliveredMs)) return;
+    if (now - this.lastPrune < Math.min(PRUNE_EVERY_MS, keepDeliveredMs, keepGivenUpMs)) return;
     this.lastPrune = now;
-    await this.outbox.prune(now - this.config.keepDeliveredMs);
+    await this.outbox.prune({ deliveredBefore: now - keepDeliveredMs, givenUpBefore: now - keepGivenUpMs });
   }
 
   private launch(delivery: ClaimedDelivery): void {
