@@ -98,7 +98,7 @@ export interface RelayConfig {
   /** RELAY_RETRY_BASE_MS: delay before the first retry; each next one doubles (with jitter) up to RELAY_RETRY_MAX_MS. */
   retryBaseMs: number;
   retryMaxMs: number;
-  /** RELAY_GIVE_UP_AFTER_MS: a delivery not accepted this long after its webhook is given up (kept, counted, logged). */
+  /** RELAY_GIVE_UP_AFTER_MS: a delivery not accepted this long after its webhook is given up (kept RELAY_KEEP_GIVEN_UP_MS, counted, logged). */
   giveUpAfterMs: number;
   /** RELAY_POLL_MS: how often each process looks for due deliveries (its own webhooks wake it at once). */
   pollMs: number;
