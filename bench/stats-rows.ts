@@ -280,13 +280,13 @@ export async function ingestWithRollups(context: BenchContext): Promise<RowResul
   const rounds = quick ? 1 : 5;
   const roundMs = quick ? 1_000 : 5_000;
   return inRowDirectory(context, 'row15', async (directory) => {
-    const open = async (name: string, steps: IngestStep[]) => {
+    const open = async (name: string, steps: (db: Database) => IngestStep[]) => {
       const path = await databaseWithCodes(context, join(directory, name), INGEST_REFS);
       const db = await Database.open(createDataSource({ kind: 'sqlite', path }));
-      return { db, writer: new ScanWriter(db, steps) };
+      return { db, writer: new ScanWriter(db, steps(db)) };
     };
-    const without = await open('without', []);
-    const withRollups = await open('with', [new ScanRollups()]);
+    const without = await open('without', () => []);
+    const withRollups = await open('with', (db) => [new ScanRollups(db)]);
     const perSecond = { without: [] as number[], with: [] as number[] };
     try {
       await ingestRound(without.writer, context.pageId, 300);

@@ -47,7 +47,7 @@ describe.each(DATABASE_KINDS)('two instances storing scans at once on %s', (kind
         occurredAt: new Date((time += 1000)),
         receivedAt: new Date(time),
       });
-    const writers = [new ScanWriter(a.db, [new ScanRollups()]), new ScanWriter(b.db, [new ScanRollups()])];
+    const writers = [new ScanWriter(a.db, [new ScanRollups(a.db)]), new ScanWriter(b.db, [new ScanRollups(b.db)])];
     const sent = new Map<string, Scan>();
     const writes: Promise<ScanEvent[]>[] = [];
     for (let round = 0; round < 20; round++) {

@@ -86,7 +86,8 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     throw error;
   }
   const metrics = new GatewayMetrics();
-  const writer = new ScanWriter(db, [new ScanRollups()]);
+  const rollups = new ScanRollups(db, { logger: logger.child({ component: 'rollups' }) });
+  const writer = new ScanWriter(db, [rollups]);
   const feed = new ScanFeed({
     maxBacklog: config.subscriberMaxBacklog,
     stream: new ScanStreamStore(db),
@@ -139,6 +140,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
       await feed.close();
       await rateLimit.close();
       await visits.close();
+      await rollups.settled();
       await db.close();
     },
   };

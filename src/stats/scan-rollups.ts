@@ -1,5 +1,6 @@
 import type { QueryRunner } from 'typeorm';
-import type { DatabaseKind } from '../db/database';
+import type { Database, DatabaseKind } from '../db/database';
+import type { Logger } from '../logging/logger';
 import { refKey } from '../db/transformers';
 import type { Scan } from '../scans/scan.entity';
 import { jsonLiteral, type IngestStep, type TransactionSql } from '../scans/scan.store';
@@ -377,17 +378,22 @@ export async function compactRollups(sql: TransactionSql): Promise<number> {
 /**
  * The ingest step: the scans a transaction stored, appended to the pending rows in the
  * same transaction (a few small rows: no sketch is read or rewritten), folded into the
- * rollup rows once COMPACT_PENDING_ROWS of them have gathered (on SQLite counted in the
- * transaction; on PostgreSQL told by the pending rows' ids, see apply).
+ * rollup rows once COMPACT_PENDING_ROWS of them have gathered: on SQLite, counted and folded
+ * in the transaction; on PostgreSQL, told by the pending rows' ids and folded in a
+ * transaction of its own beside the ingest (see apply).
  */
 export class ScanRollups implements IngestStep {
-  /**
-   * PostgreSQL: a pending row this process appended had an id that is a multiple of
-   * compactAt, so its next transaction folds (see apply).
-   */
-  private foldDue = false;
+  /** PostgreSQL: the fold under way in the background, if any (one at a time per process). */
+  private folding?: Promise<void>;
 
-  constructor(private readonly compactAt: number = COMPACT_PENDING_ROWS) {}
+  constructor(
+    private readonly db: Database,
+    private readonly options: { compactAt?: number; logger?: Logger } = {},
+  ) {}
+
+  private get compactAt(): number {
+    return this.options.compactAt ?? COMPACT_PENDING_ROWS;
+  }
 
   async apply(sql: TransactionSql, stored: Scan[]): Promise<void> {
     const groups = groupScans(stored.map(rollupScanOf));
@@ -395,20 +401,47 @@ export class ScanRollups implements IngestStep {
       // PostgreSQL: no round trip of its own. The pending rows go with the COMMIT (nothing else
       // in the transaction reads them), and instead of counting them (a scan of the table at
       // every transaction), their ids say when to fold: every id is one row's, of exactly one
-      // transaction of one instance, so about every compactAt rows one writer folds, in its next
-      // transaction, before its own rows. (A fold that fails leaves them to the next multiple.)
-      if (this.foldDue) {
-        this.foldDue = false;
-        await compactRollups(sql);
-      }
+      // transaction of one instance, so about every compactAt rows one writer folds. The fold
+      // reads and rewrites a few hundred rows' sketches (hundreds of milliseconds at thousands
+      // of scans a second): in the ingest transaction it held every webhook of its process
+      // back meanwhile, so it runs in a transaction of its own, while ingest goes on.
       sql.withCommit<{ id: number | string }>(pendingInsertOnPostgres(groups), (rows) => {
-        if (rows.some(({ id }) => Number(id) % this.compactAt === 0)) this.foldDue = true;
+        if (rows.some(({ id }) => Number(id) % this.compactAt === 0)) this.foldApart();
       });
       return;
     }
     await insertPending(sql, groups);
     const [{ pending }] = await sql.query<{ pending: number | string }>(`SELECT COUNT(*) AS pending FROM scan_rollup_pending`, []);
     if (Number(pending) >= this.compactAt) await compactRollups(sql);
+  }
+
+  /** Resolves once no fold of this process is under way (before the database is closed). */
+  async settled(): Promise<void> {
+    while (this.folding) await this.folding;
+  }
+
+  /**
+   * Folds in a transaction of its own, unless one is under way here already (it may not see
+   * the rows committed since it began: the next due fold takes them). DELETE … RETURNING
+   * claims the rows, so folds of other instances never add one twice. A fold that fails
+   * leaves its rows to the next one.
+   */
+  private foldApart(): void {
+    if (this.folding) return;
+    this.folding = this.db
+      .transaction((manager) => compactRollups(queryRunnerSql(manager.queryRunner as QueryRunner)))
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.options.logger?.warn(
+            { error: error instanceof Error ? error.message : String(error) },
+            'folding the pending rollup rows failed; the next fold takes them',
+          );
+        },
+      )
+      .finally(() => {
+        this.folding = undefined;
+      });
   }
 }
 
