@@ -25,6 +25,29 @@ describe('lazyChild', () => {
     expect(log.level).toBe('info');
   });
 
+  it('makes no child when Fastify checks it is a logger (its level methods and child, on every request)', () => {
+    const { parent, made } = capture('info');
+    const log = lazyChild(parent, { reqId: 'r6' });
+    // What fastify/lib/logger-factory.js validateLogger reads of a custom child factory's logger.
+    for (const method of ['info', 'error', 'debug', 'fatal', 'warn', 'trace', 'child'] as const) {
+      expect(typeof log[method]).toBe('function');
+      expect(log[method]).toBe(log[method]);
+    }
+    expect(made()).toBe(0);
+    // Asked for a child of its own, it is made, then that child.
+    log.child({ component: 'webhook' });
+    expect(made()).toBe(2);
+  });
+
+  it('gives a child of its own both bindings', () => {
+    const lines: string[] = [];
+    const parent = createLogger({ level: 'info', destination: { write: (line: string) => void lines.push(line) } });
+    lazyChild(parent, { reqId: 'r7' }).child({ component: 'webhook' }).warn('from the grandchild');
+    expect(lines.map((line) => JSON.parse(line) as unknown)).toEqual([
+      expect.objectContaining({ level: 'warn', reqId: 'r7', component: 'webhook', message: 'from the grandchild' }),
+    ]);
+  });
+
   it('makes the child once, at the first enabled line, with its bindings on every line', () => {
     const { parent, made, entries } = capture('info');
     const log = lazyChild(parent, { reqId: 'r2' });
