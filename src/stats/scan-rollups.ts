@@ -429,6 +429,7 @@ export class ScanRollups implements IngestStep {
   private foldApart(): void {
     if (this.folding) return;
     this.folding = this.db
+      // A transaction's EntityManager always has its QueryRunner.
       .transaction((manager) => compactRollups(queryRunnerSql(manager.queryRunner as QueryRunner)))
       .then(
         () => undefined,
