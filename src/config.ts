@@ -114,6 +114,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Shown when PAGE_ID is unset, so a fresh install works without a Facebook page. */
 export const DEMO_PAGE_ID = '100000000000000';
 
+/** SQLite: how long a write waits for another process's lock when DATABASE_BUSY_TIMEOUT_MS is not given. */
+export const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5_000;
+
 export class ConfigError extends Error {
   constructor(
     readonly variable: string,
@@ -252,7 +255,11 @@ function parseDatabase(env: Env, raw: string): DatabaseConfig {
   if (raw.startsWith('sqlite:')) {
     const path = raw.slice('sqlite:'.length);
     if (path === '') throw new ConfigError('DATABASE_URL', 'needs a path after "sqlite:" (or sqlite::memory:)');
-    return { kind: 'sqlite', path, busyTimeoutMs: integer(env, 'DATABASE_BUSY_TIMEOUT_MS', 5_000, 0, 10 * 60_000) };
+    return {
+      kind: 'sqlite',
+      path,
+      busyTimeoutMs: integer(env, 'DATABASE_BUSY_TIMEOUT_MS', DEFAULT_SQLITE_BUSY_TIMEOUT_MS, 0, 10 * 60_000),
+    };
   }
   if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) {
     let url: URL;

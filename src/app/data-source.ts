@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DataSource } from 'typeorm';
 import { ApiKeyRow } from '../auth/api-key.entity';
-import type { DatabaseConfig } from '../config';
+import { DEFAULT_SQLITE_BUSY_TIMEOUT_MS, type DatabaseConfig } from '../config';
 import { Code } from '../codes/code.entity';
 import { Database } from '../db/database';
 import { CodesAndImages1764050000000 } from '../db/migrations/1764050000000-CodesAndImages';
@@ -91,7 +91,7 @@ export function createDataSource(database: DatabaseConfig, purpose: 'serve' | 'm
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       // Waited out on a timer by the scan writer (src/scans/scan.store.ts, beginImmediate).
-      db.pragma(`busy_timeout = ${database.busyTimeoutMs ?? 5_000}`);
+      db.pragma(`busy_timeout = ${database.busyTimeoutMs ?? DEFAULT_SQLITE_BUSY_TIMEOUT_MS}`);
     },
   });
 }
