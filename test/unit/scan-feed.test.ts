@@ -583,6 +583,75 @@ describe('ScanFeed in storage order', () => {
     }
   });
 
+  describe('a gap in the positions received', () => {
+    class CountingReads extends StoredEvents {
+      reads = 0;
+      override async readAfter(after: number, upTo: number, filter: ScanFilter, limit: number): Promise<ScanEvent[]> {
+        this.reads += 1;
+        return super.readAfter(after, upTo, filter, limit);
+      }
+    }
+
+    it('filled by its message within the grace (the other instance’s batch, a moment later) is never read from the database', async () => {
+      const counting = new CountingReads();
+      const graced = new ScanFeed({ maxBacklog: 1000, logger, stream: counting, holeGraceMs: 60_000 });
+      await graced.start();
+      try {
+        const subscription = graced.subscribe({}, () => undefined);
+        const [a, b, c] = counting.store([scanEvent(), scanEvent(), scanEvent()]);
+        graced.publish([c]); // overtook a and b
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const first = subscription.next();
+        expect(await settled(first)).toBe('pending');
+        graced.publish([a, b]);
+        expect((await first).value).toBe(a);
+        expect(seqs(await take(subscription, 2))).toEqual(seqs([b, c]));
+        expect(counting.reads).toBe(0);
+      } finally {
+        await graced.close();
+      }
+    });
+
+    it('still open after the grace is read from the database once, and delivered in order', async () => {
+      const counting = new CountingReads();
+      const graced = new ScanFeed({ maxBacklog: 1000, logger, stream: counting, holeGraceMs: 30 });
+      await graced.start();
+      try {
+        const subscription = graced.subscribe({}, () => undefined);
+        const [a, b, c] = counting.store([scanEvent(), scanEvent(), scanEvent()]);
+        graced.publish([c]); // a and b were lost on the channel
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        expect(counting.reads).toBe(0);
+        expect(seqs(await take(subscription, 3))).toEqual(seqs([a, b, c]));
+        expect(counting.reads).toBe(1);
+      } finally {
+        await graced.close();
+      }
+    });
+
+    it('filled, then another one opened, waits its own grace before it is read', async () => {
+      const counting = new CountingReads();
+      const graced = new ScanFeed({ maxBacklog: 1000, logger, stream: counting, holeGraceMs: 60_000 });
+      await graced.start();
+      try {
+        const subscription = graced.subscribe({}, () => undefined);
+        const [a, b, c, d] = counting.store([scanEvent(), scanEvent(), scanEvent(), scanEvent()]);
+        graced.publish([b]);
+        graced.publish([a]); // the first gap filled
+        graced.publish([d]); // a second one opens before c
+        expect(seqs(await take(subscription, 2))).toEqual(seqs([a, b]));
+        const third = subscription.next();
+        expect(await settled(third)).toBe('pending');
+        graced.publish([c]);
+        expect((await third).value).toBe(c);
+        expect((await subscription.next()).value).toBe(d);
+        expect(counting.reads).toBe(0);
+      } finally {
+        await graced.close();
+      }
+    });
+  });
+
   it('return() ends a resumed subscription at once, even while it waits for a live scan', async () => {
     const resumed = feed.subscribeAfter({}, 0, () => undefined);
     const pending = resumed.next();
