@@ -385,6 +385,8 @@ export async function compactRollups(sql: TransactionSql): Promise<number> {
 export class ScanRollups implements IngestStep {
   /** PostgreSQL: the fold under way in the background, if any (one at a time per process). */
   private folding?: Promise<void>;
+  /** PostgreSQL: a fold fell due while one was under way; it runs once that one ends */
+  private foldDue = false;
 
   constructor(
     private readonly db: Database,
@@ -421,13 +423,18 @@ export class ScanRollups implements IngestStep {
   }
 
   /**
-   * Folds in a transaction of its own, unless one is under way here already (it may not see
-   * the rows committed since it began: the next due fold takes them). DELETE … RETURNING
-   * claims the rows, so folds of other instances never add one twice. A fold that fails
-   * leaves its rows to the next one.
+   * Folds in a transaction of its own. One due while another is under way here runs right
+   * after it, once: the one under way may not see the rows committed since its DELETE began,
+   * and left for the next due fold they would let the pending rows grow to twice the bound.
+   * DELETE … RETURNING claims the rows, so folds of other instances never add one twice. A
+   * fold that fails leaves its rows to the next one.
    */
   private foldApart(): void {
-    if (this.folding) return;
+    if (this.folding) {
+      this.foldDue = true;
+      return;
+    }
+    this.foldDue = false;
     this.folding = this.db
       // A transaction's EntityManager always has its QueryRunner.
       .transaction((manager) => compactRollups(queryRunnerSql(manager.queryRunner as QueryRunner)))
@@ -442,6 +449,7 @@ export class ScanRollups implements IngestStep {
       )
       .finally(() => {
         this.folding = undefined;
+        if (this.foldDue) this.foldApart();
       });
   }
 }
