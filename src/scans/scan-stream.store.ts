@@ -15,6 +15,9 @@ interface StreamRow {
   stream_seq: number | string;
 }
 
+/** Pairs looked up per query (two bind parameters each: far below SQLite's limit of 32,766). */
+const CODES_PER_READ = 100;
+
 /** The scans of the database in storage order, for the live feed (see StoredScanStream). */
 export class ScanStreamStore implements StoredScanStream {
   constructor(private readonly db: Database) {}
@@ -59,17 +62,19 @@ export class ScanStreamStore implements StoredScanStream {
     }));
   }
 
-  /** The code of each (page, ref) among the rows, as it is now; one prepared query per pair. */
+  /**
+   * The code of each (page, ref) among the rows, as it is now: one query per CODES_PER_READ
+   * pairs (a replay of 500 scans over 50 codes was 50 round trips).
+   */
   private async codesOf(rows: StreamRow[]): Promise<Map<string, CodeRecord>> {
     const codes = new Map<string, CodeRecord>();
     // pageRefKey treats the stored '' and null alike.
-    const pairs = new Map(rows.map((row) => [pageRefKey(row.page_id, row.ref), row] as const));
-    for (const row of pairs.values()) {
-      const [code] = await this.db.read<CodeRow>(
-        `SELECT ${CODE_COLUMNS} FROM code WHERE page_id = ${this.db.param(1)} AND ref = ${this.db.param(2)}`,
-        [row.page_id, row.ref],
-      );
-      if (code) codes.set(pageRefKey(row.page_id, row.ref), codeRecordFromRow(code));
+    const pairs = [...new Map(rows.map((row) => [pageRefKey(row.page_id, row.ref), row] as const)).values()];
+    for (let start = 0; start < pairs.length; start += CODES_PER_READ) {
+      const { values, bind } = this.db.parameters();
+      const wanted = pairs.slice(start, start + CODES_PER_READ).map((row) => `(page_id = ${bind(row.page_id)} AND ref = ${bind(row.ref)})`);
+      const found = await this.db.read<CodeRow>(`SELECT ${CODE_COLUMNS} FROM code WHERE ${wanted.join(' OR ')}`, values);
+      for (const code of found) codes.set(pageRefKey(code.page_id, code.ref), codeRecordFromRow(code));
     }
     return codes;
   }

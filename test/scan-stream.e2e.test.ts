@@ -1,0 +1,50 @@
+/**
+ * The database's scans in storage order, as the live feed and `scanned(after:)` read them:
+ * each scan with the code of its (page, ref) as it is now, looked up together.
+ */
+import { randomInt } from 'node:crypto';
+import { Access } from '../src/access';
+import type { IncomingScan } from '../src/scans/incoming-scan';
+import { ScanKind } from '../src/scans/scan.entity';
+import { ScanStreamStore } from '../src/scans/scan-stream.store';
+import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
+import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
+
+reportSkippedDatabases();
+
+const context = () => ({ requestId: 'scan-stream-test', access: Access.internal() });
+let timestamp = Date.UTC(2026, 10, 2);
+const incoming = (ref: string | null): IncomingScan => ({
+  pageId: TEST_PAGE_ID,
+  senderPsid: `psid-${randomInt(1_000_000_000)}`,
+  kind: ScanKind.REFERRAL,
+  ref,
+  source: 'MESSENGER_CODE',
+  occurredAt: new Date((timestamp += 1000)),
+});
+
+describe.each(DATABASE_KINDS)('the stored scan stream on %s', (kind) => {
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway(kind);
+  });
+
+  it('reads scans over more codes than one lookup takes, each with its own code, orphans with none', async () => {
+    // 120 codes: more than the 100 pairs one query looks up.
+    const refs = Array.from({ length: 120 }, (_, index) => `stream-${index}`);
+    const codes = await gateway.services.codes.generateMany(context(), { refs, imageSize: 100 });
+    const codeOf = new Map(codes.map((code) => [code.ref, code.id]));
+    const stream = new ScanStreamStore(gateway.db);
+    const before = await stream.position();
+    const sent = [...refs, 'stream-orphan', ...refs.slice(0, 3)].map(incoming);
+    for (let start = 0; start < sent.length; start += 25) await gateway.services.scans.ingest(context(), sent.slice(start, start + 25));
+
+    const read = await stream.readAfter(before, await stream.position(), {}, 500);
+    expect(read.map((event) => event.scan.ref)).toEqual(sent.map((scan) => scan.ref));
+    for (const event of read) expect(event.code?.id ?? null).toBe(codeOf.get(event.scan.ref as string) ?? null);
+    // As they are now: the first three were scanned twice.
+    expect(read.find((event) => event.scan.ref === 'stream-0')?.code?.scanCount).toBe(2);
+    expect(read.find((event) => event.scan.ref === 'stream-119')?.code?.scanCount).toBe(1);
+  });
+});
