@@ -236,7 +236,7 @@ const STATEMENT_KINDS: [string, RegExp][] = [
   // The whole transaction as one simple query (BEGIN, pending rollup rows, scan_ingest, COMMIT): its text starts with the BEGIN.
   ['one-trip ingest', /^BEGIN;|scan_ingest\(/],
   ['rollups', /scan_rollup_/],
-  ['counters and stream', /scan_ingest_tail|ref_counter|scan_stream/],
+  ['counters and stream', /ref_counter|scan_stream/],
   ['scan insert', /INSERT INTO scan \(/],
   ['outbox', /relay_outbox/],
 ];

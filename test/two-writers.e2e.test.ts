@@ -3,7 +3,7 @@
  * deployment on PostgreSQL does; on SQLite, two connections to one file): every scan is
  * stored and counted once, however the instances interleave, and each event's running
  * totals agree with the storage order. On PostgreSQL this is the ingest transaction's end
- * (scan_ingest_tail) taking the counters and the stream's row under contention.
+ * (scan_ingest) taking the counters and the stream's row under contention.
  */
 import { randomUUID } from 'node:crypto';
 import { Access } from '../src/access';

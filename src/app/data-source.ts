@@ -18,6 +18,7 @@ import { RelayOutbox1764300000000 } from '../db/migrations/1764300000000-RelayOu
 import { IngestTail1764600000000 } from '../db/migrations/1764600000000-IngestTail';
 import { StreamOrder1764500000000 } from '../db/migrations/1764500000000-StreamOrder';
 import { StreamByRef1764640000000 } from '../db/migrations/1764640000000-StreamByRef';
+import { DropIngestTail1764670000000 } from '../db/migrations/1764670000000-DropIngestTail';
 import { IngestOneTrip1764660000000 } from '../db/migrations/1764660000000-IngestOneTrip';
 import { scanRollupsMigration } from '../db/migrations/1764400000000-ScanRollups';
 import { RollupPending1764620000000 } from '../db/migrations/1764620000000-RollupPending';
@@ -46,6 +47,7 @@ export const MIGRATIONS = [
   RollupRefCounts1764630000000,
   StreamByRef1764640000000,
   IngestOneTrip1764660000000,
+  DropIngestTail1764670000000,
 ];
 
 /**

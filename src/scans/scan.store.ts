@@ -223,7 +223,7 @@ interface CounterRow {
   last_scanned_at: number | string;
 }
 
-/** What scan_ingest answers (migration 1764660000000-IngestOneTrip; as scan_ingest_tail, 1764600000000-IngestTail). */
+/** What scan_ingest answers (migration 1764660000000-IngestOneTrip). */
 interface IngestTail {
   /** in the order of the counters given */
   counters: CounterRow[];
