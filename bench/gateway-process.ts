@@ -19,6 +19,7 @@ const CONTRACT_VARIABLES = [
   'PUBLIC_URL',
   'DATABASE_URL',
   'REDIS_URL',
+  'REDIS_PREFIX',
   'CODE_PROVIDER',
   'GRAPH_API_URL',
   'GRAPH_API_VERSION',
@@ -45,6 +46,8 @@ export interface GatewayOptions {
   databasePath?: string;
   /** a postgres:// URL, used instead of databasePath */
   databaseUrl?: string;
+  /** REDIS_PREFIX: the instances of one run's row share it, and no one else on that Redis */
+  redisPrefix?: string;
   /** REDIS_URL: instances sharing it deliver each other's scans */
   redisUrl?: string;
   appSecret: string;
@@ -119,6 +122,7 @@ export class GatewayProcess {
       // Row 5 measures generating, not the limit on it.
       GENERATE_RATE_LIMIT: '1000000',
       ...(options.redisUrl === undefined ? {} : { REDIS_URL: options.redisUrl }),
+      ...(options.redisPrefix === undefined ? {} : { REDIS_PREFIX: options.redisPrefix }),
     });
     const nodeOptions = options.profileDirectory ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDirectory}`] : [];
     const child = track(spawn(process.execPath, [...nodeOptions, MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] }));

@@ -3,8 +3,8 @@
  * one Redis, as a multi-instance deployment runs. Each row creates a database of its own
  * (bench_<pid>_<row>) on the server at BENCH_POSTGRES_URL (default the test server,
  * postgres://postgres@127.0.0.1:5432/test) and drops it afterwards; Redis is BENCH_REDIS_URL
- * (default redis://127.0.0.1:6379), shared with others, so each row's gateways use a PAGE_ID
- * (and APP_SECRET) of their own. When either cannot be reached, the rows are reported as
+ * (default redis://127.0.0.1:6379), shared with others, so each row's gateways use a
+ * REDIS_PREFIX (and PAGE_ID) of their own. When either cannot be reached, the rows are reported as
  * skipped, not broken.
  *
  * - 18: batched webhooks sent to both gateways, beside raw `pg` multi-row INSERTs of the very
@@ -296,6 +296,7 @@ async function withPair<T>(context: BenchContext, row: number, work: (pair: Pair
       GatewayProcess.start({
         databaseUrl: url,
         redisUrl: REDIS_URL,
+        redisPrefix: `bench-${process.pid}-${row}:`,
         appSecret: context.appSecret,
         pageId,
         subscriberMaxBacklog: 100_000,

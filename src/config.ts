@@ -32,6 +32,12 @@ export interface GatewayConfig {
   production: boolean;
   database: DatabaseConfig;
   redisUrl: string | undefined;
+  /**
+   * REDIS_PREFIX: what this deployment's channel and keys on Redis begin with. Instances of
+   * one deployment share it; deployments sharing one Redis server each need their own (else
+   * each would take the other's scans for its own, or share its rate budgets).
+   */
+  redisPrefix: string;
   codeProvider: CodeProviderName;
   graphApiUrl: string;
   graphApiVersion: string;
@@ -116,6 +122,8 @@ export const DEMO_PAGE_ID = '100000000000000';
 
 /** SQLite: how long a write waits for another process's lock when DATABASE_BUSY_TIMEOUT_MS is not given. */
 export const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5_000;
+/** What the channel and keys on Redis begin with when REDIS_PREFIX is unset. */
+export const DEFAULT_REDIS_PREFIX = 'messenger-code-gateway:';
 
 export class ConfigError extends Error {
   constructor(
@@ -348,6 +356,10 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     throw new ConfigError('PAGE_ID', 'is required when CODE_PROVIDER=facebook (the page of PAGE_ACCESS_TOKEN)');
   }
   const encryptionKeys = parseEncryptionKeys(env);
+  const redisPrefix = optional(env, 'REDIS_PREFIX') ?? DEFAULT_REDIS_PREFIX;
+  if (!/^[A-Za-z0-9:._-]{1,64}$/.test(redisPrefix)) {
+    throw new ConfigError('REDIS_PREFIX', `must be 1 to 64 letters, digits or ":._-", got "${redisPrefix}"`);
+  }
   const graphApiVersion = optional(env, 'GRAPH_API_VERSION') ?? 'v2.6';
   if (!/^v\d+\.\d+$/.test(graphApiVersion)) {
     throw new ConfigError('GRAPH_API_VERSION', `must look like v2.6, got "${graphApiVersion}"`);
@@ -360,6 +372,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     production: env.NODE_ENV === 'production',
     database: parseDatabase(env, optional(env, 'DATABASE_URL') ?? 'sqlite:./data/gateway.sqlite'),
     redisUrl: optional(env, 'REDIS_URL'),
+    redisPrefix,
     codeProvider: codeProviderRaw,
     graphApiUrl: httpUrl('GRAPH_API_URL', optional(env, 'GRAPH_API_URL') ?? 'https://graph.facebook.com'),
     graphApiVersion,

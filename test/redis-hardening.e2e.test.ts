@@ -12,13 +12,13 @@ import { deriveFeedKey, encodeFeedMessage, MAX_FEED_MESSAGE_BYTES, type ScanEven
 import { ScanKind } from '../src/scans/scan-kind';
 import type { SimulatedScan } from '../src/webhook/simulated-webhook';
 import { ScannedDocument, type ScannedSubscription } from './generated/graphql';
-import { startTestGateway, type TestGateway } from './support/gateway';
+import { startTestGateway, TEST_REDIS_PREFIX, type TestGateway } from './support/gateway';
 import { eventually, TestSubscriber, waitForSubscribers } from './support/subscriptions';
 import { postScans, scanOf, TEST_APP_SECRET } from './support/webhook';
 
 const redisUrl = process.env.TEST_REDIS_URL;
 
-const CHANNEL = 'messenger-code-gateway:scans';
+const CHANNEL = `${TEST_REDIS_PREFIX}scans`;
 const SCANNED = print(ScannedDocument);
 const REASONS = ['unauthenticated', 'malformed', 'too_large'] as const;
 type Reason = (typeof REASONS)[number];

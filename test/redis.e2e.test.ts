@@ -4,7 +4,8 @@ import type { Gateway } from '../src/app/gateway';
 import type { SimulatedScan } from '../src/webhook/simulated-webhook';
 import { CodeDocument, GenerateCodeDocument, ScannedDocument, type ScannedSubscription } from './generated/graphql';
 import { DATABASE_KINDS, reportSkippedDatabases, type DatabaseKind } from './support/databases';
-import { startTestGateway, type TestGateway } from './support/gateway';
+import { startTestGateway, TEST_REDIS_PREFIX, type TestGateway } from './support/gateway';
+import { sample, scrape } from './support/metrics';
 import { executeOk } from './support/graphql-client';
 import { eventually, TestSubscriber, waitForSubscribers } from './support/subscriptions';
 import { hostAndPort, startTcpProxy, type TcpProxy } from './support/tcp-proxy';
@@ -148,6 +149,48 @@ if (!redisUrl) {
         expect(onB.events[0].scanned).toMatchObject({ pageId, ref: 'shared', kind: 'REFERRAL', code: { lastScannedAt: occurredAt(toA) } });
         for (const gateway of [a, b]) {
           expect((await executeOk(gateway.url, CodeDocument, { id: code.id })).code?.scanCount).toBe(3);
+        }
+      });
+    });
+
+    describe('two deployments on one Redis, each with its own REDIS_PREFIX', () => {
+      const pageId = uniquePageId();
+
+      it('neither gets the other\'s scans nor counts them as forged, though both watch the same page', async () => {
+        const [a] = await startPair(kind, pageId, redisUrl);
+        // Another deployment: its own database and APP_SECRET, the same Redis and page id.
+        const otherSecret = 'another-deployment-secret';
+        const other = await startTestGateway(kind, {
+          PAGE_ID: pageId,
+          REDIS_URL: redisUrl,
+          REDIS_PREFIX: `${TEST_REDIS_PREFIX}other:`,
+          APP_SECRET: otherSecret,
+        });
+        await waitUntilReady([a, other], true);
+        const onA = subscribe(a, { pageId });
+        const onOther = subscribe(other, { pageId });
+        await waitForSubscribers(a, 1);
+        await waitForSubscribers(other, 1);
+
+        const toA = scanOf(pageId, { ref: 'deployment-a' });
+        await post(a, [toA]);
+        const toOther = scanOf(pageId, { ref: 'deployment-other' });
+        expect(await postScans(other.url, [toOther], otherSecret)).toEqual({ status: 200, text: 'EVENT_RECEIVED' });
+        await onA.waitFor((s) => received(s, toA), 5000, 'its own scan at A');
+        await onOther.waitFor((s) => received(s, toOther), 5000, 'its own scan at the other deployment');
+        // Each deployment's next scan: once it is delivered, anything of the other's would have been too.
+        const markerA = scanOf(pageId, { ref: 'deployment-a' });
+        await post(a, [markerA]);
+        const markerOther = scanOf(pageId, { ref: 'deployment-other' });
+        expect(await postScans(other.url, [markerOther], otherSecret)).toEqual({ status: 200, text: 'EVENT_RECEIVED' });
+        await onA.waitFor((s) => received(s, markerA), 5000, 'the marker at A');
+        await onOther.waitFor((s) => received(s, markerOther), 5000, 'the marker at the other deployment');
+
+        expect(onA.events.map((event) => event.scanned.ref)).toEqual(['deployment-a', 'deployment-a']);
+        expect(onOther.events.map((event) => event.scanned.ref)).toEqual(['deployment-other', 'deployment-other']);
+        for (const gateway of [a, other]) {
+          const { text } = await scrape(gateway.url);
+          expect(sample(text, 'gateway_feed_messages_rejected_total{reason="unauthenticated"}')).toBe(0);
         }
       });
     });

@@ -93,6 +93,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     stream: new ScanStreamStore(db),
     unpublishedFrom: () => writer.unpublishedFrom(),
     redisUrl: config.redisUrl,
+    redisPrefix: config.redisPrefix,
     secrets: { appSecret: config.appSecret, psidHashKey: config.psidHashKey },
     logger: logger.child({ component: 'scan-feed' }),
     onSubscriberDropped: () => metrics.subscriberDropped(),
@@ -110,6 +111,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   const rateLimit = new GenerateRateLimit({
     codesPerMinute: config.generateRateLimit,
     redisUrl: config.redisUrl,
+    redisPrefix: config.redisPrefix,
     logger: logger.child({ component: 'rate-limit' }),
   });
   const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db), rateLimit, publicUrl);

@@ -1,18 +1,22 @@
 import Redis from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Access } from '../access';
+import { DEFAULT_REDIS_PREFIX } from '../config';
 import { RateLimitedError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { closeRedis } from '../redis/close-redis';
 
 const WINDOW_SECONDS = 60;
-const REDIS_KEY_PREFIX = 'messenger-code-gateway:generate-rate';
+/** The keys after the deployment's REDIS_PREFIX. */
+const REDIS_KEY_NAME = 'generate-rate';
 
 export interface GenerateRateLimitOptions {
   /** GENERATE_RATE_LIMIT: codes a minute per key */
   codesPerMinute: number;
   /** with Redis, every instance counts against the same budget */
   redisUrl: string | undefined;
+  /** what the keys' names begin with: the deployment's REDIS_PREFIX (DEFAULT_REDIS_PREFIX when unset) */
+  redisPrefix?: string;
   logger: Logger;
 }
 
@@ -77,7 +81,7 @@ export class GenerateRateLimit {
     });
     this.limiter = new RateLimiterRedis({
       storeClient: this.redis,
-      keyPrefix: REDIS_KEY_PREFIX,
+      keyPrefix: `${options.redisPrefix ?? DEFAULT_REDIS_PREFIX}${REDIS_KEY_NAME}`,
       points: options.codesPerMinute,
       duration: WINDOW_SECONDS,
       rejectIfRedisNotReady: true,

@@ -5,6 +5,7 @@ import { CodeTracking, CodeType } from '../codes/code.entity';
 import { codeFromRecord, type CodeRecord } from '../codes/code.wire';
 import { CodeProviderKind } from '../images/image.types';
 import type { Logger } from '../logging/logger';
+import { DEFAULT_REDIS_PREFIX } from '../config';
 import { closeRedis } from '../redis/close-redis';
 import type { FeedRejectionReason } from '../metrics/gateway-metrics';
 import { Scan, ScanKind } from './scan.entity';
@@ -68,7 +69,8 @@ export interface ScanSubscription extends AsyncIterableIterator<ScanEvent> {
   return(): Promise<IteratorResult<ScanEvent>>;
 }
 
-const REDIS_CHANNEL = 'messenger-code-gateway:scans';
+/** The channel after the deployment's REDIS_PREFIX. */
+const REDIS_CHANNEL_NAME = 'scans';
 
 // ---------------------------------------------------------------------------------------
 // Messages on the Redis channel
@@ -384,6 +386,8 @@ export interface ScanFeedOptions {
   /** how long a gap may stay open before it is read from the database (HOLE_GRACE_MS) */
   holeGraceMs?: number;
   redisUrl?: string;
+  /** what the channel's name begins with: the deployment's REDIS_PREFIX (DEFAULT_REDIS_PREFIX when unset) */
+  redisPrefix?: string;
   /**
    * The shared secrets the Redis messages' key is derived from (deriveFeedKey); without
    * either, a feed with redisUrl neither sends to Redis nor accepts from it.
@@ -450,6 +454,8 @@ export class ScanFeed {
   private outgoing: ScanEvent[] = [];
   /** how a message sent by this instance begins (encodeFeedMessage): the listener skips its own */
   private readonly ownMessageStart: Buffer;
+  /** the Redis channel of this deployment's instances */
+  private readonly channel: string;
 
   private readonly logger: Logger;
 
@@ -457,6 +463,7 @@ export class ScanFeed {
     this.logger = options.logger;
     this.rejections = new RejectionLog(this.logger);
     this.ownMessageStart = Buffer.from(`${JSON.stringify({ origin: this.instanceId }).slice(0, -1)},`);
+    this.channel = `${options.redisPrefix ?? DEFAULT_REDIS_PREFIX}${REDIS_CHANNEL_NAME}`;
     this.streamCheck = setInterval(() => {
       if (this.subscribers.size > 0) this.catchUp();
     }, options.streamCheckIntervalMs ?? STREAM_CHECK_INTERVAL_MS);
@@ -504,7 +511,7 @@ export class ScanFeed {
       }
       if (this.key) {
         this.listener
-          .subscribe(REDIS_CHANNEL)
+          .subscribe(this.channel)
           .catch((error: Error) => this.logger.warn({ error: error.message }, 'redis subscribe failed'));
         // The raw bytes: the MAC covers exactly them, and the size is known before any decoding.
         this.listener.on('messageBuffer', (_channel: Buffer, message: Buffer | undefined) => this.receive(message));
@@ -548,7 +555,7 @@ export class ScanFeed {
       this.logger.warn({ detail }, 'scan event not sent to other instances: outside the bounds of the redis scan channel');
     }
     for (const frame of frames) {
-      this.publisher.publish(REDIS_CHANNEL, frame).catch((error: Error) => {
+      this.publisher.publish(this.channel, frame).catch((error: Error) => {
         this.logger.warn({ error: error.message, events: events.length }, 'scan events not sent to other instances: redis unavailable');
       });
     }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { startGateway, type Gateway } from '../../src/app/gateway';
 import { loadConfig } from '../../src/config';
 import { createLogger, type LogLevel } from '../../src/logging/logger';
@@ -6,6 +7,11 @@ import { TEST_APP_SECRET } from './webhook';
 
 export const TEST_PAGE_ID = '1234567890';
 export const TEST_VERIFY_TOKEN = 'test-verify-token';
+/**
+ * The REDIS_PREFIX of this test file's gateways: Jest runs files side by side on one Redis,
+ * and a file's gateways must not take another file's scans or rate budgets for theirs.
+ */
+export const TEST_REDIS_PREFIX = `gateway-test-${process.pid}-${randomBytes(4).toString('hex')}:`;
 
 /** The JSON lines a test gateway logged; errors are also echoed to stderr, so a failure's cause shows. */
 export class LogCapture {
@@ -57,6 +63,7 @@ export async function startTestGateway(database: DatabaseKind | TestDatabase, en
     APP_SECRET: TEST_APP_SECRET,
     WEBHOOK_VERIFY_TOKEN: TEST_VERIFY_TOKEN,
     LOG_LEVEL: 'error',
+    REDIS_PREFIX: TEST_REDIS_PREFIX,
     ...env,
   });
   const logs = new LogCapture();
