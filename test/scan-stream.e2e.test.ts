@@ -2,26 +2,15 @@
  * The database's scans in storage order, as the live feed and `scanned(after:)` read them:
  * each scan with the code of its (page, ref) as it is now, looked up together.
  */
-import { randomInt } from 'node:crypto';
 import { Access } from '../src/access';
-import type { IncomingScan } from '../src/scans/incoming-scan';
-import { ScanKind } from '../src/scans/scan.entity';
 import { ScanStreamStore } from '../src/scans/scan-stream.store';
 import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
-import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
+import { incomingScan } from './support/incoming-scan';
+import { startTestGateway, type TestGateway } from './support/gateway';
 
 reportSkippedDatabases();
 
 const context = () => ({ requestId: 'scan-stream-test', access: Access.internal() });
-let timestamp = Date.UTC(2026, 10, 2);
-const incoming = (ref: string | null): IncomingScan => ({
-  pageId: TEST_PAGE_ID,
-  senderPsid: `psid-${randomInt(1_000_000_000)}`,
-  kind: ScanKind.REFERRAL,
-  ref,
-  source: 'MESSENGER_CODE',
-  occurredAt: new Date((timestamp += 1000)),
-});
 
 describe.each(DATABASE_KINDS)('the stored scan stream on %s', (kind) => {
   let gateway: TestGateway;
@@ -37,7 +26,7 @@ describe.each(DATABASE_KINDS)('the stored scan stream on %s', (kind) => {
     const codeOf = new Map(codes.map((code) => [code.ref, code.id]));
     const stream = new ScanStreamStore(gateway.db);
     const before = await stream.position();
-    const sent = [...refs, 'stream-orphan', ...refs.slice(0, 3)].map(incoming);
+    const sent = [...refs, 'stream-orphan', ...refs.slice(0, 3)].map(incomingScan);
     for (let start = 0; start < sent.length; start += 25) await gateway.services.scans.ingest(context(), sent.slice(start, start + 25));
 
     const read = await stream.readAfter(before, await stream.position(), {}, 500);

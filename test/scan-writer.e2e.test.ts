@@ -3,26 +3,15 @@
  * the relay's outbox): rows written alongside commit with the scans or not at all, and
  * requests that shared a group commit are isolated from each other's failure.
  */
-import { randomInt } from 'node:crypto';
 import { Access } from '../src/access';
-import type { IncomingScan } from '../src/scans/incoming-scan';
-import { ScanKind } from '../src/scans/scan.entity';
 import type { TransactionSql } from '../src/scans/scan.store';
 import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
-import { startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
+import { incomingScan } from './support/incoming-scan';
+import { startTestGateway, type TestGateway } from './support/gateway';
 
 reportSkippedDatabases();
 
 const context = () => ({ requestId: 'scan-writer-test', access: Access.internal() });
-let timestamp = Date.UTC(2026, 10, 1);
-const incoming = (ref: string): IncomingScan => ({
-  pageId: TEST_PAGE_ID,
-  senderPsid: `psid-${randomInt(1_000_000_000)}`,
-  kind: ScanKind.REFERRAL,
-  ref,
-  source: 'MESSENGER_CODE',
-  occurredAt: new Date((timestamp += 1000)),
-});
 
 describe.each(DATABASE_KINDS)('the ingest transaction on %s', (kind) => {
   let gateway: TestGateway;
@@ -55,7 +44,7 @@ describe.each(DATABASE_KINDS)('the ingest transaction on %s', (kind) => {
   }
 
   it('rows written alongside commit with the scans, and also when the request has no scan', async () => {
-    const result = await gateway.services.scans.ingest(context(), [incoming('along-1'), incoming('along-1')], probe('with-scans'));
+    const result = await gateway.services.scans.ingest(context(), [incomingScan('along-1'), incomingScan('along-1')], probe('with-scans'));
     expect(result.stored).toBe(2);
     expect(await probes('with-scans')).toBe(1);
     await gateway.services.scans.ingest(context(), [], probe('without-scans'));
@@ -69,9 +58,9 @@ describe.each(DATABASE_KINDS)('the ingest transaction on %s', (kind) => {
     };
     // Started in the same tick: they share one transaction, which the failure rolls back.
     const outcomes = await Promise.allSettled([
-      gateway.services.scans.ingest(context(), [incoming('group-ok-1')], probe('group-ok-1')),
-      gateway.services.scans.ingest(context(), [incoming('group-bad'), incoming('group-bad')], failing),
-      gateway.services.scans.ingest(context(), [incoming('group-ok-2')]),
+      gateway.services.scans.ingest(context(), [incomingScan('group-ok-1')], probe('group-ok-1')),
+      gateway.services.scans.ingest(context(), [incomingScan('group-bad'), incomingScan('group-bad')], failing),
+      gateway.services.scans.ingest(context(), [incomingScan('group-ok-2')]),
     ]);
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((outcomes[1] as PromiseRejectedResult).reason).toEqual(new Error('the outbox refused'));
@@ -85,12 +74,12 @@ describe.each(DATABASE_KINDS)('the ingest transaction on %s', (kind) => {
   });
 
   it('a ref with a lone surrogate (JSON can carry one) is stored and counted', async () => {
-    const result = await gateway.services.scans.ingest(context(), [incoming('lone-\ud800-ref'), incoming('lone-\ud800-ref')]);
+    const result = await gateway.services.scans.ingest(context(), [incomingScan('lone-\ud800-ref'), incomingScan('lone-\ud800-ref')]);
     expect(result.stored).toBe(2);
   });
 
   it('redeliveries among new scans of a group: the new ones numbered contiguously, in arrival order', async () => {
-    const scans = Array.from({ length: 6 }, (_, index) => incoming(`mixed-${index}`));
+    const scans = Array.from({ length: 6 }, (_, index) => incomingScan(`mixed-${index}`));
     await gateway.services.scans.ingest(context(), [scans[1], scans[3]]);
     // One group: the stored scans sit between new ones, in both requests.
     const [first, second] = await Promise.all([
@@ -109,7 +98,7 @@ describe.each(DATABASE_KINDS)('the ingest transaction on %s', (kind) => {
 
   it('many requests at once are stored once each, with contiguous positions', async () => {
     const refs = Array.from({ length: 40 }, (_, index) => `burst-${index % 5}`);
-    const scans = refs.map(incoming);
+    const scans = refs.map(incomingScan);
     const results = await Promise.all(scans.map((scan) => gateway.services.scans.ingest(context(), [scan, scan])));
     expect(results.map((result) => [result.stored, result.duplicates])).toEqual(refs.map(() => [1, 1]));
     for (let index = 0; index < 5; index++) expect(await scansOf(`burst-${index}`)).toBe(8);
