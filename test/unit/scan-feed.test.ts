@@ -592,11 +592,20 @@ describe('ScanFeed in storage order', () => {
       }
     }
 
-    it('filled by its message within the grace (the other instance’s batch, a moment later) is never read from the database', async () => {
+    /** A started feed on a counting stream that waits `holeGraceMs` before reading a gap; closed after `work`. */
+    async function withGrace(holeGraceMs: number, work: (feed: ScanFeed, stream: CountingReads) => Promise<void>): Promise<void> {
       const counting = new CountingReads();
-      const graced = new ScanFeed({ maxBacklog: 1000, logger, stream: counting, holeGraceMs: 60_000 });
+      const graced = new ScanFeed({ maxBacklog: 1000, logger, stream: counting, holeGraceMs });
       await graced.start();
       try {
+        await work(graced, counting);
+      } finally {
+        await graced.close();
+      }
+    }
+
+    it('filled by its message within the grace (the other instance’s batch, a moment later) is never read from the database', () =>
+      withGrace(60_000, async (graced, counting) => {
         const subscription = graced.subscribe({}, () => undefined);
         const [a, b, c] = counting.store([scanEvent(), scanEvent(), scanEvent()]);
         graced.publish([c]); // overtook a and b
@@ -607,16 +616,10 @@ describe('ScanFeed in storage order', () => {
         expect((await first).value).toBe(a);
         expect(seqs(await take(subscription, 2))).toEqual(seqs([b, c]));
         expect(counting.reads).toBe(0);
-      } finally {
-        await graced.close();
-      }
-    });
+      }));
 
-    it('still open after the grace is read from the database once, and delivered in order', async () => {
-      const counting = new CountingReads();
-      const graced = new ScanFeed({ maxBacklog: 1000, logger, stream: counting, holeGraceMs: 30 });
-      await graced.start();
-      try {
+    it('still open after the grace is read from the database once, and delivered in order', () =>
+      withGrace(30, async (graced, counting) => {
         const subscription = graced.subscribe({}, () => undefined);
         const [a, b, c] = counting.store([scanEvent(), scanEvent(), scanEvent()]);
         graced.publish([c]); // a and b were lost on the channel
@@ -624,16 +627,10 @@ describe('ScanFeed in storage order', () => {
         expect(counting.reads).toBe(0);
         expect(seqs(await take(subscription, 3))).toEqual(seqs([a, b, c]));
         expect(counting.reads).toBe(1);
-      } finally {
-        await graced.close();
-      }
-    });
+      }));
 
-    it('filled, then another one opened, waits its own grace before it is read', async () => {
-      const counting = new CountingReads();
-      const graced = new ScanFeed({ maxBacklog: 1000, logger, stream: counting, holeGraceMs: 60_000 });
-      await graced.start();
-      try {
+    it('filled, then another one opened, waits its own grace before it is read', () =>
+      withGrace(60_000, async (graced, counting) => {
         const subscription = graced.subscribe({}, () => undefined);
         const [a, b, c, d] = counting.store([scanEvent(), scanEvent(), scanEvent(), scanEvent()]);
         graced.publish([b]);
@@ -646,10 +643,7 @@ describe('ScanFeed in storage order', () => {
         expect((await third).value).toBe(c);
         expect((await subscription.next()).value).toBe(d);
         expect(counting.reads).toBe(0);
-      } finally {
-        await graced.close();
-      }
-    });
+      }));
   });
 
   it('return() ends a resumed subscription at once, even while it waits for a live scan', async () => {
