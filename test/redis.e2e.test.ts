@@ -156,7 +156,7 @@ if (!redisUrl) {
     describe('two deployments on one Redis, each with its own REDIS_PREFIX', () => {
       const pageId = uniquePageId();
 
-      it('neither gets the other\'s scans nor counts them as forged, though both watch the same page', async () => {
+      it("neither gets the other's scans nor counts them as forged, though both watch the same page", async () => {
         const [a] = await startPair(kind, pageId, redisUrl);
         // Another deployment: its own database and APP_SECRET, the same Redis and page id.
         const otherSecret = 'another-deployment-secret';

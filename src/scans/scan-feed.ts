@@ -510,9 +510,7 @@ export class ScanFeed {
         });
       }
       if (this.key) {
-        this.listener
-          .subscribe(this.channel)
-          .catch((error: Error) => this.logger.warn({ error: error.message }, 'redis subscribe failed'));
+        this.listener.subscribe(this.channel).catch((error: Error) => this.logger.warn({ error: error.message }, 'redis subscribe failed'));
         // The raw bytes: the MAC covers exactly them, and the size is known before any decoding.
         this.listener.on('messageBuffer', (_channel: Buffer, message: Buffer | undefined) => this.receive(message));
       }

@@ -13,12 +13,15 @@ describe('sqlLiteral', () => {
     '\\\\',
     'emoji 🎉 and ünïcödé',
     '{"ref":"table\\"7","n":1}',
-    "x".repeat(50_000) + "'" + '\\',
+    'x'.repeat(50_000) + "'" + '\\',
   ];
 
-  it.each(samples.map((sample) => [JSON.stringify(sample).slice(0, 40), sample]))('writes %s exactly as pg.escapeLiteral', (_label, sample) => {
-    expect(sqlLiteral(sample)).toBe(escapeLiteral(sample));
-  });
+  it.each(samples.map((sample) => [JSON.stringify(sample).slice(0, 40), sample]))(
+    'writes %s exactly as pg.escapeLiteral',
+    (_label, sample) => {
+      expect(sqlLiteral(sample)).toBe(escapeLiteral(sample));
+    },
+  );
 
   it('agrees with pg.escapeLiteral on random strings of quotes, backslashes and letters', () => {
     const alphabet = ["'", '\\', 'a', 'é', '"', ' ', '\n', '🎉'];
