@@ -123,7 +123,7 @@ export const DEMO_PAGE_ID = '100000000000000';
 /** SQLite: how long a write waits for another process's lock when DATABASE_BUSY_TIMEOUT_MS is not given. */
 export const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5_000;
 /** What the channel and keys on Redis begin with when REDIS_PREFIX is unset. */
-export const DEFAULT_REDIS_PREFIX = 'messenger-code-gateway:';
+const DEFAULT_REDIS_PREFIX = 'messenger-code-gateway:';
 
 export class ConfigError extends Error {
   constructor(

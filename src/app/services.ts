@@ -86,14 +86,14 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
     throw error;
   }
   const metrics = new GatewayMetrics();
+  const redis = config.redisUrl === undefined ? undefined : { url: config.redisUrl, prefix: config.redisPrefix };
   const rollups = new ScanRollups(db, { logger: logger.child({ component: 'rollups' }) });
   const writer = new ScanWriter(db, [rollups]);
   const feed = new ScanFeed({
     maxBacklog: config.subscriberMaxBacklog,
     stream: new ScanStreamStore(db),
     unpublishedFrom: () => writer.unpublishedFrom(),
-    redisUrl: config.redisUrl,
-    redisPrefix: config.redisPrefix,
+    redis,
     secrets: { appSecret: config.appSecret, psidHashKey: config.psidHashKey },
     logger: logger.child({ component: 'scan-feed' }),
     onSubscriberDropped: () => metrics.subscriberDropped(),
@@ -110,8 +110,7 @@ export async function buildServices(config: GatewayConfig, logger: Logger, publi
   const images = new ImageStore(db, publicUrl);
   const rateLimit = new GenerateRateLimit({
     codesPerMinute: config.generateRateLimit,
-    redisUrl: config.redisUrl,
-    redisPrefix: config.redisPrefix,
+    redis,
     logger: logger.child({ component: 'rate-limit' }),
   });
   const codes = new CodeService(db, pages, createProvider(config, metrics), images, new RefCounterStore(db), rateLimit, publicUrl);

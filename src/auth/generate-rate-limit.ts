@@ -1,10 +1,10 @@
 import Redis from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Access } from '../access';
-import { DEFAULT_REDIS_PREFIX } from '../config';
 import { RateLimitedError } from '../errors';
 import type { Logger } from '../logging/logger';
 import { closeRedis } from '../redis/close-redis';
+import type { RedisSettings } from '../redis/redis-settings';
 
 const WINDOW_SECONDS = 60;
 /** The keys after the deployment's REDIS_PREFIX. */
@@ -13,10 +13,8 @@ const REDIS_KEY_NAME = 'generate-rate';
 export interface GenerateRateLimitOptions {
   /** GENERATE_RATE_LIMIT: codes a minute per key */
   codesPerMinute: number;
-  /** with Redis, every instance counts against the same budget */
-  redisUrl: string | undefined;
-  /** what the keys' names begin with: the deployment's REDIS_PREFIX (DEFAULT_REDIS_PREFIX when unset) */
-  redisPrefix?: string;
+  /** with Redis, every instance counts against the same budget, kept under `<prefix>generate-rate` */
+  redis: RedisSettings | undefined;
   logger: Logger;
 }
 
@@ -50,12 +48,12 @@ export class GenerateRateLimit {
 
   constructor(private readonly options: GenerateRateLimitOptions) {
     const memory = new RateLimiterMemory({ points: options.codesPerMinute, duration: WINDOW_SECONDS });
-    if (options.redisUrl === undefined) {
+    if (options.redis === undefined) {
       this.limiter = memory;
       return;
     }
     // As rate-limiter-flexible advises: no offline queue, so an outage fails fast to the insurance.
-    this.redis = new Redis(options.redisUrl, {
+    this.redis = new Redis(options.redis.url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
@@ -81,7 +79,7 @@ export class GenerateRateLimit {
     });
     this.limiter = new RateLimiterRedis({
       storeClient: this.redis,
-      keyPrefix: `${options.redisPrefix ?? DEFAULT_REDIS_PREFIX}${REDIS_KEY_NAME}`,
+      keyPrefix: `${options.redis.prefix}${REDIS_KEY_NAME}`,
       points: options.codesPerMinute,
       duration: WINDOW_SECONDS,
       rejectIfRedisNotReady: true,

@@ -5,8 +5,8 @@ import { CodeTracking, CodeType } from '../codes/code.entity';
 import { codeFromRecord, type CodeRecord } from '../codes/code.wire';
 import { CodeProviderKind } from '../images/image.types';
 import type { Logger } from '../logging/logger';
-import { DEFAULT_REDIS_PREFIX } from '../config';
 import { closeRedis } from '../redis/close-redis';
+import type { RedisSettings } from '../redis/redis-settings';
 import type { FeedRejectionReason } from '../metrics/gateway-metrics';
 import { Scan, ScanKind } from './scan.entity';
 
@@ -385,12 +385,11 @@ export interface ScanFeedOptions {
   streamCheckIntervalMs?: number;
   /** how long a gap may stay open before it is read from the database (HOLE_GRACE_MS) */
   holeGraceMs?: number;
-  redisUrl?: string;
-  /** what the channel's name begins with: the deployment's REDIS_PREFIX (DEFAULT_REDIS_PREFIX when unset) */
-  redisPrefix?: string;
+  /** with Redis, batches go to every instance of the deployment on the channel `<prefix>scans` */
+  redis?: RedisSettings;
   /**
    * The shared secrets the Redis messages' key is derived from (deriveFeedKey); without
-   * either, a feed with redisUrl neither sends to Redis nor accepts from it.
+   * either, a feed with `redis` neither sends to Redis nor accepts from it.
    */
   secrets?: { appSecret?: string; psidHashKey?: string };
   logger: Logger;
@@ -454,8 +453,8 @@ export class ScanFeed {
   private outgoing: ScanEvent[] = [];
   /** how a message sent by this instance begins (encodeFeedMessage): the listener skips its own */
   private readonly ownMessageStart: Buffer;
-  /** the Redis channel of this deployment's instances */
-  private readonly channel: string;
+  /** the Redis channel of this deployment's instances (with Redis) */
+  private readonly channel?: string;
 
   private readonly logger: Logger;
 
@@ -463,12 +462,12 @@ export class ScanFeed {
     this.logger = options.logger;
     this.rejections = new RejectionLog(this.logger);
     this.ownMessageStart = Buffer.from(`${JSON.stringify({ origin: this.instanceId }).slice(0, -1)},`);
-    this.channel = `${options.redisPrefix ?? DEFAULT_REDIS_PREFIX}${REDIS_CHANNEL_NAME}`;
     this.streamCheck = setInterval(() => {
       if (this.subscribers.size > 0) this.catchUp();
     }, options.streamCheckIntervalMs ?? STREAM_CHECK_INTERVAL_MS);
     this.streamCheck.unref();
-    if (options.redisUrl) {
+    if (options.redis) {
+      this.channel = `${options.redis.prefix}${REDIS_CHANNEL_NAME}`;
       this.key = deriveFeedKey(options.secrets ?? {});
       // Still connected (REDIS_URL asks for it, and /readyz reports it), but nothing is
       // sent nor subscribed to: what arrived could not be told from a forgery.
@@ -486,10 +485,10 @@ export class ScanFeed {
         retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
         lazyConnect: false,
       };
-      this.publisher = new Redis(options.redisUrl, redisOptions);
+      this.publisher = new Redis(options.redis.url, redisOptions);
       // The listener's SUBSCRIBE must wait for Redis however long it takes (ioredis then
       // resubscribes by itself after every reconnection).
-      this.listener = new Redis(options.redisUrl, { ...redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null });
+      this.listener = new Redis(options.redis.url, { ...redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null });
       for (const [role, client] of [
         ['publisher', this.publisher],
         ['listener', this.listener],
@@ -547,7 +546,7 @@ export class ScanFeed {
   private sendOutgoing(): void {
     const events = this.outgoing;
     this.outgoing = [];
-    if (!this.publisher || !this.key || events.length === 0) return;
+    if (!this.publisher || !this.key || !this.channel || events.length === 0) return;
     const { frames, refused } = encodeFeedMessages(this.key, this.instanceId, events);
     for (const { detail } of refused) {
       this.logger.warn({ detail }, 'scan event not sent to other instances: outside the bounds of the redis scan channel');

@@ -662,16 +662,16 @@ if (!redisUrl) {
 } else {
   describe('ScanFeed over Redis', () => {
     // A channel of this run's own: other test files publish on this Redis at the same time.
-    const redisPrefix = `scan-feed-test-${process.pid}:`;
-    const CHANNEL = `${redisPrefix}scans`;
+    const redis = { url: redisUrl, prefix: `scan-feed-test-${process.pid}:` };
+    const CHANNEL = `${redis.prefix}scans`;
     const secrets = { appSecret: 'feed-test-secret' };
 
     it('sends the batches published in one turn as one message, delivered once and in order at every instance', async () => {
       const stored = new StoredEvents();
       const rejected: string[] = [];
       const onMessageRejected = (reason: string) => void rejected.push(reason);
-      const sender = await startFeed({ maxBacklog: 1000, logger, redisUrl, redisPrefix, secrets, onMessageRejected }, stored);
-      const receiver = await startFeed({ maxBacklog: 1000, logger, redisUrl, redisPrefix, secrets, onMessageRejected }, stored);
+      const sender = await startFeed({ maxBacklog: 1000, logger, redis, secrets, onMessageRejected }, stored);
+      const receiver = await startFeed({ maxBacklog: 1000, logger, redis, secrets, onMessageRejected }, stored);
       const witness = new Redis(redisUrl);
       const messages: Buffer[] = [];
       // Other gateways may share this Redis: only the messages carrying these scans count.
