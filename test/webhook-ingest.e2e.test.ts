@@ -73,6 +73,28 @@ describe.each(DATABASE_KINDS)('webhook ingest on %s', (kind) => {
     expect(JSON.stringify(warned)).not.toContain('xxxxxxxx');
   });
 
+  it('measures a ref with NUL after NUL becomes U+FFFD (3 bytes): one too long for an index entry fails no neighbour', async () => {
+    const pageId = newPageId();
+    const before = await rejected('ref too long');
+    // 2,083 characters and 2,083 bytes as sent, 2,683 bytes once stored: past what (page_id, ref, id) may
+    // take in one PostgreSQL index entry. Random letters between the NULs, so that nothing compresses it.
+    const letters = randomBytes(1783)
+      .toString('base64')
+      .replace(/[^A-Za-z0-9]/g, 'q')
+      .slice(0, 1783);
+    const ref = [...letters].map((letter, index) => (index % 5 === 0 && index < 1500 ? `${letter}\u0000` : letter)).join('');
+    expect([ref.length, Buffer.byteLength(ref)]).toEqual([2083, 2083]);
+    const body = page(pageId, {
+      messaging: [
+        item(pageId, newPsid(), 1_764_400_000_011, { referral: { ref } }),
+        item(pageId, newPsid(), 1_764_400_000_012, { referral: { ref: 'beside-the-nuls' } }),
+      ],
+    });
+    expect((await postRawWebhook(gateway.url, body)).status).toBe(200);
+    expect((await scansOfPage(pageId)).map((scan) => scan.ref)).toEqual(['beside-the-nuls']);
+    expect(await rejected('ref too long')).toBe(before + 1);
+  });
+
   it('keeps numeric ids digit for digit: two senders a double cannot tell apart are two scans', async () => {
     const pageId = newPageId();
     // Raw JSON with the ids as numbers, beyond 2^53.

@@ -158,14 +158,15 @@ function scanOf(item: JsonObject, entry: JsonObject): IncomingScan | MalformedRe
   if (timestamp === undefined) return 'no timestamp';
   if (timestamp <= 0 || timestamp > MAX_SCAN_TIME_MS) return 'timestamp out of range';
   if (ref !== undefined && ref !== null && typeof ref !== 'string') return 'ref not a string';
-  if (typeof ref === 'string' && (ref.length > MAX_REF_LENGTH || Buffer.byteLength(ref) > MAX_REF_BYTES)) return 'ref too long';
+  // PostgreSQL text cannot hold NUL: it becomes U+FFFD, so the scan is still counted (as an
+  // orphan: no code's ref has it). Measured after that: each NUL grows from 1 byte to 3.
+  const storedRef = typeof ref === 'string' && ref !== '' ? ref.replaceAll('\u0000', '\uFFFD') : null;
+  if (storedRef !== null && (storedRef.length > MAX_REF_LENGTH || Buffer.byteLength(storedRef) > MAX_REF_BYTES)) return 'ref too long';
   return {
     pageId,
     senderPsid,
     kind: found.kind,
-    // PostgreSQL text cannot hold NUL: it becomes U+FFFD, so the scan is still counted (as an
-    // orphan: no code's ref has it).
-    ref: typeof ref === 'string' && ref !== '' ? ref.replaceAll('\u0000', '\uFFFD') : null,
+    ref: storedRef,
     // A source is informative, so it is cleaned rather than refused.
     source: typeof source === 'string' && source !== '' ? source.replaceAll('\u0000', '').slice(0, MAX_SOURCE_LENGTH) || null : null,
     occurredAt: new Date(Math.floor(timestamp)),

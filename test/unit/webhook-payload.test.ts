@@ -231,6 +231,11 @@ describe('parseWebhook: malformed scans are counted, not stored', () => {
     ['a sender that is a string', referralItem({ sender: 'psid-1' }), 'no sender'],
     ['a ref longer than 2,083 characters', referralItem({}, { ref: 'r'.repeat(2084) }), 'ref too long'],
     ['a ref within 2,083 characters but over the byte bound', referralItem({}, { ref: 'é'.repeat(MAX_REF_BYTES / 2 + 1) }), 'ref too long'],
+    [
+      'a ref within the byte bound as sent but over it once each NUL becomes U+FFFD (3 bytes)',
+      referralItem({}, { ref: `${'r'.repeat(1700)}${'\u0000'.repeat(300)}` }),
+      'ref too long',
+    ],
     ['a numeric ref', referralItem({}, { ref: 42 }), 'ref not a string'],
     ['an object ref', referralItem({}, { ref: { nested: true } }), 'ref not a string'],
     ['a boolean ref', referralItem({}, { ref: false }), 'ref not a string'],
