@@ -19,6 +19,8 @@ export interface Attack {
 }
 
 const GRAPHQL_TIMEOUT_MS = 120_000;
+/** A stalled body the gateway held ends at WEBHOOK_RECEIVE_TIMEOUT_MS (10 s); one refused at once, within a second or two. */
+const HELD_BODY_MS = 5_000;
 
 async function postGraphql(baseUrl: string, query: string): Promise<string> {
   const response = await fetch(`${baseUrl}/graphql`, {
@@ -176,13 +178,19 @@ export function attacks(options: { codeId: string; appSecret: string; pageId: st
             () =>
               new Promise<string>((resolve) => {
                 const socket = connect(Number(port), hostname);
+                const startedAt = Date.now();
                 let answer = '';
                 socket.on('data', (data: Buffer) => {
                   answer += data.toString('latin1');
                   socket.destroy();
                 });
                 socket.on('error', () => undefined);
-                socket.on('close', () => resolve(answer.split('\r\n')[0] || 'closed without an answer'));
+                // A body refused at once may be closed while this side still writes (EPIPE), before its 503 is read:
+                // what tells a refused body from a held one is when its connection ends.
+                socket.on('close', () => {
+                  const held = Date.now() - startedAt >= HELD_BODY_MS;
+                  resolve(`${answer.split('\r\n')[0] || 'closed without an answer'}${held ? ' after being held' : ' at once'}`);
+                });
                 socket.write(
                   `POST /webhook HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${2.5 * 1024 * 1024}\r\n\r\n`,
                 );
