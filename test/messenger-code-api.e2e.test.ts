@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { CreateApiKeyDocument, RegisterPageDocument } from './generated/graphql';
+import { CreateApiKeyDocument, RegisterPageDocument, RevokeApiKeyDocument } from './generated/graphql';
 import { mMeLink } from '../src/codes/m-me-link';
 import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
 import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
@@ -91,9 +91,15 @@ describe.each(DATABASE_KINDS)('the Messenger Code API, served locally, on %s', (
     expect(await readOneQr(image)).toBe(mMeLink(OTHER_PAGE, 'flyer'));
   });
 
+  /** The first key locks the gateway: one ADMIN key, made while it is open, for every test that makes keys. */
+  let adminKey: string | undefined;
+  async function admin(): Promise<{ key: string; asAdmin: { authorization: string } }> {
+    adminKey ??= (await executeOk(gateway.url, CreateApiKeyDocument, { input: { name: 'admin', role: 'ADMIN' } })).createApiKey.key;
+    return { key: adminKey, asAdmin: { authorization: `Bearer ${adminKey}` } };
+  }
+
   it('takes an EDITOR key for its only page, an ADMIN key for the default page, and refuses a VIEWER key', async () => {
-    const admin = (await executeOk(gateway.url, CreateApiKeyDocument, { input: { name: 'admin', role: 'ADMIN' } })).createApiKey.key;
-    const asAdmin = { authorization: `Bearer ${admin}` };
+    const { key: adminToken, asAdmin } = await admin();
     const editor = (
       await executeOk(gateway.url, CreateApiKeyDocument, { input: { name: 'e', role: 'EDITOR', pageIds: [OTHER_PAGE] } }, asAdmin)
     ).createApiKey.key;
@@ -103,7 +109,7 @@ describe.each(DATABASE_KINDS)('the Messenger Code API, served locally, on %s', (
     const body = { type: 'standard', image_size: 300, data: { ref: 'by-key' } };
     for (const [key, pageId] of [
       [editor, OTHER_PAGE],
-      [admin, TEST_PAGE_ID],
+      [adminToken, TEST_PAGE_ID],
     ]) {
       const answer = await post(gateway, `/v2.6/me/messenger_codes?access_token=${key}`, body);
       expect(answer.status).toBe(200);
@@ -114,6 +120,35 @@ describe.each(DATABASE_KINDS)('the Messenger Code API, served locally, on %s', (
     const refused = await post(gateway, `/v2.6/me/messenger_codes?access_token=${viewer}`, { ...body, data: { ref: 'by-viewer' } });
     expect(refused.status).toBe(403);
     expectGraphError(refused, 200);
+    expect(await countRows(gateway, 'code')).toBe(codes);
+  });
+
+  it("never reaches another page's codes with a key: a revoked key is 190, a key of pages without the default one is 403", async () => {
+    const { asAdmin } = await admin();
+    const thirdPage = '7000000000003';
+    await executeOk(gateway.url, RegisterPageDocument, { input: { id: thirdPage } }, asAdmin);
+    const created = (
+      await executeOk(gateway.url, CreateApiKeyDocument, { input: { name: 'gone', role: 'EDITOR', pageIds: [OTHER_PAGE] } }, asAdmin)
+    ).createApiKey;
+    await executeOk(gateway.url, RevokeApiKeyDocument, { id: created.apiKey.id }, asAdmin);
+    const twoPages = (
+      await executeOk(
+        gateway.url,
+        CreateApiKeyDocument,
+        { input: { name: 'two', role: 'EDITOR', pageIds: [OTHER_PAGE, thirdPage] } },
+        asAdmin,
+      )
+    ).createApiKey.key;
+    const codes = await countRows(gateway, 'code');
+    const body = { type: 'standard', image_size: 300, data: { ref: 'not-mine' } };
+
+    const revoked = expectGraphError(await post(gateway, `/v2.6/me/messenger_codes?access_token=${created.key}`, body), 190);
+    expect(revoked.message).toMatch(/access token/);
+    // `me` is the key's only page; a key of two pages means the default page, which it does not see.
+    const refused = await post(gateway, `/v2.6/me/messenger_codes?access_token=${twoPages}`, body);
+    expect(refused.status).toBe(403);
+    expect(expectGraphError(refused, 200).message).toMatch(/several pages/);
+    expect(JSON.stringify(refused.json)).not.toContain(TEST_PAGE_ID);
     expect(await countRows(gateway, 'code')).toBe(codes);
   });
 

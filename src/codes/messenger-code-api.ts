@@ -60,6 +60,13 @@ export class MessengerCodeApi {
     if (!caller) return INVALID_TOKEN();
     if (!caller.access.can('generate'))
       return graphError(403, 200, '(#200) This key may not create codes: it needs the role EDITOR or ADMIN');
+    // Not the default page: a key of several pages would be refused there, in words naming a page it never asked for.
+    if (caller.pageId === undefined && caller.access.pageIds !== null)
+      return graphError(
+        403,
+        200,
+        '(#200) This key is scoped to several pages, so `me` names none: use a key of one page, or its page token',
+      );
 
     if (params.type !== undefined && String(params.type).toLowerCase() !== 'standard') {
       return invalidParameter('param type must be one of {STANDARD}');
