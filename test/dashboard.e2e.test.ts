@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { DASHBOARD_CSP } from '../src/dashboard/dashboard.route';
 import {
   CreateApiKeyDocument,
@@ -52,10 +52,13 @@ const TABLES: [string, string][] = [
   ['bar-counter', 'Bar counter'],
   ['menu-card', 'Menu card'],
 ];
-const REDIRECTS: [string, string][] = [
-  ['window-poster', 'Window poster'],
-  ['spring-flyer', 'Spring flyer'],
+/** The REDIRECT codes of that page: [ref, label, visits of their link]. */
+const REDIRECTS: [string, string, number][] = [
+  ['window-poster', 'Window poster', 24],
+  ['spring-flyer', 'Spring flyer', 15],
 ];
+/** Who scans table 2 three times today: one person, three scans. */
+const REGULAR = 'psid-regular-guest';
 const OTHER_REF = 'other-page-secret';
 
 function ensureBundle(): void {
@@ -99,6 +102,18 @@ function history(now: number): SimulatedScan[] {
       );
     }
   });
+  // A regular: three scans of one code today, one person (the first one started the conversation).
+  const elapsed = now - midnight.getTime() - 60_000;
+  for (const [index, kind] of [ScanKind.POSTBACK, ScanKind.REFERRAL, ScanKind.REFERRAL].entries()) {
+    scans.push(
+      scanOf(TEST_PAGE_ID, {
+        ref: 'table-2',
+        senderPsid: REGULAR,
+        timestamp: midnight.getTime() + Math.floor((elapsed * (index + 1)) / 4),
+        kind,
+      }),
+    );
+  }
   for (const [ref, count] of [
     ['old-menu-2025', 5],
     ['tabel-9', 2],
@@ -152,6 +167,39 @@ function codeRow(page: Page, ref: string) {
   return page.locator(`tr[data-ref="${ref}"]`);
 }
 
+/** The number an element shows (formatted for the browser's locale): its digits. */
+async function shownNumber(locator: Locator): Promise<number> {
+  return Number((await locator.innerText()).replace(/\D/g, ''));
+}
+
+/** A tile of today's totals, by its data-total. */
+function tile(page: Page, field: string): Locator {
+  return page.locator(`[data-total="${field}"] .tile-value`);
+}
+
+/** Local midnights of the browser's time zone (the dashboard's days), `first` to `last` days from today. */
+function browserMidnights(page: Page, first: number, last: number): Promise<number[]> {
+  return page.evaluate(
+    ([from, to]) => {
+      const now = new Date();
+      const midnights: number[] = [];
+      for (let day = from; day <= to; day += 1) midnights.push(new Date(now.getFullYear(), now.getMonth(), now.getDate() + day).getTime());
+      return midnights;
+    },
+    [first, last] as const,
+  );
+}
+
+/**
+ * What a code's sparkline last drew: uPlot's own data, which the chart's draw hook writes to its
+ * box (data-drawn), as day starts in milliseconds and scans per day.
+ */
+async function drawnSparkline(page: Page, ref: string): Promise<{ starts: number[]; values: number[] }> {
+  const box = codeRow(page, ref).locator('.sparkline[data-drawn]');
+  const [seconds, values] = JSON.parse((await box.getAttribute('data-drawn', { timeout: UI_TIMEOUT })) ?? '[]') as number[][];
+  return { starts: seconds.map((start) => start * 1000), values };
+}
+
 async function shownRefs(page: Page): Promise<string[]> {
   return page.locator('tr[data-code-id]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-ref') ?? ''));
 }
@@ -184,6 +232,8 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
   let gateway: TestGateway;
   let browser: Browser;
   let viewerKey: string;
+  /** every scan of the test page posted before the browser opened */
+  let posted: SimulatedScan[];
   const pages: PageWatch[] = [];
   /** the origin of the page opened through the TCP proxy, whose connections the test cuts */
   let proxyOrigin: string | undefined;
@@ -221,17 +271,19 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
       )
     ).createApiKey.key;
 
-    const scans = history(Date.now());
-    for (let start = 0; start < scans.length; start += 100) {
-      expect((await postScans(gateway.url, scans.slice(start, start + 100))).status).toBe(200);
+    posted = history(Date.now());
+    for (let start = 0; start < posted.length; start += 100) {
+      expect((await postScans(gateway.url, posted.slice(start, start + 100))).status).toBe(200);
     }
     expect((await postScans(gateway.url, [scanOf(OTHER_PAGE_ID, { ref: OTHER_REF })])).status).toBe(200);
     // People who open the redirect links; about half of them go on to scan.
     for (const [index, link] of links.entries()) {
-      for (let visit = 0; visit < 24 - index * 9; visit += 1) {
+      for (let visit = 0; visit < REDIRECTS[index][2]; visit += 1) {
         await fetch(`${gateway.url}${new URL(link).pathname}`, { redirect: 'manual' });
       }
     }
+    // Visits are written once a second: all of them before the dashboard first asks.
+    await gateway.services.visits.flush();
     browser = await launchChromium();
   }, 180_000);
 
@@ -285,6 +337,80 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
       await expect(page.locator('.funnel-list li').count()).resolves.toBe(REDIRECTS.length);
     });
 
+    it("draws each code's scans per day of the last 30 days in its sparkline", async () => {
+      const codes = [...TABLES, ...REDIRECTS].map(([ref]) => ref);
+      await page.waitForFunction(
+        (count) => document.querySelectorAll('tr[data-code-id] .sparkline[data-drawn]').length === count,
+        codes.length,
+        { timeout: UI_TIMEOUT },
+      );
+      // The dashboard's days: the browser's local midnights, 29 days ago to tomorrow's.
+      const midnights = await browserMidnights(page, -29, 1);
+      for (const ref of codes) {
+        const { starts, values } = await drawnSparkline(page, ref);
+        expect(starts).toEqual(midnights.slice(0, 30));
+        const expected = midnights
+          .slice(0, 30)
+          .map(
+            (start, day) =>
+              posted.filter((scan) => scan.ref === ref && scan.timestamp >= start && scan.timestamp < midnights[day + 1]).length,
+          );
+        // Scans on days before today, so the comparison says something for every code.
+        expect(expected.slice(0, 29).some((count) => count > 0)).toBe(true);
+        expect({ ref, values }).toEqual({ ref, values: expected });
+      }
+    });
+
+    it("shows today's totals: scans, first-time, returning, people and visits", async () => {
+      const [start, end] = await browserMidnights(page, 0, 1);
+      const today = posted.filter((scan) => scan.pageId === TEST_PAGE_ID && scan.timestamp >= start && scan.timestamp < end);
+      const firstTime = today.filter((scan) => scan.kind === ScanKind.POSTBACK).length;
+      const expected = {
+        total: today.length,
+        firstTime,
+        returning: today.length - firstTime,
+        uniquePeople: new Set(today.map((scan) => scan.senderPsid)).size,
+        visits: REDIRECTS.reduce((sum, [, , visits]) => sum + visits, 0),
+      };
+      // The regular's three scans are one person: people and scans differ.
+      expect(expected.uniquePeople).toBe(expected.total - 2);
+      expect(expected.firstTime).toBeGreaterThan(0);
+      expect(expected.returning).toBeGreaterThan(0);
+      await page.locator('[data-total="visits"] .tile-value', { hasText: /\d/ }).waitFor({ timeout: UI_TIMEOUT });
+      const shown: Record<string, number> = {};
+      for (const field of Object.keys(expected)) shown[field] = await shownNumber(tile(page, field));
+      expect(shown).toEqual(expected);
+    });
+
+    it('shows the visits, scans and rate of each REDIRECT code in the funnel', async () => {
+      const funnel = REDIRECTS.map(([ref, label, visits]) => ({
+        label,
+        visits,
+        scans: posted.filter((scan) => scan.pageId === TEST_PAGE_ID && scan.ref === ref).length,
+      }));
+      const widest = Math.max(...funnel.map(({ visits, scans }) => Math.max(visits, scans)));
+      for (const { label, visits, scans } of funnel) {
+        const item = page.locator('.funnel-list li', { has: page.locator('.funnel-name', { hasText: label }) });
+        await expect(item.locator('.bars').getAttribute('aria-label')).resolves.toBe(`${visits} visits, ${scans} scans`);
+        // The bars are drawn to one scale, the widest of them all.
+        const widths = await item.locator('.bar').evaluateAll((bars) => bars.map((bar) => parseFloat((bar as HTMLElement).style.width)));
+        expect(widths[0]).toBeCloseTo((visits / widest) * 100, 2);
+        expect(widths[1]).toBeCloseTo((scans / widest) * 100, 2);
+        const rate = await item.locator('.funnel-rate').innerText();
+        expect(rate).toContain('%');
+        expect(Number(rate.replace(/\D/g, ''))).toBe(Math.round((scans / visits) * 100));
+      }
+      // The most visited first, and the sums with their rate above the list.
+      await expect(page.locator('.funnel-list .funnel-name').allInnerTexts()).resolves.toEqual(
+        [...funnel].sort((a, b) => b.visits - a.visits).map(({ label }) => label),
+      );
+      const visits = funnel.reduce((sum, code) => sum + code.visits, 0);
+      const scans = funnel.reduce((sum, code) => sum + code.scans, 0);
+      const sums = await page.locator('.funnel-summary strong').allInnerTexts();
+      expect(sums.map((text) => Number(text.replace(/\D/g, '')))).toEqual([visits, scans]);
+      await expect(shownNumber(page.locator('.funnel-summary .rate'))).resolves.toBe(Math.round((scans / visits) * 100));
+    });
+
     it('sorts the codes by name, by last scan and by scans', async () => {
       await page.locator('button.sort[data-sort="name"]').click();
       const byName = await page.locator('tr[data-code-id] .code-label').allInnerTexts();
@@ -300,6 +426,12 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
       await waitForSubscribers(gateway, 1, UI_TIMEOUT);
       const before = Number((await codeRow(page, 'table-3').locator('.code-scans').innerText()).replace(/\D/g, ''));
       const todayBefore = Number((await page.locator('[data-total="total"] .tile-value').innerText()).replace(/\D/g, ''));
+      const [firstTimeBefore, returningBefore, peopleBefore] = [
+        await shownNumber(tile(page, 'firstTime')),
+        await shownNumber(tile(page, 'returning')),
+        await shownNumber(tile(page, 'uniquePeople')),
+      ];
+      const sparkBefore = (await drawnSparkline(page, 'table-3')).values;
       const scan = scanOf(TEST_PAGE_ID, { ref: 'table-3', timestamp: Date.now(), kind: ScanKind.POSTBACK });
       expect((await postScans(gateway.url, [scan])).status).toBe(200);
 
@@ -312,10 +444,55 @@ describe.each(DATABASE_KINDS)('the dashboard at /dashboard on %s', (kind) => {
       await page
         .locator('[data-total="total"] .tile-value', { hasText: new RegExp(`^${todayBefore + 1}$`) })
         .waitFor({ timeout: UI_TIMEOUT });
+      // A first-time scan of someone new: first-time and people grow, returning does not.
+      await expect(shownNumber(tile(page, 'firstTime'))).resolves.toBe(firstTimeBefore + 1);
+      await expect(shownNumber(tile(page, 'returning'))).resolves.toBe(returningBefore);
+      await tile(page, 'uniquePeople')
+        .filter({ hasText: new RegExp(`^${peopleBefore + 1}$`) })
+        .waitFor({ timeout: UI_TIMEOUT });
+      // The sparkline draws it on today, its last day.
+      await page.waitForFunction(
+        (expected) => {
+          const drawn = document.querySelector('tr[data-ref="table-3"] .sparkline')?.getAttribute('data-drawn');
+          return drawn !== null && drawn !== undefined && JSON.stringify((JSON.parse(drawn) as number[][])[1]) === expected;
+        },
+        JSON.stringify([...sparkBefore.slice(0, -1), sparkBefore[sparkBefore.length - 1] + 1]),
+        { timeout: UI_TIMEOUT },
+      );
       // A scan of another page never reaches this key's dashboard.
       expect((await postScans(gateway.url, [scanOf(OTHER_PAGE_ID, { ref: OTHER_REF, timestamp: Date.now() })])).status).toBe(200);
       const feedIds = await page.locator('.feed-item').evaluateAll((items) => items.map((item) => item.getAttribute('data-scan-id')));
       expect(new Set(feedIds).size).toBe(feedIds.length);
+    });
+
+    it('shows a scan of a ref without a code in the orphan refs at once, without a reload', async () => {
+      // Gone after a reload: still there at the end, the page was never loaded again.
+      await page.evaluate(() => Object.assign(window, { dashboardE2eNoReload: true }));
+      await expect(shownNumber(page.locator('.orphans .count'))).resolves.toBe(2);
+      const orphan = 'flyer-2026-spring';
+      expect(
+        (
+          await postScans(gateway.url, [
+            scanOf(TEST_PAGE_ID, { ref: orphan, timestamp: Date.now() }),
+            scanOf(TEST_PAGE_ID, { ref: 'tabel-9', timestamp: Date.now() + 1 }),
+          ])
+        ).status,
+      ).toBe(200);
+      await page.locator(`li[data-orphan-ref="${orphan}"]`).waitFor({ timeout: UI_TIMEOUT });
+      await page.locator('li[data-orphan-ref="tabel-9"] .orphan-scans', { hasText: /^3$/ }).waitFor({ timeout: UI_TIMEOUT });
+      await expect(
+        page
+          .locator('li[data-orphan-ref]')
+          .evaluateAll((items) =>
+            items.map((item) => [item.getAttribute('data-orphan-ref'), item.querySelector('.orphan-scans')?.textContent]),
+          ),
+      ).resolves.toEqual([
+        ['old-menu-2025', '5'],
+        ['tabel-9', '3'],
+        [orphan, '1'],
+      ]);
+      await expect(shownNumber(page.locator('.orphans .count'))).resolves.toBe(3);
+      await expect(page.evaluate(() => 'dashboardE2eNoReload' in window)).resolves.toBe(true);
     });
 
     it('writes screenshots at desktop, TV and phone widths', async () => {

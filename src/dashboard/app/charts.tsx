@@ -43,7 +43,14 @@ function useChart(build: (width: number, height: number) => uPlot.Options, data:
       chart.current?.destroy();
       const width = Math.max(10, Math.floor(element.clientWidth));
       const height = Math.max(10, Math.floor(element.clientHeight));
-      chart.current = new uPlot(build(width, height), latest.current, element);
+      const options = build(width, height);
+      // What the chart last drew, uPlot's own data ([x in seconds, ...series]), on its box as
+      // data-drawn: for tests and anyone inspecting the page.
+      const drawn = (self: uPlot) => {
+        element.dataset.drawn = JSON.stringify(self.data);
+      };
+      const hooks = { ...options.hooks, draw: [...(options.hooks?.draw ?? []), drawn] };
+      chart.current = new uPlot({ ...options, hooks }, latest.current, element);
     };
     make();
     let fontPx = rootFontPx();
