@@ -3,8 +3,10 @@ import { mMeLink } from '../src/codes/m-me-link';
 import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
 import { countRows, startTestGateway, TEST_PAGE_ID, type TestGateway } from './support/gateway';
 import { execute, executeOk } from './support/graphql-client';
+import { Prng } from './support/prng';
 import { readOneQr } from './support/qr';
 import { postScans, scanOf } from './support/webhook';
+import { readWithZbar } from './support/zbar';
 
 reportSkippedDatabases();
 
@@ -97,7 +99,17 @@ describe.each(DATABASE_KINDS)('generateCodes on %s', (kind) => {
       input: { pageId: OTHER_PAGE, series: { prefix: 'seat-', from: 1, to: 500 }, imageSize: 100 },
     });
     expect(generateCodes).toHaveLength(500);
-    expect(generateCodes[499].ref).toBe('seat-500');
+    expect(generateCodes.map((code) => code.ref)).toEqual(Array.from({ length: 500 }, (_, index) => `seat-${index + 1}`));
+    // A sample read back by ZBar (neither of the decoders the gateway checks with): the first,
+    // the last and eight others (seeded), each its own m.me link with its own ref.
+    const random = new Prng(500);
+    const sample = [0, 499, ...Array.from({ length: 8 }, () => 1 + random.int(498))];
+    for (const index of sample) {
+      const code = generateCodes[index];
+      const link = mMeLink(OTHER_PAGE, `seat-${index + 1}`);
+      expect(code).toMatchObject({ ref: `seat-${index + 1}`, link, pageId: OTHER_PAGE, imageSize: 100 });
+      expect([index, await readWithZbar(await imageOf(code.imageUrl))]).toEqual([index, [link]]);
+    }
   });
 });
 

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import QRCode from 'qrcode';
+import { readBarcodes } from 'zxing-wasm/reader';
 import {
   CreateApiKeyDocument,
   CreatePrintSheetDocument,
@@ -14,7 +15,7 @@ import {
 import { DATABASE_KINDS, reportSkippedDatabases } from './support/databases';
 import { startTestGateway, type TestGateway } from './support/gateway';
 import { execute, executeOk } from './support/graphql-client';
-import { readQrCodesWithWidth } from './support/qr';
+import { readQrCodes, readQrCodesWithWidth } from './support/qr';
 
 reportSkippedDatabases();
 
@@ -49,6 +50,206 @@ async function readSheet(pdf: Buffer): Promise<Sheet> {
     return { pages: pages.length, codes, text };
   } finally {
     rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/** A rectangle in pixels of a page printed at DPI, edges included. */
+interface Box {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+/** A line of ink one pixel wide: a row's run (horizontal) or a column's (vertical), at `at`, from `from` to `to`. */
+interface Run {
+  at: number;
+  from: number;
+  to: number;
+}
+
+interface PrintedPage {
+  /** as pdfinfo gives it: "595.28 x 841.89 pts (A4)" */
+  size: string;
+  codes: { text: string; symbol: Box; quietZone: Box }[];
+  words: { text: string; box: Box }[];
+  /** ink that is neither a code (with its quiet zone) nor a word, as runs of at least 2 pt */
+  horizontalMarks: Run[];
+  verticalMarks: Run[];
+  /** ink pixels outside codes and words that belong to no such run */
+  strayInk: number;
+  /** ink pixels in a quiet zone (less its outermost 2 px) */
+  inkInQuietZones: number;
+}
+
+const PX_PER_MM = DPI / 25.4;
+const PX_PER_PT = DPI / 72;
+
+interface PrintedSheet {
+  /** pdfimages -list, less its two header lines: every raster image of the sheet */
+  images: string[];
+  pages: PrintedPage[];
+}
+
+/**
+ * A sheet as poppler prints it, page by page, for its layout: pdfinfo's page sizes, the codes as
+ * ZXing-C++ finds them on a rendering without anti-aliasing (pure black and white, cut marks grey),
+ * pdftotext's word boxes, and the rest of the ink as lines; and pdfimages' list of its images.
+ */
+async function printedSheet(pdf: Buffer): Promise<PrintedSheet> {
+  const directory = mkdtempSync(join(tmpdir(), 'sheet-layout-'));
+  try {
+    const file = join(directory, 'sheet.pdf');
+    writeFileSync(file, pdf);
+    const imageList = execFileSync('pdfimages', ['-list', file]).toString().trimEnd().split('\n');
+    expect(imageList[0]).toMatch(/^page\s+num\s+type/);
+    const sizes = [
+      ...execFileSync('pdfinfo', ['-f', '1', '-l', '100000', file])
+        .toString()
+        .matchAll(/^Page\s+\d+ size:\s+(.+)$/gm),
+    ].map((match) => match[1].trim());
+    // (stderr piped: pdftotext says "no word list" of a sheet without captions)
+    const bboxes = execFileSync('pdftotext', ['-bbox', file, '-'], { stdio: 'pipe' }).toString().split('<page ').slice(1);
+    execFileSync('pdftoppm', ['-r', String(DPI), '-gray', '-aa', 'no', '-aaVector', 'no', file, join(directory, 'page')]);
+    const rasters = readdirSync(directory)
+      .filter((name) => name.endsWith('.pgm'))
+      .sort();
+    expect(rasters).toHaveLength(sizes.length);
+    expect(bboxes).toHaveLength(sizes.length);
+    await readQrCodes(Buffer.alloc(0)).catch(() => undefined); // loads ZXing-C++ once
+    const pages: PrintedPage[] = [];
+    for (const [index, name] of rasters.entries()) {
+      const pgm = readFileSync(join(directory, name));
+      const header = /^P5\s+(\d+)\s+(\d+)\s+255\s/.exec(pgm.subarray(0, 64).toString('latin1'));
+      if (!header) throw new Error(`${name} is not an 8-bit PGM`);
+      const [width, height] = [Number(header[1]), Number(header[2])];
+      const grey = pgm.subarray(header[0].length);
+      const rgba = new Uint8ClampedArray(width * height * 4);
+      for (let i = 0; i < width * height; i++) rgba.fill(grey[i], i * 4, i * 4 + 3).fill(255, i * 4 + 3, i * 4 + 4);
+      const found = await readBarcodes({ data: rgba, width, height, colorSpace: 'srgb' } as ImageData, {
+        formats: ['QRCode'],
+        tryHarder: true,
+        maxNumberOfSymbols: 255,
+      });
+      const codes = found
+        .filter((result) => result.isValid)
+        .map(({ text, position }) => {
+          const corners = [position.topLeft, position.topRight, position.bottomRight, position.bottomLeft];
+          const symbol = {
+            left: Math.min(...corners.map((corner) => corner.x)),
+            top: Math.min(...corners.map((corner) => corner.y)),
+            right: Math.max(...corners.map((corner) => corner.x)),
+            bottom: Math.max(...corners.map((corner) => corner.y)),
+          };
+          const quiet = (4 * (symbol.right - symbol.left)) / QRCode.create(text, { errorCorrectionLevel: 'H' }).modules.size;
+          return {
+            text,
+            symbol,
+            quietZone: { left: symbol.left - quiet, top: symbol.top - quiet, right: symbol.right + quiet, bottom: symbol.bottom + quiet },
+          };
+        });
+      const words = [
+        ...bboxes[index].matchAll(/<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<\/word>/g),
+      ].map((match) => ({
+        text: match[5],
+        box: {
+          left: Number(match[1]) * PX_PER_PT,
+          top: Number(match[2]) * PX_PER_PT,
+          right: Number(match[3]) * PX_PER_PT,
+          bottom: Number(match[4]) * PX_PER_PT,
+        },
+      }));
+      const inside = (box: Box, x: number, y: number, margin: number) =>
+        x >= box.left - margin && x <= box.right + margin && y >= box.top - margin && y <= box.bottom + margin;
+      // The ink of the codes and words aside. A code's quiet zone ends where its cell's edges are,
+      // at a pixel or two (rounding, ZXing's corners): ink in the last 2 px counts as marks.
+      const ink = new Uint8Array(width * height);
+      let inkInQuietZones = 0;
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          if (grey[y * width + x] >= 200) continue;
+          const code = codes.find((candidate) => inside(candidate.quietZone, x, y, -2));
+          if (code && !inside(code.symbol, x, y, 1)) inkInQuietZones++;
+          if (code || words.some((word) => inside(word.box, x, y, 2))) continue;
+          ink[y * width + x] = 1;
+        }
+      }
+      const runs = (along: 'row' | 'column'): Run[] => {
+        const [lines, length] = along === 'row' ? [height, width] : [width, height];
+        const found: Run[] = [];
+        for (let at = 0; at < lines; at++) {
+          let from = -1;
+          for (let i = 0; i <= length; i++) {
+            const on = i < length && ink[along === 'row' ? at * width + i : i * width + at] === 1;
+            if (on && from < 0) from = i;
+            if (!on && from >= 0) {
+              if (i - from >= 2 * PX_PER_PT) found.push({ at, from, to: i - 1 });
+              from = -1;
+            }
+          }
+        }
+        return found;
+      };
+      const horizontalMarks = runs('row');
+      const verticalMarks = runs('column');
+      let strayInk = 0;
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          if (ink[y * width + x] !== 1) continue;
+          const onMark = (marks: Run[], at: number, along: number) =>
+            marks.some((run) => run.at === at && along >= run.from && along <= run.to);
+          if (!onMark(horizontalMarks, y, x) && !onMark(verticalMarks, x, y)) strayInk++;
+        }
+      }
+      pages.push({ size: sizes[index], codes, words, horizontalMarks, verticalMarks, strayInk, inkInQuietZones });
+    }
+    return { images: imageList.slice(2), pages };
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The cell of each code as the cut marks give it: the nearest marked lines around its quiet zone.
+ * Fails unless every corner of that cell is marked (a horizontal and a vertical line through it),
+ * the cell holds this code alone, at least 3 cm wide, and `caption` (when given) inside, under the code.
+ */
+function expectCutMarksAround(page: PrintedPage, code: PrintedPage['codes'][number], caption: string | null): void {
+  const clusters = (values: number[]) =>
+    [...new Set(values)].sort((a, b) => a - b).filter((value, i, all) => i === 0 || value - all[i - 1] > 1);
+  const rows = clusters(page.horizontalMarks.map((run) => run.at));
+  const columns = clusters(page.verticalMarks.map((run) => run.at));
+  const slack = 2;
+  const cell = {
+    left: Math.max(...columns.filter((x) => x <= code.quietZone.left + slack)),
+    right: Math.min(...columns.filter((x) => x >= code.quietZone.right - slack)),
+    top: Math.max(...rows.filter((y) => y <= code.quietZone.top + slack)),
+    bottom: Math.min(...rows.filter((y) => y >= code.quietZone.bottom - slack)),
+  };
+  const where = `${code.text}: cell ${JSON.stringify(cell)}`;
+  expect([where, Object.values(cell).every(Number.isFinite)]).toEqual([where, true]);
+  const through = (marks: Run[], at: number, along: number) =>
+    marks.some((run) => Math.abs(run.at - at) <= 1 && run.from <= along + 1 && run.to >= along - 1);
+  const unmarked = [
+    [cell.left, cell.top],
+    [cell.right, cell.top],
+    [cell.left, cell.bottom],
+    [cell.right, cell.bottom],
+  ].filter(([x, y]) => !through(page.horizontalMarks, y, x) || !through(page.verticalMarks, x, y));
+  expect([where, unmarked]).toEqual([where, []]);
+  expect((cell.right - cell.left) / PX_PER_MM).toBeGreaterThanOrEqual(29.5);
+  const overlaps = (box: Box) =>
+    box.left < cell.right - slack && box.right > cell.left + slack && box.top < cell.bottom - slack && box.bottom > cell.top + slack;
+  expect([where, page.codes.filter((other) => other !== code && overlaps(other.quietZone)).map((other) => other.text)]).toEqual([
+    where,
+    [],
+  ]);
+  if (caption !== null) {
+    const boxes = page.words.filter((word) => word.text === caption && overlaps(word.box)).map((word) => word.box);
+    expect([where, caption, boxes.length]).toEqual([where, caption, 1]);
+    const [box] = boxes;
+    const underCode = box.left >= cell.left && box.right <= cell.right && box.top >= code.symbol.bottom && box.bottom <= cell.bottom;
+    expect([where, caption, box, underCode]).toEqual([where, caption, box, true]);
   }
 }
 
@@ -159,6 +360,45 @@ describe.each(DATABASE_KINDS)('createPrintSheet on %s', (kind) => {
     await executeOk(gateway.url, RemovePageDocument, { id: PAGE_B }, asAdmin);
     expect((await fetchPdf(sheetOfB.url)).status).toBe(404);
   });
+});
+
+describe('print sheets on paper', () => {
+  let gateway: TestGateway;
+  let seats: { id: string; link: string; ref?: string | null }[];
+
+  beforeAll(async () => {
+    gateway = await startTestGateway('sqlite');
+    await executeOk(gateway.url, RegisterPageDocument, { input: { id: PAGE_A } });
+    seats = (
+      await executeOk(gateway.url, GenerateCodesDocument, {
+        input: { pageId: PAGE_A, series: { prefix: 'seat-', from: 1, to: 14 }, imageSize: 100 },
+      })
+    ).generateCodes;
+  });
+
+  it.each([
+    ['A4', 3, true, '595.28 x 841.89 pts (A4)'],
+    ['A4', 6, true, '595.28 x 841.89 pts (A4)'],
+    ['LETTER', 6, false, '612 x 792 pts (letter)'],
+  ] as const)(
+    '%s, %i columns (captions: %s): every page that size, codes as vectors, a cut mark at each corner of every cell',
+    async (paper, columns, captions, size) => {
+      const { createPrintSheet: sheet } = await executeOk(gateway.url, CreatePrintSheetDocument, {
+        input: { codeIds: seats.map((seat) => seat.id), paper, columns, captions },
+      });
+      const { images, pages } = await printedSheet(Buffer.from(await (await fetchPdf(sheet.url)).arrayBuffer()));
+      // Vector codes: the sheet holds no raster image at all.
+      expect(images).toEqual([]);
+      expect(pages.map((page) => page.size)).toEqual(Array(sheet.pageCount).fill(size));
+      expect(pages.flatMap((page) => page.codes.map((code) => code.text)).sort()).toEqual(seats.map((seat) => seat.link).sort());
+      for (const page of pages) {
+        expect([page.inkInQuietZones, page.strayInk]).toEqual([0, 0]);
+        for (const code of page.codes) {
+          expectCutMarksAround(page, code, captions ? (seats.find((seat) => seat.link === code.text)?.ref as string) : null);
+        }
+      }
+    },
+  );
 });
 
 describe('createPrintSheet and the rate limit', () => {
