@@ -179,6 +179,49 @@ describe.each(DATABASE_KINDS)('pages registry on %s', (kind) => {
   });
 });
 
+describe.each(DATABASE_KINDS)('a page token in use on %s', (kind) => {
+  it('is in no log line, response or stored row: on Graph API calls, an upstream error echoing it, and the Messenger Code API', async () => {
+    const secret = `EAAG-in-use-${randomBytes(8).toString('hex')}`;
+    const fake = await FakeGraphApi.start();
+    let gateway: TestGateway | undefined;
+    try {
+      gateway = await startTestGateway(kind, {
+        ENCRYPTION_KEY: KEY_HEX,
+        CODE_PROVIDER: 'facebook',
+        GRAPH_API_URL: fake.url,
+        GRAPH_API_MAX_ATTEMPTS: '1',
+        PAGE_ACCESS_TOKEN: 'default-page-token',
+        LOG_LEVEL: 'debug',
+      });
+      await executeOk(gateway.url, RegisterPageDocument, { input: { id: '4000000001', accessToken: secret } });
+      const generate = { input: { pageId: '4000000001', data: { ref: 'in-use' }, imageSize: 120 } };
+      await executeOk(gateway.url, GenerateCodeDocument, generate);
+      // An upstream error whose message quotes the token, as a careless proxy might.
+      fake.enqueue({ kind: 'graphError', code: 190, message: `Invalid OAuth access token: ${secret}` });
+      const failed = await execute(gateway.url, GenerateCodeDocument, { input: { ...generate.input, data: { ref: 'refused' } } });
+      expect(failed.errors).toBeDefined();
+      const localApi = await fetch(`${gateway.url}/v2.6/me/messenger_codes?access_token=${encodeURIComponent(secret)}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'standard', data: { ref: 'by-token' }, image_size: 120 }),
+      });
+      const localAnswer = await localApi.text();
+      expect(localApi.status).toBe(200);
+
+      expect(fake.requests.map((request) => request.query.access_token)).toEqual([secret, secret, secret]);
+      expect(JSON.stringify(failed)).not.toContain(secret);
+      expect(localAnswer).not.toContain(secret);
+      expect(gateway.logs.lines.length).toBeGreaterThan(0);
+      expect(gateway.logs.lines.filter((line) => line.includes(secret))).toEqual([]);
+      await gateway.db.dataSource.query(kind === 'sqlite' ? 'PRAGMA wal_checkpoint(TRUNCATE)' : 'SELECT 1');
+      expect(await databaseText(gateway)).not.toContain(secret);
+    } finally {
+      await gateway?.stop();
+      await fake.stop();
+    }
+  });
+});
+
 describe.each(DATABASE_KINDS)('page tokens and keys across restarts on %s', (kind) => {
   let database: TestDatabase;
   let gateway: TestGateway;

@@ -6,7 +6,7 @@ import { dashboardRoutes } from '../dashboard/dashboard.route';
 import { scanExportRoutes } from '../export/scan-export.route';
 import { imageRoutes } from '../images/image.route';
 import { lazyChild } from '../logging/lazy-child';
-import type { Logger } from '../logging/logger';
+import { redactUrl, type Logger } from '../logging/logger';
 import { messengerCodeApiRoutes } from '../codes/messenger-code-api.route';
 import { printSheetRoutes } from '../print/print-sheet.route';
 import { redirectRoutes } from '../tracking/redirect.route';
@@ -56,7 +56,10 @@ export async function createHttpServer(
   app.server.headersTimeout = HEADERS_TIMEOUT_MS;
   if (config.logLevel === 'debug') {
     app.addHook('onResponse', async (request, reply) => {
-      request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request completed');
+      request.log.debug(
+        { method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: reply.elapsedTime },
+        'request completed',
+      );
     });
   }
   app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
