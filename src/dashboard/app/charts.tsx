@@ -130,10 +130,12 @@ export interface HourChartProps {
 
 /** Today by hour: scans as bars, visits of redirect links as a line. */
 export function HourChart({ starts, scans, visits, showVisits }: HourChartProps) {
-  const data = useMemo<uPlot.AlignedData>(
-    () => (showVisits ? [starts.map((start) => start / 1000), [...scans], [...visits]] : [starts.map((start) => start / 1000), [...scans]]),
-    [starts, scans, visits, showVisits],
-  );
+  const data = useMemo<uPlot.AlignedData>(() => {
+    const x = starts.map((start) => start / 1000);
+    // Hours still to come have no visits yet, not zero visits: the line stops at the current hour.
+    const now = Date.now();
+    return showVisits ? [x, [...scans], visits.map((count, index) => (starts[index] > now ? null : count))] : [x, [...scans]];
+  }, [starts, scans, visits, showVisits]);
   const box = useChart(
     (width, height) => {
       const font = `${Math.round(rootFontPx() * 0.75)}px system-ui, sans-serif`;
