@@ -374,7 +374,7 @@ function Totals({ today }: { today: Today | null }) {
     ['First-time', 'firstTime', 'started a conversation (Get Started)', share(today?.firstTime ?? 0)],
     ['Returning', 'returning', 'came back to an existing conversation', share(today?.returning ?? 0)],
     ['People', 'uniquePeople', 'distinct people who scanned', 'distinct'],
-    ['Visits', 'visits', 'opened a redirect link', 'of redirect links'],
+    ['Visits', 'visits', 'opened a redirect link', 'redirect links'],
   ];
   return (
     <section class="totals" aria-label={`Today, ${todayLabel(new Date())}`}>
