@@ -5,6 +5,7 @@
  */
 import { connect } from 'node:net';
 import WebSocket from 'ws';
+import { generateKey } from '../src/auth/key-format';
 import { signBody } from '../src/webhook/signature';
 import { serializeLikeMeta, webhookBodyOf } from '../src/webhook/simulated-webhook';
 
@@ -19,6 +20,9 @@ export interface Attack {
 }
 
 const GRAPHQL_TIMEOUT_MS = 120_000;
+/** Key guessing: requests, and how many are in flight at once. */
+const KEY_GUESSES = 5_000;
+const KEY_GUESSERS = 32;
 /** A stalled body the gateway held ends at WEBHOOK_RECEIVE_TIMEOUT_MS (10 s); one refused at once, within a second or two. */
 const HELD_BODY_MS = 5_000;
 
@@ -199,6 +203,38 @@ export function attacks(options: { codeId: string; appSecret: string; pageId: st
           ),
         );
         return tally(outcomes);
+      },
+    },
+    {
+      name: 'key guessing',
+      what: `${KEY_GUESSES.toLocaleString('en-US')} GraphQL requests, ${KEY_GUESSERS} at a time, each with a new well-formed key (right prefix, length and checksum: each one looked up), once a key exists`,
+      probeMs: 5_000,
+      run: async (baseUrl) => {
+        // An open gateway takes every request as ADMIN and looks no key up: the first key locks it
+        // (the attacks after this one need no key).
+        const locked = await postGraphql(
+          baseUrl,
+          'mutation { createApiKey(input: { name: "bench lock", role: ADMIN }) { apiKey { id } } }',
+        );
+        if (!locked.startsWith('HTTP 200')) return `could not create a key: ${locked}`;
+        const outcomes: string[] = [];
+        let sent = 0;
+        const guesser = async () => {
+          while (sent < KEY_GUESSES) {
+            sent += 1;
+            const response = await fetch(`${baseUrl}/graphql`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${generateKey()}` },
+              body: '{"query":"{ viewer { role } }"}',
+            });
+            await response.arrayBuffer();
+            outcomes.push(`HTTP ${response.status}`);
+          }
+        };
+        const started = performance.now();
+        await Promise.all(Array.from({ length: KEY_GUESSERS }, guesser));
+        const perSecond = Math.round(outcomes.length / ((performance.now() - started) / 1000));
+        return `${tally(outcomes)} (${perSecond.toLocaleString('en-US')} guesses/s)`;
       },
     },
     {
