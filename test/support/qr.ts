@@ -1,7 +1,7 @@
 import { BarcodeFormat, BinaryBitmap, DecodeHintType, HybridBinarizer, QRCodeReader, RGBLuminanceSource } from '@zxing/library';
 import { readFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
-import { prepareZXingModule, readBarcodes } from 'zxing-wasm/reader';
+import { prepareZXingModule, readBarcodes, type ReadResult } from 'zxing-wasm/reader';
 
 /**
  * Reads a PNG the way a phone would: with an independent decoder (ZXing, not the jsQR the gateway
@@ -35,34 +35,32 @@ export function readQr(png: Buffer, factor = 1): string {
 let zxingCpp: Promise<void> | undefined;
 
 /**
- * Reads every QR code in an image (PNG or JPEG bytes) with ZXing-C++ compiled to WebAssembly
- * (zxing-wasm), the decoder of Android's and many apps' scanners: independent of the jsQR
- * the gateway checks its own images with. Its .wasm is loaded from node_modules: by default
- * zxing-wasm fetches it from a CDN.
+ * Every QR code ZXing-C++ compiled to WebAssembly (zxing-wasm), the decoder of Android's and
+ * many apps' scanners, reads validly in an image: encoded bytes (PNG, JPEG) or raw RGBA
+ * pixels. Independent of the jsQR the gateway checks its own images with. Its .wasm is loaded
+ * once, from node_modules: by default zxing-wasm fetches it from a CDN.
  */
-export async function readQrCodes(image: Buffer): Promise<string[]> {
+export async function readQrResults(image: Uint8Array | ImageData): Promise<ReadResult[]> {
   zxingCpp ??= prepareZXingModule({
     overrides: { wasmBinary: readFileSync(require.resolve('zxing-wasm/reader/zxing_reader.wasm')).buffer as ArrayBuffer },
     fireImmediately: true,
   }).then(() => undefined);
   await zxingCpp;
-  const results = await readBarcodes(new Uint8Array(image), { formats: ['QRCode'], tryHarder: true, maxNumberOfSymbols: 255 });
-  return results.filter((result) => result.isValid).map((result) => result.text);
+  const results = await readBarcodes(image, { formats: ['QRCode'], tryHarder: true, maxNumberOfSymbols: 255 });
+  return results.filter((result) => result.isValid);
+}
+
+/** The text of every QR code in an image (PNG or JPEG bytes), read by ZXing-C++ (readQrResults). */
+export async function readQrCodes(image: Buffer): Promise<string[]> {
+  return (await readQrResults(new Uint8Array(image))).map((result) => result.text);
 }
 
 /** Every QR code of an image with its width in pixels (top-left to top-right corner of the symbol). */
 export async function readQrCodesWithWidth(image: Buffer): Promise<{ text: string; widthPixels: number }[]> {
-  await readQrCodes(Buffer.alloc(0)).catch(() => undefined); // loads the module once
-  const results = await readBarcodes(new Uint8Array(image), { formats: ['QRCode'], tryHarder: true, maxNumberOfSymbols: 255 });
-  return results
-    .filter((result) => result.isValid)
-    .map((result) => ({
-      text: result.text,
-      widthPixels: Math.hypot(
-        result.position.topRight.x - result.position.topLeft.x,
-        result.position.topRight.y - result.position.topLeft.y,
-      ),
-    }));
+  return (await readQrResults(new Uint8Array(image))).map((result) => ({
+    text: result.text,
+    widthPixels: Math.hypot(result.position.topRight.x - result.position.topLeft.x, result.position.topRight.y - result.position.topLeft.y),
+  }));
 }
 
 /** The one QR code of an image, read by ZXing-C++; fails unless exactly one is found. */
