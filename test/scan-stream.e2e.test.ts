@@ -29,7 +29,7 @@ describe.each(DATABASE_KINDS)('the stored scan stream on %s', (kind) => {
     const sent = [...refs, 'stream-orphan', ...refs.slice(0, 3)].map(incomingScan);
     for (let start = 0; start < sent.length; start += 25) await gateway.services.scans.ingest(context(), sent.slice(start, start + 25));
 
-    const read = await stream.readAfter(before, await stream.position(), {}, 500);
+    const read = await stream.readAfter(before, await stream.position(), { scope: Access.internal().scope }, 500);
     expect(read.map((event) => event.scan.ref)).toEqual(sent.map((scan) => scan.ref));
     for (const event of read) expect(event.code?.id ?? null).toBe(codeOf.get(event.scan.ref as string) ?? null);
     // As they are now: the first three were scanned twice.

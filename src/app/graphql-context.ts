@@ -30,7 +30,7 @@ export function createGraphQLContext(
     request,
     services,
     logger,
-    loaders: createScanLoaders(services.codes),
+    loaders: createScanLoaders(services.codes, request.access.scope),
     ...(dropConnection ? { dropConnection } : {}),
   };
 }

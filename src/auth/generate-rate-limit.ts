@@ -30,6 +30,7 @@ function budgetOf(access: Access): string | undefined {
     case 'open':
       return 'open';
     case 'internal':
+    case 'capability-url':
       return undefined;
   }
 }

@@ -30,6 +30,7 @@ export class CodeStyleStore {
         .slice(start, start + CHUNK)
         .map(bind)
         .join(', ');
+      // page-scope exempt: styles of codes the caller already read through its scope, by their ids.
       const rows: CodeStyleRow[] = await manager.query(`SELECT * FROM code_style WHERE code_id IN (${list})`, values);
       for (const row of rows) styles.set(row.code_id, styleOf(row));
     }

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { In, type EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
+import { Access, type PageScope } from '../access';
 import type { RequestContext } from '../context';
 import type { Database } from '../db/database';
 import { epochMillisOrNever, nullableRef, pageRefKey, refKey } from '../db/transformers';
@@ -281,7 +282,10 @@ export class CodeService {
 
   private async generateOnce(context: RequestContext, wanted: WantedCode[], refuse: Refusals): Promise<Code[]> {
     const pageId = wanted[0].pageId;
-    const existing = await this.findByPageRefs(wanted.map(({ ref }) => ({ pageId, ref })));
+    const existing = await this.findByPageRefs(
+      context.access.readScope(pageId),
+      wanted.map(({ ref }) => ({ pageId, ref })),
+    );
     const existingIds = [...existing.values()].map((code) => code.id);
     const [styles, vectors] = await Promise.all([
       this.styles.read(this.db.manager, existingIds),
@@ -419,6 +423,7 @@ export class CodeService {
     ref: string | null,
     imageSize: number,
   ): Promise<{ code: Code | null; stored: CodeImageRow | null }> {
+    // page-scope exempt: the row this write is about to store or reuse, in its transaction; its page was checked before.
     const code = await manager.findOneBy(Code, { pageId, ref: refKey(ref) });
     return { code, stored: code && (await this.images.findForCode(manager, code.id, imageSize)) };
   }
@@ -433,14 +438,19 @@ export class CodeService {
     label: string | null | undefined,
   ): Promise<Code> {
     await manager.update(Code, { id: codeId }, { imageId, imageSize, provider, ...(label !== undefined ? { label } : {}) });
+    // page-scope exempt: the row this write just updated, in its transaction.
     return manager.findOneByOrFail(Code, { id: codeId });
   }
 
-  /** The code a REDIRECT link leads to: a hot path, so one prepared read of what the redirect needs. */
+  /**
+   * The code a REDIRECT link leads to: a hot path, so one prepared read of what the
+   * redirect needs. The slug is the credential (a capability URL), so every page is searched.
+   */
   async findRedirect(slug: string): Promise<{ id: string; pageId: string; ref: string | null } | undefined> {
+    const { values, bind } = this.db.parameters();
     const rows = await this.db.read<{ id: string; page_id: string; ref: string }>(
-      `SELECT id, page_id, ref FROM code WHERE slug = ${this.db.param(1)}`,
-      [slug],
+      `SELECT id, page_id, ref FROM ${Access.capabilityUrl().scope.table('code', bind)} WHERE slug = ${bind(slug)}`,
+      values,
     );
     const row = rows[0];
     return row && { id: row.id, pageId: row.page_id, ref: nullableRef.from(row.ref) as string | null };
@@ -448,8 +458,8 @@ export class CodeService {
 
   /** The code, if it exists and is on one of the request's pages (else it does not exist for it). */
   async findById(context: RequestContext, id: string): Promise<Code | null> {
-    const code = await this.db.manager.findOneBy(Code, { id });
-    return code && context.access.sees(code.pageId) ? code : null;
+    const [code] = await this.readByIds(context.access.scope, [id]);
+    return code ?? null;
   }
 
   /**
@@ -460,14 +470,23 @@ export class CodeService {
     const found = new Map<string, Code>();
     const distinct = [...new Set(ids)];
     for (let start = 0; start < distinct.length; start += PAGE_REF_CHUNK) {
-      const codes = await this.db.manager.findBy(Code, { id: In(distinct.slice(start, start + PAGE_REF_CHUNK)) });
-      for (const code of codes) if (context.access.sees(code.pageId)) found.set(code.id, code);
+      for (const code of await this.readByIds(context.access.scope, distinct.slice(start, start + PAGE_REF_CHUNK)))
+        found.set(code.id, code);
     }
     return ids.map((id, index) => {
       const code = found.get(id);
       if (!code) throw new NotFoundError(`${field}[${index}]`, `Unknown code "${id}".`);
       return code;
     });
+  }
+
+  private async readByIds(scope: PageScope, ids: readonly string[]): Promise<Code[]> {
+    const { values, bind } = this.db.parameters();
+    const rows = await this.db.read<CodeRow>(
+      `SELECT ${CODE_COLUMNS} FROM ${scope.table('code', bind)} WHERE id IN (${ids.map(bind).join(', ')})`,
+      values,
+    );
+    return rows.map(codeFromRow);
   }
 
   /** For arguments that must name an existing code: NOT_FOUND on `field` otherwise. */
@@ -481,18 +500,19 @@ export class CodeService {
    * The codes of many (page, ref) pairs, keyed by pageRefKey: Scan.code without N+1. One
    * query per PAGE_REF_CHUNK pairs: SQLite refuses an expression deeper than 1,000 terms.
    */
-  async findByPageRefs(keys: { pageId: string; ref: string | null }[]): Promise<Map<string, Code>> {
+  async findByPageRefs(scope: PageScope, keys: { pageId: string; ref: string | null }[]): Promise<Map<string, Code>> {
     const distinct = [...new Map(keys.map((key) => [pageRefKey(key.pageId, key.ref), key])).values()];
     const found = new Map<string, Code>();
     for (let start = 0; start < distinct.length; start += PAGE_REF_CHUNK) {
-      const query = this.db.manager.createQueryBuilder(Code, 'code');
-      distinct.slice(start, start + PAGE_REF_CHUNK).forEach((key, index) => {
-        query.orWhere(`(code.pageId = :page${index} AND code.ref = :ref${index})`, {
-          [`page${index}`]: key.pageId,
-          [`ref${index}`]: refKey(key.ref),
-        });
-      });
-      for (const code of await query.getMany()) found.set(pageRefKey(code.pageId, code.ref), code);
+      const { values, bind } = this.db.parameters();
+      const from = scope.table('code', bind);
+      const pairs = distinct
+        .slice(start, start + PAGE_REF_CHUNK)
+        .map((key) => `(page_id = ${bind(key.pageId)} AND ref = ${bind(refKey(key.ref))})`);
+      for (const row of await this.db.dataSource.query(`SELECT ${CODE_COLUMNS} FROM ${from} WHERE ${pairs.join(' OR ')}`, values)) {
+        const code = codeFromRow(row as CodeRow);
+        found.set(pageRefKey(code.pageId, code.ref), code);
+      }
     }
     return found;
   }
@@ -516,15 +536,15 @@ export class CodeService {
 
   async list(context: RequestContext, request: ListCodesRequest): Promise<ListPage<Code>> {
     const first = pageSize(request.first);
-    const pageIds = context.access.pagesToRead(request.pageId);
+    const scope = context.access.readScope(request.pageId);
     const orderBy = request.orderBy ?? CodeOrderBy.CREATED_AT_DESC;
     const ordering = ORDERINGS[orderBy];
     const ref = request.ref == null ? null : validateRef(request.ref, 'ref');
 
-    const conditions: string[] = [];
     const { values: parameters, bind } = this.db.parameters();
-    if (pageIds?.length === 1) conditions.push(`page_id = ${bind(pageIds[0])}`);
-    else if (pageIds) conditions.push(`page_id IN (${pageIds.map(bind).join(', ')})`);
+    // First: the statement's text begins with it, and SQLite's placeholders are positional.
+    const codeTable = scope.table('code', bind);
+    const conditions: string[] = [];
     if (ref != null) conditions.push(`ref = ${bind(ref)}`);
     const filter = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const filterParameters = [...parameters];
@@ -539,7 +559,7 @@ export class CodeService {
     }
     const direction = ordering.descending ? 'DESC' : 'ASC';
     const rows = await this.db.read<CodeRow>(
-      `SELECT ${CODE_COLUMNS} FROM code ${page.length > 0 ? `WHERE ${page.join(' AND ')}` : ''}
+      `SELECT ${CODE_COLUMNS} FROM ${codeTable} ${page.length > 0 ? `WHERE ${page.join(' AND ')}` : ''}
        ORDER BY ${keyColumns.map((column) => `${column} ${direction}`).join(', ')} LIMIT ${bind(first + 1)}`,
       parameters,
     );
@@ -550,7 +570,10 @@ export class CodeService {
       cursors: codes.map((code) => encodeCursor(orderBy, sortKeyOf(code, orderBy))),
       hasNextPage: rows.length > first,
       totalCount: async () => {
-        const [row] = await this.db.read<{ total: number | string }>(`SELECT COUNT(*) AS total FROM code ${filter}`, filterParameters);
+        const [row] = await this.db.read<{ total: number | string }>(
+          `SELECT COUNT(*) AS total FROM ${codeTable} ${filter}`,
+          filterParameters,
+        );
         return Number(row.total);
       },
     };

@@ -1,19 +1,20 @@
 import type { FastifyReply } from 'fastify';
-import type { Access } from '../access';
+import { Access } from '../access';
 
 /**
- * The key a request for a capability URL (an image, a print sheet) presents: none at all
- * is fine (the URL itself is the right to fetch it); one that is sent must be a key, and
- * a refusal (401) has been sent when it is not. undefined: refused.
+ * Who asks for a capability URL (an image, a print sheet): the key presented, held to its
+ * pages, or without a key the URL's holder (Access.capabilityUrl: the URL itself is the
+ * right to fetch it). A key that is sent must be one: when it is not, a refusal (401) has
+ * been sent and the answer is undefined.
  */
 export async function presentedAccess(
   authorization: string | undefined,
   authenticate: (authorization: unknown) => Promise<Access | undefined>,
   reply: FastifyReply,
-): Promise<{ access: Access | undefined } | undefined> {
-  if (authorization === undefined) return { access: undefined };
+): Promise<Access | undefined> {
+  if (authorization === undefined) return Access.capabilityUrl();
   const access = await authenticate(authorization);
-  if (access) return { access };
+  if (access) return access;
   await reply.code(401).header('WWW-Authenticate', 'Bearer').type('text/plain; charset=utf-8').send('Unknown or revoked API key.\n');
   return undefined;
 }

@@ -16,11 +16,9 @@ export function imageRoutes(images: ImageStore, authenticate: (authorization: un
   return async (app) => {
     app.get<{ Params: { imageId: string } }>('/images/:imageId', async (request, reply) => {
       const { imageId } = request.params;
-      const presented = await presentedAccess(request.headers.authorization, authenticate, reply);
-      if (!presented) return reply;
-      const { access } = presented;
-      const found = IMAGE_ID.test(imageId) ? await images.read(imageId) : null;
-      const image = found && (!access || access.sees(found.pageId)) ? found : null;
+      const access = await presentedAccess(request.headers.authorization, authenticate, reply);
+      if (!access) return reply;
+      const image = IMAGE_ID.test(imageId) ? await images.read(access.scope, imageId) : null;
       if (!image) return reply.code(404).type('text/plain; charset=utf-8').send('No such image.\n');
       const etag = `"${image.sha256}"`;
       reply.headers({

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
+import type { PageScope } from '../access';
 import type { Database } from '../db/database';
 import { CodeImageRow } from './code-image.entity';
 import type { CodeImage, CodeProviderKind } from './image.types';
@@ -11,8 +12,6 @@ export interface StoredImage {
   bytes: Buffer;
   contentType: string;
   sha256: string;
-  /** the page of the image's code */
-  pageId: string;
 }
 
 /**
@@ -31,6 +30,7 @@ export class ImageStore {
   }
 
   findForCode(manager: EntityManager, codeId: string, size: number): Promise<CodeImageRow | null> {
+    // page-scope exempt: the image a code's write stores or reuses, in its transaction; the page was checked before.
     return manager.findOneBy(CodeImageRow, { codeId, size });
   }
 
@@ -44,6 +44,7 @@ export class ImageStore {
         .slice(start, start + VECTOR_CHUNK)
         .map(bind)
         .join(', ');
+      // page-scope exempt: SVG ids of codes the caller already read through its scope, by their ids.
       const rows: { id: string; code_id: string }[] = await manager.query(
         `SELECT id, code_id FROM code_vector WHERE code_id IN (${list})`,
         values,
@@ -88,16 +89,17 @@ export class ImageStore {
     );
   }
 
-  /** A stored image or SVG by its id (the two share one URL space: ids are random UUIDs). */
-  async read(imageId: string): Promise<StoredImage | null> {
-    const rows = await this.db.read<{ bytes: Buffer | Uint8Array; content_type: string; sha256: string; page_id: string }>(
-      `SELECT i.bytes, i.content_type, i.sha256, c.page_id FROM code_image i JOIN code c ON c.id = i.code_id WHERE i.id = ${this.db.param(1)}
+  /** A stored image or SVG by its id, if it is of a code in `scope` (the two share one URL space: ids are random UUIDs). */
+  async read(scope: PageScope, imageId: string): Promise<StoredImage | null> {
+    const { values, bind } = this.db.parameters();
+    const rows = await this.db.read<{ bytes: Buffer | Uint8Array; content_type: string; sha256: string }>(
+      `SELECT i.bytes, i.content_type, i.sha256 FROM ${scope.table('code_image', bind, 'i')} WHERE i.id = ${bind(imageId)}
        UNION ALL
-       SELECT v.bytes, 'image/svg+xml' AS content_type, v.sha256, c.page_id FROM code_vector v JOIN code c ON c.id = v.code_id WHERE v.id = ${this.db.param(2)}`,
-      [imageId, imageId],
+       SELECT v.bytes, 'image/svg+xml' AS content_type, v.sha256 FROM ${scope.table('code_vector', bind, 'v')} WHERE v.id = ${bind(imageId)}`,
+      values,
     );
     const row = rows[0];
     if (!row) return null;
-    return { bytes: Buffer.from(row.bytes), contentType: row.content_type, sha256: row.sha256, pageId: row.page_id };
+    return { bytes: Buffer.from(row.bytes), contentType: row.content_type, sha256: row.sha256 };
   }
 }

@@ -37,6 +37,17 @@ const MAX_NAME_LENGTH = 200;
 const MAX_TOKEN_LENGTH = 1000;
 const MAX_RELAY_URL_LENGTH = 2048;
 const PAGES_ORDERING = 'PAGES';
+
+/** What pages and page read: never the token's ciphertext, only whether there is one. */
+const PAGE_LIST_COLUMNS = 'id, name, relay_url, created_at, CASE WHEN token_ciphertext IS NULL THEN 0 ELSE 1 END AS has_token';
+
+interface PageListRow {
+  id: string;
+  name: string | null;
+  relay_url: string | null;
+  created_at: number | string;
+  has_token: number | string;
+}
 /**
  * How long a page's relay URL is remembered for the webhook path. A change made on this
  * instance applies at once; one made on another instance within this time.
@@ -49,6 +60,7 @@ const RELAY_URL_CACHE_SIZE = 10_000;
  * order, in one transaction (code_image references code).
  */
 const PAGE_DATA = [
+  // page-scope exempt: removePage's deletes (ADMIN only), whose subqueries name the page removed.
   'DELETE FROM code_image WHERE code_id IN (SELECT id FROM code WHERE page_id = $1)',
   // A sheet showing any code of the page goes with it (page_ids is a JSON array of ids).
   `DELETE FROM print_sheet WHERE page_ids LIKE '%"' || $1 || '"%'`,
@@ -114,6 +126,7 @@ export class PageService {
   /** `token`: PAGE_ACCESS_TOKEN when it is to be stored (there is a key), else null. */
   private async registerDefaultPage(id: string, token: string | null): Promise<void> {
     await this.db.transaction(async (manager) => {
+      // page-scope exempt: start-up registers PAGE_ID; no request is served yet.
       const existing = await manager.findOneBy(PageRow, { id });
       if (!existing) {
         await manager.insert(PageRow, {
@@ -136,6 +149,7 @@ export class PageService {
 
   private async reencryptStaleTokens(): Promise<void> {
     if (!this.cipher.canEncrypt) return;
+    // page-scope exempt: start-up re-encrypts every page's token; nothing is answered from it.
     const rows = await this.db.manager
       .createQueryBuilder(PageRow, 'page')
       .where('page.tokenCiphertext IS NOT NULL')
@@ -169,8 +183,11 @@ export class PageService {
   async require(context: RequestContext, pageId: string | null | undefined, field = 'pageId'): Promise<KnownPage> {
     const id = pageId ?? this.defaultPageId;
     // Before the lookup: a key outside the page learns nothing of whether it exists.
-    context.access.requirePage(id, field);
-    const row = PAGE_ID.test(id) ? await this.db.manager.findOneBy(PageRow, { id }) : null;
+    const scope = context.access.readScope(id, field);
+    const { values, bind } = this.db.parameters();
+    const [row] = PAGE_ID.test(id)
+      ? await this.db.read<{ id: string }>(`SELECT id FROM ${scope.table('page', bind)} WHERE id = ${bind(id)}`, values)
+      : [];
     if (!row) {
       throw new NotFoundError(field, `Unknown page "${id}": register it with registerPage before generating its codes.`);
     }
@@ -184,6 +201,7 @@ export class PageService {
   async accessTokenOf(_context: RequestContext, pageId: string, field = 'pageId'): Promise<string> {
     const inMemory = this.memoryTokens.get(pageId);
     if (inMemory !== undefined) return inMemory;
+    // page-scope exempt: the token for the Graph API call of a page the request was allowed (PageService.require), never returned.
     const row = await this.db.manager.findOneBy(PageRow, { id: pageId });
     if (!row?.tokenCiphertext) {
       throw new BadUserInputError(
@@ -213,6 +231,7 @@ export class PageService {
     const presented = createHash('sha256').update(token).digest();
     const matches = (candidate: string) => timingSafeEqual(createHash('sha256').update(candidate).digest(), presented);
     for (const [pageId, candidate] of this.memoryTokens) if (matches(candidate)) return pageId;
+    // page-scope exempt: authenticates a presented page token; the answer is the one page it belongs to.
     const rows = await this.db.manager.createQueryBuilder(PageRow, 'page').where('page.tokenCiphertext IS NOT NULL').getMany();
     return rows.find((row) => {
       const candidate = this.tryOpen(row);
@@ -221,35 +240,51 @@ export class PageService {
   }
 
   async findById(context: RequestContext, id: string): Promise<Page | null> {
-    if (!PAGE_ID.test(id) || !context.access.sees(id)) return null;
-    const row = await this.db.manager.findOneBy(PageRow, { id });
-    return row && this.toPage(row);
+    if (!PAGE_ID.test(id)) return null;
+    const { values, bind } = this.db.parameters();
+    const [row] = await this.db.read<PageListRow>(
+      `SELECT ${PAGE_LIST_COLUMNS} FROM ${context.access.scope.table('page', bind)} WHERE id = ${bind(id)}`,
+      values,
+    );
+    return row ? this.toListedPage(row) : null;
   }
 
   async list(context: RequestContext, request: { first?: number | null; after?: string | null }): Promise<ListPage<Page>> {
     const first = pageSize(request.first);
-    const pageIds = context.access.pageIds;
-    const visible = () => {
-      const query = this.db.manager.createQueryBuilder(PageRow, 'page');
-      if (pageIds) query.where('page.id IN (:...pageIds)', { pageIds });
-      return query;
-    };
-    const query = visible();
+    const { values: parameters, bind } = this.db.parameters();
+    // Bound in the order the text reads: SQLite's placeholders are positional.
+    const pages = context.access.scope.table('page', bind);
+    const totalParameters = [...parameters];
+    const conditions: string[] = [];
     if (request.after != null) {
       const [createdAt, id] = decodeCursor(request.after, PAGES_ORDERING, ['number', 'string']);
-      query.andWhere('(page.createdAt > :createdAt OR (page.createdAt = :createdAt AND page.id > :id))', { createdAt, id });
+      conditions.push(`(created_at > ${bind(createdAt)} OR (created_at = ${bind(createdAt)} AND id > ${bind(id)}))`);
     }
-    const rows = await query
-      .orderBy('page.createdAt', 'ASC')
-      .addOrderBy('page.id', 'ASC')
-      .limit(first + 1)
-      .getMany();
-    const pages = rows.slice(0, first).map((row) => this.toPage(row));
+    const rows = await this.db.read<PageListRow>(
+      `SELECT ${PAGE_LIST_COLUMNS} FROM ${pages} ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''}
+       ORDER BY created_at, id LIMIT ${bind(first + 1)}`,
+      parameters,
+    );
+    const listed = rows.slice(0, first).map((row) => this.toListedPage(row));
     return {
-      items: pages,
-      cursors: pages.map((page) => encodeCursor(PAGES_ORDERING, [page.createdAt.getTime(), page.id])),
+      items: listed,
+      cursors: listed.map((page) => encodeCursor(PAGES_ORDERING, [page.createdAt.getTime(), page.id])),
       hasNextPage: rows.length > first,
-      totalCount: () => visible().getCount(),
+      totalCount: async () => {
+        const [row] = await this.db.read<{ total: number | string }>(`SELECT COUNT(*) AS total FROM ${pages}`, totalParameters);
+        return Number(row.total);
+      },
+    };
+  }
+
+  /** A page as listed: everything but its token, of which only whether it has one. */
+  private toListedPage(row: PageListRow): Page {
+    return {
+      id: row.id,
+      name: row.name,
+      hasAccessToken: Number(row.has_token) === 1 || this.memoryTokens.has(row.id),
+      relayUrl: row.relay_url,
+      createdAt: new Date(Number(row.created_at)),
     };
   }
 
@@ -273,6 +308,7 @@ export class PageService {
     }
     if (missing.length === 0) return found;
     const parameters = this.db.parameters();
+    // page-scope exempt: the webhook's relay targets of the signed events' own pages.
     const rows = await this.db.read<{ id: string; relay_url: string | null }>(
       `SELECT id, relay_url FROM page WHERE id IN (${missing.map((id) => parameters.bind(id)).join(', ')})`,
       parameters.values,
@@ -289,6 +325,7 @@ export class PageService {
 
   /** Every relay URL pages have, for the operators' view of the relay. */
   async relayUrlsInUse(): Promise<string[]> {
+    // page-scope exempt: relay status is ADMIN only (every page).
     const rows = await this.db.read<{ relay_url: string }>('SELECT DISTINCT relay_url FROM page WHERE relay_url IS NOT NULL');
     return rows.map((row) => row.relay_url);
   }
@@ -299,7 +336,8 @@ export class PageService {
     const found =
       wellFormed.length === 0
         ? []
-        : await this.db.manager
+        : // page-scope exempt: createApiKey (ADMIN only) checks that the pages it names exist.
+          await this.db.manager
             .createQueryBuilder(PageRow, 'page')
             .select('page.id', 'id')
             .where('page.id IN (:...ids)', { ids: wellFormed })
@@ -322,6 +360,7 @@ export class PageService {
     });
     try {
       await this.db.transaction(async (manager) => {
+        // page-scope exempt: registerPage (ADMIN only).
         if (await manager.existsBy(PageRow, { id })) throw duplicate(id);
         await manager.insert(PageRow, row);
       });
@@ -341,6 +380,7 @@ export class PageService {
     if (request.relayUrl !== undefined) changes.relayUrl = validateRelayUrl(request.relayUrl) ?? null;
     if (request.accessToken !== undefined) Object.assign(changes, this.sealedColumns(id, this.validateToken(request.accessToken) ?? null));
     const row = await this.db.transaction(async (manager) => {
+      // page-scope exempt: updatePage (ADMIN only).
       const existing = await manager.findOneBy(PageRow, { id });
       if (!existing) throw unknown(id);
       if (Object.keys(changes).length > 0) await manager.update(PageRow, { id }, changes);
@@ -355,6 +395,7 @@ export class PageService {
   async remove(_context: RequestContext, pageId: string): Promise<string> {
     const id = validatePageId(pageId);
     await this.db.transaction(async (manager: EntityManager) => {
+      // page-scope exempt: removePage (ADMIN only).
       if (!(await manager.existsBy(PageRow, { id }))) throw unknown(id);
       for (const statement of PAGE_DATA) {
         await manager.query(this.db.kind === 'postgres' ? statement : statement.replace('$1', '?'), [id]);

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { PageScope } from '../access';
 import type { RequestContext } from '../context';
 import type { GenerateRateLimit } from '../auth/generate-rate-limit';
 import type { CodeService } from '../codes/code.service';
@@ -85,12 +86,17 @@ export class PrintSheetService {
     return `${this.publicUrl()}/print-sheets/${id}`;
   }
 
-  async read(id: string): Promise<StoredSheet | null> {
+  /** A stored sheet, if `scope` covers every page it shows. */
+  async read(scope: PageScope, id: string): Promise<StoredSheet | null> {
+    // page-scope exempt: a sheet may show several pages (a JSON list); the scope is checked against them all below.
     const rows = await this.db.read<{ bytes: Buffer | Uint8Array; sha256: string; page_ids: string }>(
       `SELECT bytes, sha256, page_ids FROM print_sheet WHERE id = ${this.db.param(1)}`,
       [id],
     );
     const row = rows[0];
-    return row ? { bytes: Buffer.from(row.bytes), sha256: row.sha256, pageIds: JSON.parse(row.page_ids) as string[] } : null;
+    if (!row) return null;
+    const pageIds = JSON.parse(row.page_ids) as string[];
+    if (!pageIds.every((pageId) => scope.covers(pageId))) return null;
+    return { bytes: Buffer.from(row.bytes), sha256: row.sha256, pageIds };
   }
 }

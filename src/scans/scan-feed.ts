@@ -1,6 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import Redis from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import { Access, type PageScope } from '../access';
 import { CodeTracking, CodeType } from '../codes/code.entity';
 import { codeFromRecord, type CodeRecord } from '../codes/code.wire';
 import { CodeProviderKind } from '../images/image.types';
@@ -47,12 +48,12 @@ export interface ScanFilter {
   pageId?: string | null;
   codeId?: string | null;
   ref?: string | null;
-  /** the pages of the subscriber's key; null or left out: every page */
-  visiblePages?: ReadonlySet<string> | null;
+  /** what the subscriber's key may read: required, so that no subscription can leave it out */
+  scope: PageScope;
 }
 
 export function matches(filter: ScanFilter, event: ScanEvent): boolean {
-  if (filter.visiblePages && !filter.visiblePages.has(event.scan.pageId)) return false;
+  if (!filter.scope.covers(event.scan.pageId)) return false;
   if (filter.pageId != null && filter.pageId !== event.scan.pageId) return false;
   if (filter.ref != null && filter.ref !== event.scan.ref) return false;
   if (filter.codeId != null && filter.codeId !== event.code?.id) return false;
@@ -657,7 +658,7 @@ export class ScanFeed {
             this.delivered = Math.min(upTo, ...[...this.early.keys()].map((position) => position - 1));
           }
           while (!this.closed && this.delivered < upTo) {
-            const page = await stream.readAfter(this.delivered, upTo, {}, STREAM_PAGE);
+            const page = await stream.readAfter(this.delivered, upTo, { scope: Access.internal().scope }, STREAM_PAGE);
             // Everything up to `upTo` is committed: a position the page skips was removed
             // with its page, and will never come. What drain delivered meanwhile is dropped.
             const fresh = page.filter((event) => event.scan.streamSeq > (this.delivered as number));

@@ -2,6 +2,7 @@ import { Args, Ctx, FieldResolver, Query, Resolver, Root, Subscription } from 't
 import { Code } from '../codes/code.entity';
 import type { CodeService } from '../codes/code.service';
 import type { RequestContext } from '../context';
+import type { PageScope } from '../access';
 import { pageRefKey } from '../db/transformers';
 import { BadUserInputError } from '../errors';
 import { BatchLoader } from '../graphql/batch-loader';
@@ -32,10 +33,10 @@ export interface ScanLoaders {
 }
 
 /** Per request: a list of scans resolves its codes in one query. */
-export function createScanLoaders(codes: CodeService): ScanLoaders {
+export function createScanLoaders(codes: CodeService, scope: PageScope): ScanLoaders {
   return {
     codeOfScan: new BatchLoader(
-      (keys) => codes.findByPageRefs(keys),
+      (keys) => codes.findByPageRefs(scope, keys),
       (key) => pageRefKey(key.pageId, key.ref),
     ),
   };
@@ -76,8 +77,7 @@ export class ScanResolver {
       const afterPosition = after == null ? undefined : streamPositionOf(after);
       if (filter.codeId != null) await services.codes.requireById(request, filter.codeId, 'codeId');
       // Narrowed at the source: events of other pages never reach this subscriber's queue.
-      const { pageIds } = request.access;
-      const scoped = { ...filter, visiblePages: pageIds && new Set(pageIds) };
+      const scoped = { ...filter, scope: request.access.scope };
       const onOverflow = () => dropConnection?.('subscriber too slow: its backlog exceeded the limit');
       if (afterPosition === undefined) return services.feed.subscribe(scoped, onOverflow);
       return services.feed.subscribeAfter(scoped, afterPosition, onOverflow);

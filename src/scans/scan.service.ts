@@ -47,7 +47,10 @@ export interface ExportedScan {
   codeId: string | null;
 }
 
-interface ExportRow {
+/** What a listing or an export reads of a scan (not the sender's hash). */
+const SCAN_COLUMNS = 'id, page_id, ref, kind, source, occurred_at, received_at, stream_seq';
+
+interface ScanRow {
   id: string;
   page_id: string;
   ref: string;
@@ -55,6 +58,20 @@ interface ExportRow {
   source: string | null;
   occurred_at: number | string;
   received_at: number | string;
+  stream_seq: number | string;
+}
+
+function scanFromRow(row: ScanRow): Scan {
+  return Object.assign(new Scan(), {
+    id: row.id,
+    pageId: row.page_id,
+    ref: row.ref === STATIC_REF_KEY ? null : row.ref,
+    kind: row.kind,
+    source: row.source,
+    occurredAt: new Date(Number(row.occurred_at)),
+    receivedAt: new Date(Number(row.received_at)),
+    streamSeq: Number(row.stream_seq),
+  });
 }
 
 /** Rows read per query of an export: memory stays this many rows whatever the export's size. */
@@ -128,11 +145,11 @@ export class ScanService {
     if (request.from && request.to && request.to.getTime() <= request.from.getTime()) {
       throw new BadUserInputError('to', 'to must be after from');
     }
-    let pageIds = context.access.pagesToRead(request.pageId);
+    let scope = context.access.readScope(request.pageId);
     let ref: string | null | undefined;
     if (request.codeId != null) {
       const code = await this.codes.requireById(context, request.codeId, 'codeId');
-      pageIds = pageIds === null || pageIds.includes(code.pageId) ? [code.pageId] : [];
+      scope = scope.narrowTo(code.pageId);
       ref = code.ref;
     }
     const { from, to } = request;
@@ -141,39 +158,33 @@ export class ScanService {
     const db = this.db;
     const batch = async (after: string | undefined): Promise<Scan[]> => {
       const { values: parameters, bind } = db.parameters();
+      // Bound in the order the text reads: SQLite's placeholders are positional.
+      const scans = scope.table('scan', bind);
       const conditions: string[] = [];
-      if (pageIds) conditions.push(`page_id IN (${pageIds.map(bind).join(', ')})`);
       if (ref !== undefined) conditions.push(`ref = ${bind(refKey(ref))}`);
       // The id bounds let the index range-scan; occurred_at makes [from, to) exact.
       if (from) conditions.push(`id >= ${bind(firstScanIdAt(from.getTime()))}`, `occurred_at >= ${bind(from.getTime())}`);
       if (to) conditions.push(`id < ${bind(firstScanIdAt(to.getTime()))}`, `occurred_at < ${bind(to.getTime())}`);
       if (after !== undefined) conditions.push(`id > ${bind(after)}`);
-      const rows = await db.read<ExportRow>(
-        `SELECT id, page_id, ref, kind, source, occurred_at, received_at FROM scan
+      const rows = await db.read<ScanRow>(
+        `SELECT ${SCAN_COLUMNS} FROM ${scans}
          ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id LIMIT ${bind(EXPORT_BATCH_ROWS)}`,
         parameters,
       );
-      return rows.map((row) =>
-        Object.assign(new Scan(), {
-          id: row.id,
-          pageId: row.page_id,
-          ref: row.ref === STATIC_REF_KEY ? null : row.ref,
-          kind: row.kind,
-          source: row.source,
-          occurredAt: new Date(Number(row.occurred_at)),
-          receivedAt: new Date(Number(row.received_at)),
-        }),
-      );
+      return rows.map(scanFromRow);
     };
     const codes = this.codes;
     return {
       async *[Symbol.asyncIterator]() {
-        if (pageIds?.length === 0) return;
+        if (scope.empty) return;
         let after: string | undefined;
         for (;;) {
           const scans = await batch(after);
           if (scans.length === 0) return;
-          const codeOf = await codes.findByPageRefs(scans.map((scan) => ({ pageId: scan.pageId, ref: scan.ref })));
+          const codeOf = await codes.findByPageRefs(
+            scope,
+            scans.map((scan) => ({ pageId: scan.pageId, ref: scan.ref })),
+          );
           yield scans.map((scan) => ({ scan, codeId: codeOf.get(pageRefKey(scan.pageId, scan.ref))?.id ?? null }));
           if (scans.length < EXPORT_BATCH_ROWS) return;
           after = scans[scans.length - 1].id;
@@ -184,37 +195,45 @@ export class ScanService {
 
   async list(context: RequestContext, request: ListScansRequest & { ref?: string | null }): Promise<ListPage<Scan>> {
     const first = pageSize(request.first);
-    let pageIds = context.access.pagesToRead(request.pageId);
+    let scope = context.access.readScope(request.pageId);
     let ref: string | null | undefined = request.ref;
     if (request.codeId != null) {
       // A code outside the key's pages is NOT_FOUND, as if it did not exist.
       const code = await this.codes.requireById(context, request.codeId, 'codeId');
-      if (pageIds !== null && !pageIds.includes(code.pageId)) return emptyListPage();
-      pageIds = [code.pageId];
+      scope = scope.narrowTo(code.pageId);
       ref = code.ref;
     }
-    const filtered = () => {
-      const query = this.db.manager.createQueryBuilder(Scan, 'scan');
-      if (pageIds?.length === 1) query.andWhere('scan.pageId = :pageId', { pageId: pageIds[0] });
-      else if (pageIds) query.andWhere('scan.pageId IN (:...pageIds)', { pageIds });
-      if (ref !== undefined) query.andWhere('scan.ref = :ref', { ref: refKey(ref) });
-      return query;
-    };
-    const query = filtered();
+    if (scope.empty) return emptyListPage();
+    const { values: parameters, bind } = this.db.parameters();
+    // Bound in the order the text reads: SQLite's placeholders are positional.
+    const scanTable = scope.table('scan', bind);
+    const filter: string[] = [];
+    if (ref !== undefined) filter.push(`ref = ${bind(refKey(ref))}`);
+    const filterParameters = [...parameters];
+    const page = [...filter];
     if (request.after != null) {
       const [id] = decodeCursor(request.after, SCAN_ORDERING, ['string']);
-      query.andWhere('scan.id < :id', { id });
+      page.push(`id < ${bind(id)}`);
     }
-    const rows = await query
-      .orderBy('scan.id', 'DESC')
-      .limit(first + 1)
-      .getMany();
+    const where = (conditions: string[]) => (conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '');
+    const rows = (
+      await this.db.read<ScanRow>(
+        `SELECT ${SCAN_COLUMNS} FROM ${scanTable} ${where(page)} ORDER BY id DESC LIMIT ${bind(first + 1)}`,
+        parameters,
+      )
+    ).map(scanFromRow);
     const scans = rows.slice(0, first);
     return {
       items: scans,
       cursors: scans.map((scan) => encodeCursor(SCAN_ORDERING, [scan.id])),
       hasNextPage: rows.length > first,
-      totalCount: () => filtered().getCount(),
+      totalCount: async () => {
+        const [row] = await this.db.read<{ total: number | string }>(
+          `SELECT COUNT(*) AS total FROM ${scanTable} ${where(filter)}`,
+          filterParameters,
+        );
+        return Number(row.total);
+      },
     };
   }
 }

@@ -52,10 +52,11 @@ export class OrphanRefService {
     request: { pageId?: string | null; first?: number | null; after?: string | null },
   ): Promise<ListPage<OrphanRef>> {
     const first = pageSize(request.first);
-    const pageIds = context.access.pagesToRead(request.pageId);
+    const scope = context.access.readScope(request.pageId);
     const { values: parameters, bind } = this.db.parameters();
+    // Bound in the order the text reads: SQLite's placeholders are positional.
+    const counters = scope.table('ref_counter', bind);
     const conditions = ['has_code = 0', `ref <> ${bind(STATIC_REF_KEY)}`];
-    if (pageIds) conditions.push(`page_id IN (${pageIds.map(bind).join(', ')})`);
     const filterParameters = [...parameters];
     const filter = conditions.join(' AND ');
 
@@ -69,7 +70,7 @@ export class OrphanRefService {
       page.push(`(${fewer} OR (${sameCount} AND ${later}))`);
     }
     const rows = await this.db.read<OrphanRow>(
-      `SELECT page_id, ref, scan_count, last_scanned_at FROM ref_counter WHERE ${page.join(' AND ')}
+      `SELECT page_id, ref, scan_count, last_scanned_at FROM ${counters} WHERE ${page.join(' AND ')}
        ORDER BY scan_count DESC, page_id, ref LIMIT ${bind(first + 1)}`,
       parameters,
     );
@@ -87,7 +88,7 @@ export class OrphanRefService {
       hasNextPage: rows.length > first,
       totalCount: async () => {
         const [row] = await this.db.read<{ total: number | string }>(
-          `SELECT COUNT(*) AS total FROM ref_counter WHERE ${filter}`,
+          `SELECT COUNT(*) AS total FROM ${counters} WHERE ${filter}`,
           filterParameters,
         );
         return Number(row.total);

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { PageScope } from '../access';
 import type { CodeService } from '../codes/code.service';
 import { firstScanIdAt } from '../scans/scan.service';
 import type { RequestContext } from '../context';
@@ -22,7 +23,8 @@ export interface ScanStatsRequest {
 
 /** What the statistics count: the pages (null: all), and within them one ref (a code) or every ref. */
 interface Scope {
-  pageIds: readonly string[] | null;
+  /** the pages: every read of a page-owned table goes through it */
+  pages: PageScope;
   /** undefined: every ref; a string: one code's (page, ref) */
   ref: string | undefined;
   /** the code whose visits count; undefined: every code of the pages */
@@ -182,23 +184,16 @@ export class ScanStatsService {
 
   /** FORBIDDEN for a page outside the key's, NOT_FOUND for a code it cannot see. */
   private async scopeOf(context: RequestContext, request: ScanStatsRequest): Promise<Scope> {
-    const pageIds = context.access.pagesToRead(request.pageId);
-    if (request.codeId == null) return { pageIds, ref: undefined, codeId: undefined, empty: false };
+    const pages = context.access.readScope(request.pageId);
+    if (request.codeId == null) return { pages, ref: undefined, codeId: undefined, empty: false };
     const code = await this.codes.requireById(context, request.codeId, 'codeId');
-    return {
-      pageIds: [code.pageId],
-      ref: refKey(code.ref),
-      codeId: code.id,
-      empty: pageIds !== null && !pageIds.includes(code.pageId),
-    };
+    const ofCode = pages.narrowTo(code.pageId);
+    return { pages: ofCode, ref: refKey(code.ref), codeId: code.id, empty: ofCode.empty };
   }
 
-  /** The conditions of the scope on a table with page_id and ref columns (`alias`), with placeholders bound through `bind`. */
-  private scopeFilter(scope: Scope, bind: (value: unknown) => string, alias: string): string {
-    const conditions: string[] = [];
-    if (scope.pageIds) conditions.push(`${alias}.page_id IN (${scope.pageIds.map(bind).join(', ')})`);
-    if (scope.ref !== undefined) conditions.push(`${alias}.ref = ${bind(scope.ref)}`);
-    return conditions.map((condition) => ` AND ${condition}`).join('');
+  /** A code's ref as a condition on a table with a ref column (`alias`); nothing for every ref. The pages are the tables' (PageScope.table). */
+  private refFilter(scope: Scope, bind: (value: unknown) => string, alias: string): string {
+    return scope.ref === undefined ? '' : ` AND ${alias}.ref = ${bind(scope.ref)}`;
   }
 
   /** Database.parameters, telling PostgreSQL what each number is: VALUES rows carry no column types. */
@@ -228,7 +223,7 @@ export class ScanStatsService {
   private pendingPart(columns: string, pieces: readonly Piece[], scope: Scope, bind: (value: unknown) => string): string {
     const start = Math.min(...pieces.map((piece) => piece.slot));
     const end = Math.max(...pieces.map((piece) => piece.slot + piece.minutes * 60_000));
-    return `SELECT ${columns} FROM scan_rollup_pending d WHERE d.slot >= ${bind(start)} AND d.slot < ${bind(end)}${this.scopeFilter(scope, bind, 'd')}`;
+    return `SELECT ${columns} FROM ${scope.pages.table('scan_rollup_pending', bind, 'd')} WHERE d.slot >= ${bind(start)} AND d.slot < ${bind(end)}${this.refFilter(scope, bind, 'd')}`;
   }
 
   /** The raw scans of `edges` (not on 15-minute boundaries): an id range each, occurred_at making it exact. */
@@ -394,8 +389,8 @@ export class ScanStatsService {
       `${this.piecesCte(pieces, bind)}
        SELECT r.minutes AS minutes, r.slot AS slot, r.page_id AS page_id, ${table === 'scan_rollup_ref' ? 'r.source' : "''"} AS source,
          r.total AS total, r.first_time AS first_time, r.people AS people
-       FROM p CROSS JOIN ${table} r
-         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+       FROM p CROSS JOIN ${scope.pages.table(table, bind, 'r')}
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.refFilter(scope, bind, 'r')}`,
       parameters,
     );
     return new Map(rows.map((row) => [rowIdentity(row), row]));
@@ -414,8 +409,8 @@ export class ScanStatsService {
       `${this.piecesCte(pieces, bind)}
        SELECT r.minutes AS minutes, r.slot AS slot, r.page_id AS page_id, ${table === 'scan_rollup_ref' ? 'r.source' : "''"} AS source,
          r.total AS total, r.first_time AS first_time, NULL AS people
-       FROM p CROSS JOIN ${table} r
-         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}
+       FROM p CROSS JOIN ${scope.pages.table(table, bind, 'r')}
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.refFilter(scope, bind, 'r')}
        UNION ALL
        ${this.pendingPart('0 AS minutes, d.slot AS slot, d.page_id AS page_id, d.source AS source, d.total AS total, d.first_time AS first_time, d.people AS people', pieces, scope, bind)}`,
       parameters,
@@ -460,8 +455,8 @@ export class ScanStatsService {
       `WITH b(i, s, e, lo, hi) AS (VALUES ${rows.join(', ')})
        SELECT b.i AS i, scan.page_id AS page_id, scan.sender_hash AS sender_hash, COUNT(*) AS total,
          SUM(CASE WHEN scan.kind = 'POSTBACK' THEN 1 ELSE 0 END) AS first_time
-       FROM b JOIN scan ON scan.id >= b.lo AND scan.id < b.hi AND scan.occurred_at >= b.s AND scan.occurred_at < b.e
-       WHERE 1 = 1${this.scopeFilter(scope, bind, 'scan')}
+       FROM b JOIN ${scope.pages.table('scan', bind)} ON scan.id >= b.lo AND scan.id < b.hi AND scan.occurred_at >= b.s AND scan.occurred_at < b.e
+       WHERE 1 = 1${this.refFilter(scope, bind, 'scan')}
        GROUP BY b.i, scan.page_id, scan.sender_hash`,
       parameters,
     );
@@ -471,15 +466,13 @@ export class ScanStatsService {
   private async countVisits(scope: Scope, buckets: Bucket[]): Promise<number[]> {
     const { parameters, bind } = this.binder();
     const rows = buckets.map((bucket, index) => `(${bind(index)}, ${bind(bucket.start)}, ${bind(bucket.end)})`);
-    const conditions: string[] = [];
-    if (scope.codeId !== undefined) conditions.push(`code.id = ${bind(scope.codeId)}`);
-    else if (scope.pageIds) conditions.push(`code.page_id IN (${scope.pageIds.map(bind).join(', ')})`);
+    // Bound in the order the text reads: SQLite's placeholders are positional.
     const result = await this.query<{ i: number | string; visits: number | string | null }>(
       `WITH b(i, s, e) AS (VALUES ${rows.join(', ')})
        SELECT b.i AS i, SUM(code_visit.visits) AS visits
-       FROM b JOIN code_visit ON code_visit.at >= b.s AND code_visit.at < b.e
-       JOIN code ON code.id = code_visit.code_id
-       WHERE 1 = 1${conditions.map((condition) => ` AND ${condition}`).join('')}
+       FROM b JOIN ${scope.pages.table('code_visit', bind)} ON code_visit.at >= b.s AND code_visit.at < b.e
+       JOIN ${scope.pages.table('code', bind)} ON code.id = code_visit.code_id
+       ${scope.codeId === undefined ? '' : `WHERE code.id = ${bind(scope.codeId)}`}
        GROUP BY b.i`,
       parameters,
     );
@@ -496,15 +489,15 @@ export class ScanStatsService {
     const parts: string[] = [];
     if (plan.pieces.length > 0) {
       parts.push(
-        `SELECT r.source AS source, r.total AS total FROM p CROSS JOIN ${table} r
-         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+        `SELECT r.source AS source, r.total AS total FROM p CROSS JOIN ${scope.pages.table(table, bind, 'r')}
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.refFilter(scope, bind, 'r')}`,
         this.pendingPart('d.source AS source, d.total AS total', plan.pieces, scope, bind),
       );
     }
     if (plan.edges.length > 0) {
       parts.push(
-        `SELECT CASE WHEN scan.source IS NULL THEN '' ELSE '=' || scan.source END AS source, 1 AS total FROM scan
-         WHERE (${this.edgeCondition(plan.edges, bind)})${this.scopeFilter(scope, bind, 'scan')}`,
+        `SELECT CASE WHEN scan.source IS NULL THEN '' ELSE '=' || scan.source END AS source, 1 AS total FROM ${scope.pages.table('scan', bind)}
+         WHERE (${this.edgeCondition(plan.edges, bind)})${this.refFilter(scope, bind, 'scan')}`,
       );
     }
     const rows = await this.query<{ source: string; count: number | string }>(
@@ -527,15 +520,15 @@ export class ScanStatsService {
     const parts: string[] = [];
     if (plan.pieces.length > 0) {
       parts.push(
-        `SELECT r.page_id AS page_id, r.ref AS ref, r.total AS total FROM p CROSS JOIN scan_rollup_ref r
-         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.scopeFilter(scope, bind, 'r')}`,
+        `SELECT r.page_id AS page_id, r.ref AS ref, r.total AS total FROM p CROSS JOIN ${scope.pages.table('scan_rollup_ref', bind, 'r')}
+         WHERE r.minutes = p.minutes AND r.slot = p.slot${this.refFilter(scope, bind, 'r')}`,
         this.pendingPart('d.page_id AS page_id, d.ref AS ref, d.total AS total', plan.pieces, scope, bind),
       );
     }
     if (plan.edges.length > 0) {
       parts.push(
-        `SELECT scan.page_id AS page_id, scan.ref AS ref, 1 AS total FROM scan
-         WHERE (${this.edgeCondition(plan.edges, bind)})${this.scopeFilter(scope, bind, 'scan')}`,
+        `SELECT scan.page_id AS page_id, scan.ref AS ref, 1 AS total FROM ${scope.pages.table('scan', bind)}
+         WHERE (${this.edgeCondition(plan.edges, bind)})${this.refFilter(scope, bind, 'scan')}`,
       );
     }
     const rows = await this.query<{ page_id: string; ref: string; count: number | string }>(
@@ -543,12 +536,15 @@ export class ScanStatsService {
       // built a temporary index over the thousands of rollup rows of every query.
       `${pieces} SELECT a.page_id AS page_id, a.ref AS ref, a.count AS count
        FROM (SELECT t.page_id AS page_id, t.ref AS ref, SUM(t.total) AS count FROM (${parts.join(' UNION ALL ')}) t GROUP BY t.page_id, t.ref) a
-       WHERE EXISTS (SELECT 1 FROM code WHERE code.page_id = a.page_id AND code.ref = a.ref)
+       WHERE EXISTS (SELECT 1 FROM ${scope.pages.table('code', bind)} WHERE code.page_id = a.page_id AND code.ref = a.ref)
        ORDER BY a.count DESC, a.page_id, a.ref
        LIMIT ${bind(first)}`,
       parameters,
     );
-    const codes = await this.codes.findByPageRefs(rows.map((row) => ({ pageId: row.page_id, ref: row.ref === '' ? null : row.ref })));
+    const codes = await this.codes.findByPageRefs(
+      scope.pages,
+      rows.map((row) => ({ pageId: row.page_id, ref: row.ref === '' ? null : row.ref })),
+    );
     return rows.flatMap((row) => {
       const code = codes.get(pageRefKey(row.page_id, row.ref === '' ? null : row.ref));
       return code ? [{ code, count: Number(row.count) }] : [];

@@ -46,6 +46,7 @@ export class VisitCounter {
           for (const [at, visits] of instants) {
             total += visits;
             // Only for a code that still exists (its page may have been removed meanwhile).
+            // page-scope exempt: counts a visit of the code its slug (the capability) named; answers nothing.
             await manager.query(
               `INSERT INTO code_visit (code_id, at, visits)
                SELECT ${p(1)}, ${p(2)}, ${p(3)} WHERE EXISTS (SELECT 1 FROM code WHERE id = ${p(4)})

@@ -15,6 +15,12 @@ import {
 import { Scan, ScanKind } from '../../src/scans/scan.entity';
 import { eventually } from '../support/subscriptions';
 import Redis from 'ioredis';
+import { Access, Role } from '../../src/access';
+
+/** A filter of a subscriber that sees every page. */
+function everyPage(filter: Omit<ScanFilter, 'scope'> = {}): ScanFilter {
+  return { scope: Access.internal().scope, ...filter };
+}
 
 const logger = createLogger({ level: 'silent', destination: { write: () => undefined } });
 
@@ -88,40 +94,47 @@ describe('matches', () => {
   const orphan = scanEvent({ pageId: 'page-1', ref: 'nowhere' }, null);
 
   it('an empty filter (or one of nulls) matches everything', () => {
-    expect(matches({}, event)).toBe(true);
-    expect(matches({ pageId: null, ref: null, codeId: null }, event)).toBe(true);
-    expect(matches({}, orphan)).toBe(true);
+    expect(matches(everyPage(), event)).toBe(true);
+    expect(matches(everyPage({ pageId: null, ref: null, codeId: null }), event)).toBe(true);
+    expect(matches(everyPage(), orphan)).toBe(true);
   });
 
   const cases: [string, ScanFilter, boolean][] = [
-    ['same page', { pageId: 'page-1' }, true],
-    ['other page', { pageId: 'page-2' }, false],
-    ['same ref', { ref: 'table-7' }, true],
-    ['other ref', { ref: 'table-8' }, false],
-    ['same code', { codeId: 'code-1' }, true],
-    ['other code', { codeId: 'code-2' }, false],
-    ['all three match', { pageId: 'page-1', ref: 'table-7', codeId: 'code-1' }, true],
-    ['page matches, ref does not', { pageId: 'page-1', ref: 'table-8' }, false],
-    ['ref matches, page does not', { pageId: 'page-2', ref: 'table-7' }, false],
-    ['page and ref match, code does not', { pageId: 'page-1', ref: 'table-7', codeId: 'code-9' }, false],
+    ['same page', everyPage({ pageId: 'page-1' }), true],
+    ['other page', everyPage({ pageId: 'page-2' }), false],
+    ['same ref', everyPage({ ref: 'table-7' }), true],
+    ['other ref', everyPage({ ref: 'table-8' }), false],
+    ['same code', everyPage({ codeId: 'code-1' }), true],
+    ['other code', everyPage({ codeId: 'code-2' }), false],
+    ['all three match', everyPage({ pageId: 'page-1', ref: 'table-7', codeId: 'code-1' }), true],
+    ['page matches, ref does not', everyPage({ pageId: 'page-1', ref: 'table-8' }), false],
+    ['ref matches, page does not', everyPage({ pageId: 'page-2', ref: 'table-7' }), false],
+    ['page and ref match, code does not', everyPage({ pageId: 'page-1', ref: 'table-7', codeId: 'code-9' }), false],
   ];
   it.each(cases)('%s', (_name, filter, expected) => {
     expect(matches(filter, event)).toBe(expected);
   });
 
+  it("never matches a scan outside the subscriber key's pages, whatever else the filter says", () => {
+    const otherPages = Access.apiKey('key-1', Role.VIEWER, ['page-2']).scope;
+    expect(matches({ scope: otherPages }, event)).toBe(false);
+    expect(matches({ scope: otherPages, pageId: 'page-1', ref: 'table-7', codeId: 'code-1' }, event)).toBe(false);
+    expect(matches({ scope: Access.apiKey('key-2', Role.VIEWER, ['page-2', 'page-1']).scope }, event)).toBe(true);
+  });
+
   it('a code filter never matches an orphan scan (no code)', () => {
-    expect(matches({ codeId: 'code-1' }, orphan)).toBe(false);
-    expect(matches({ pageId: 'page-1' }, orphan)).toBe(true);
+    expect(matches(everyPage({ codeId: 'code-1' }), orphan)).toBe(false);
+    expect(matches(everyPage({ pageId: 'page-1' }), orphan)).toBe(true);
   });
 
   it('an empty-string filter is a real filter, not "any"', () => {
-    expect(matches({ ref: '' }, event)).toBe(false);
+    expect(matches(everyPage({ ref: '' }), event)).toBe(false);
   });
 
   it('a ref filter does not match the static code (ref null)', () => {
     const staticScan = scanEvent({ ref: null }, codeRecord({ ref: null }));
-    expect(matches({ ref: 'table-7' }, staticScan)).toBe(false);
-    expect(matches({ pageId: 'page-1' }, staticScan)).toBe(true);
+    expect(matches(everyPage({ ref: 'table-7' }), staticScan)).toBe(false);
+    expect(matches(everyPage({ pageId: 'page-1' }), staticScan)).toBe(true);
   });
 });
 
@@ -145,7 +158,7 @@ describe('ScanFeed without Redis', () => {
   });
 
   it('delivers published events in order, across batches', async () => {
-    const subscription = feed.subscribe({}, () => undefined);
+    const subscription = feed.subscribe(everyPage(), () => undefined);
     const events = [scanEvent(), scanEvent(), scanEvent(), scanEvent()];
     feed.publish(events.slice(0, 2));
     feed.publish(events.slice(2));
@@ -155,8 +168,8 @@ describe('ScanFeed without Redis', () => {
   });
 
   it('delivers only the events that match each subscriber’s filter', async () => {
-    const page1 = feed.subscribe({ pageId: 'page-1' }, () => undefined);
-    const code2 = feed.subscribe({ codeId: 'code-2' }, () => undefined);
+    const page1 = feed.subscribe(everyPage({ pageId: 'page-1' }), () => undefined);
+    const code2 = feed.subscribe(everyPage({ codeId: 'code-2' }), () => undefined);
     const a = scanEvent({}, codeRecord({ id: 'code-1', pageId: 'page-1' }));
     const b = scanEvent({}, codeRecord({ id: 'code-2', pageId: 'page-2' }));
     const c = scanEvent({}, codeRecord({ id: 'code-3', pageId: 'page-1' }));
@@ -169,10 +182,10 @@ describe('ScanFeed without Redis', () => {
   });
 
   it('delivers by ref: a ref’s subscribers get its scans, the others every scan their filter lets through', async () => {
-    const refA = feed.subscribe({ ref: 'a' }, () => undefined);
-    const refA2 = feed.subscribe({ ref: 'a', pageId: 'page-1' }, () => undefined);
-    const refB = feed.subscribe({ ref: 'b' }, () => undefined);
-    const any = feed.subscribe({}, () => undefined);
+    const refA = feed.subscribe(everyPage({ ref: 'a' }), () => undefined);
+    const refA2 = feed.subscribe(everyPage({ ref: 'a', pageId: 'page-1' }), () => undefined);
+    const refB = feed.subscribe(everyPage({ ref: 'b' }), () => undefined);
+    const any = feed.subscribe(everyPage(), () => undefined);
     const a = scanEvent({}, codeRecord({ id: 'code-a', ref: 'a' }));
     const b = scanEvent({}, codeRecord({ id: 'code-b', ref: 'b' }));
     const staticCode = scanEvent({}, codeRecord({ id: 'code-static', ref: null }));
@@ -194,13 +207,13 @@ describe('ScanFeed without Redis', () => {
   });
 
   it('publishing an empty batch delivers nothing', async () => {
-    const subscription = feed.subscribe({}, () => undefined);
+    const subscription = feed.subscribe(everyPage(), () => undefined);
     feed.publish([]);
     expect(await settled(subscription.next())).toBe('pending');
   });
 
   it('a pending next() resolves when an event arrives', async () => {
-    const subscription = feed.subscribe({}, () => undefined);
+    const subscription = feed.subscribe(everyPage(), () => undefined);
     const next = subscription.next();
     expect(await settled(next)).toBe('pending');
     const event = scanEvent();
@@ -209,7 +222,7 @@ describe('ScanFeed without Redis', () => {
   });
 
   it('a pending next() is not resolved by an event its filter excludes', async () => {
-    const subscription = feed.subscribe({ pageId: 'page-9' }, () => undefined);
+    const subscription = feed.subscribe(everyPage({ pageId: 'page-9' }), () => undefined);
     const next = subscription.next();
     feed.publish([scanEvent()]);
     expect(await settled(next)).toBe('pending');
@@ -219,7 +232,7 @@ describe('ScanFeed without Redis', () => {
   });
 
   it('is an async iterable (for await)', async () => {
-    const subscription = feed.subscribe({}, () => undefined);
+    const subscription = feed.subscribe(everyPage(), () => undefined);
     const events = [scanEvent(), scanEvent()];
     feed.publish(events);
     const received: ScanEvent[] = [];
@@ -232,8 +245,8 @@ describe('ScanFeed without Redis', () => {
   });
 
   it('counts subscribers; return() releases one, ends its iterator and stops its deliveries', async () => {
-    const a = feed.subscribe({}, () => undefined);
-    const b = feed.subscribe({}, () => undefined);
+    const a = feed.subscribe(everyPage(), () => undefined);
+    const b = feed.subscribe(everyPage(), () => undefined);
     expect(feed.subscriberCount).toBe(2);
     const pending = a.next();
     expect(await a.return()).toEqual({ value: undefined, done: true });
@@ -247,7 +260,7 @@ describe('ScanFeed without Redis', () => {
   });
 
   it('return() drops events still queued', async () => {
-    const subscription = feed.subscribe({}, () => undefined);
+    const subscription = feed.subscribe(everyPage(), () => undefined);
     feed.publish([scanEvent(), scanEvent()]);
     await subscription.return();
     expect(await subscription.next()).toEqual({ value: undefined, done: true });
@@ -256,8 +269,8 @@ describe('ScanFeed without Redis', () => {
   describe('backlog', () => {
     it('cuts off a subscriber whose queue already holds maxBacklog events when a new batch comes', async () => {
       const onOverflow = jest.fn();
-      const slow = feed.subscribe({}, onOverflow);
-      const fast = feed.subscribe({}, () => undefined);
+      const slow = feed.subscribe(everyPage(), onOverflow);
+      const fast = feed.subscribe(everyPage(), () => undefined);
       const drain = async () => {
         for (let i = 0; i < 3; i++) await fast.next();
       };
@@ -283,7 +296,7 @@ describe('ScanFeed without Redis', () => {
       // A waiting next() means an empty queue, so only a bound of 0 cuts such a subscriber off.
       const strict = await startFeed({ maxBacklog: 0, logger });
       const onOverflow = jest.fn();
-      const subscription = strict.subscribe({}, onOverflow);
+      const subscription = strict.subscribe(everyPage(), onOverflow);
       const pending = subscription.next();
       strict.publish([scanEvent()]);
       expect(await pending).toEqual({ value: undefined, done: true });
@@ -294,7 +307,7 @@ describe('ScanFeed without Redis', () => {
 
     it('one batch larger than maxBacklog delivered to an empty queue is not a reason to cut it off', async () => {
       const onOverflow = jest.fn();
-      const subscription = feed.subscribe({}, onOverflow);
+      const subscription = feed.subscribe(everyPage(), onOverflow);
       const batch = Array.from({ length: 10 }, () => scanEvent());
       feed.publish(batch);
       expect(onOverflow).not.toHaveBeenCalled();
@@ -307,7 +320,7 @@ describe('ScanFeed without Redis', () => {
 
     it('a subscriber that keeps up is never cut off, however many events pass', async () => {
       const onOverflow = jest.fn();
-      const subscription = feed.subscribe({}, onOverflow);
+      const subscription = feed.subscribe(everyPage(), onOverflow);
       for (let i = 0; i < 50; i++) {
         feed.publish([scanEvent(), scanEvent()]);
         await subscription.next();
@@ -319,7 +332,7 @@ describe('ScanFeed without Redis', () => {
 
     it('a queue just below the bound still takes a batch', () => {
       const onOverflow = jest.fn();
-      feed.subscribe({}, onOverflow);
+      feed.subscribe(everyPage(), onOverflow);
       feed.publish([scanEvent(), scanEvent()]); // 2 < 3
       feed.publish([scanEvent(), scanEvent(), scanEvent()]); // judged at 2: kept, now 5
       expect(onOverflow).not.toHaveBeenCalled();
@@ -329,7 +342,7 @@ describe('ScanFeed without Redis', () => {
 
     it('events a subscriber’s filter excludes do not count towards its backlog', () => {
       const onOverflow = jest.fn();
-      feed.subscribe({ pageId: 'page-quiet' }, onOverflow);
+      feed.subscribe(everyPage({ pageId: 'page-quiet' }), onOverflow);
       for (let i = 0; i < 10; i++) feed.publish([scanEvent()]);
       expect(onOverflow).not.toHaveBeenCalled();
       expect(feed.subscriberCount).toBe(1);
@@ -338,7 +351,7 @@ describe('ScanFeed without Redis', () => {
     it('works without an onSubscriberDropped option', async () => {
       const plain = await startFeed({ maxBacklog: 1, logger });
       const onOverflow = jest.fn();
-      const subscription = plain.subscribe({}, onOverflow);
+      const subscription = plain.subscribe(everyPage(), onOverflow);
       plain.publish([scanEvent()]);
       plain.publish([scanEvent()]);
       expect(onOverflow).toHaveBeenCalledTimes(1);
@@ -349,8 +362,8 @@ describe('ScanFeed without Redis', () => {
   });
 
   it('close() releases every subscriber', async () => {
-    feed.subscribe({}, () => undefined);
-    feed.subscribe({ pageId: 'x' }, () => undefined);
+    feed.subscribe(everyPage(), () => undefined);
+    feed.subscribe(everyPage({ pageId: 'x' }), () => undefined);
     await feed.close();
     expect(feed.subscriberCount).toBe(0);
   });
@@ -432,7 +445,7 @@ describe('ScanFeed in storage order', () => {
   const seqs = (events: (ScanEvent | undefined)[]) => events.map((event) => event?.scan.streamSeq);
 
   it('a batch that overtakes an earlier one waits for it; the earlier one is then delivered first', async () => {
-    const subscription = feed.subscribe({}, () => undefined);
+    const subscription = feed.subscribe(everyPage(), () => undefined);
     const [a, b, c, d] = [scanEvent(), scanEvent(), scanEvent(), scanEvent()];
     stored.store([a, b, c, d]);
     feed.publish([c, d]); // arrives first, from another instance
@@ -442,7 +455,7 @@ describe('ScanFeed in storage order', () => {
   });
 
   it('a hole that never arrives (Redis lost it) is read from the database, in order, once', async () => {
-    const subscription = feed.subscribe({}, () => undefined);
+    const subscription = feed.subscribe(everyPage(), () => undefined);
     const [a, b, c] = [scanEvent(), scanEvent(), scanEvent()];
     stored.store([a, b, c]);
     feed.publish([c]); // a and b were lost on the channel
@@ -452,7 +465,7 @@ describe('ScanFeed in storage order', () => {
   });
 
   it('a position removed with its page (never to come) does not stop the feed', async () => {
-    const subscription = feed.subscribe({}, () => undefined);
+    const subscription = feed.subscribe(everyPage(), () => undefined);
     // The first was stored, then deleted with its page: only the second is in the database.
     const [, kept] = [scanEvent(), scanEvent()];
     stored.store([kept]);
@@ -463,7 +476,7 @@ describe('ScanFeed in storage order', () => {
   it('scans stored elsewhere and never published here reach subscribers through the periodic check', async () => {
     const checked = new ScanFeed({ maxBacklog: 1000, logger, stream: stored, streamCheckIntervalMs: 20 });
     await checked.start();
-    const subscription = checked.subscribe({}, () => undefined);
+    const subscription = checked.subscribe(everyPage(), () => undefined);
     const events = stored.store([scanEvent(), scanEvent()]);
     expect(seqs(await take(subscription, 2))).toEqual(seqs(events));
     await checked.close();
@@ -474,7 +487,7 @@ describe('ScanFeed in storage order', () => {
     feed.publish(before);
     const missed = stored.store([scanEvent(), scanEvent(), scanEvent()]);
     feed.publish(missed);
-    const resumed = feed.subscribeAfter({}, before[1].scan.streamSeq, () => undefined);
+    const resumed = feed.subscribeAfter(everyPage(), before[1].scan.streamSeq, () => undefined);
     const live = stored.store([scanEvent()]);
     feed.publish(live);
     expect(seqs(await take(resumed, 4))).toEqual(seqs([...missed, ...live]));
@@ -485,7 +498,7 @@ describe('ScanFeed in storage order', () => {
     const mine = scanEvent({}, codeRecord({ id: 'code-7', pageId: 'page-7' }));
     const other = scanEvent({}, codeRecord({ id: 'code-8', pageId: 'page-8' }));
     feed.publish(stored.store([mine, other]));
-    const resumed = feed.subscribeAfter({ pageId: 'page-7' }, mine.scan.streamSeq - 1, () => undefined);
+    const resumed = feed.subscribeAfter(everyPage({ pageId: 'page-7' }), mine.scan.streamSeq - 1, () => undefined);
     expect(seqs(await take(resumed, 1))).toEqual(seqs([mine]));
     expect(await settled(resumed.next())).toBe('pending');
   });
@@ -493,8 +506,8 @@ describe('ScanFeed in storage order', () => {
   it('subscribers replaying the same scans get the same event objects (so they share one execution each)', async () => {
     const events = stored.store([scanEvent(), scanEvent(), scanEvent()]);
     // Stored elsewhere and read back, never published here.
-    const first = feed.subscribeAfter({}, 0, () => undefined);
-    const second = feed.subscribeAfter({ pageId: 'page-1' }, 0, () => undefined);
+    const first = feed.subscribeAfter(everyPage(), 0, () => undefined);
+    const second = feed.subscribeAfter(everyPage({ pageId: 'page-1' }), 0, () => undefined);
     const replayedByFirst = await take(first, 3);
     const replayedBySecond = await take(second, 3);
     expect(seqs(replayedByFirst)).toEqual(seqs(events));
@@ -505,7 +518,7 @@ describe('ScanFeed in storage order', () => {
     const [event] = stored.store([scanEvent()]);
     const live = { ...event, code: { ...(event.code as CodeRecord), scanCount: 1 } };
     feed.publish([live]);
-    const resumed = feed.subscribeAfter({}, 0, () => undefined);
+    const resumed = feed.subscribeAfter(everyPage(), 0, () => undefined);
     expect((await resumed.next()).value).toBe(live);
   });
 
@@ -514,7 +527,7 @@ describe('ScanFeed in storage order', () => {
     feed.publish(delivered);
     // Stored (here or elsewhere) but not yet delivered by this feed when the subscriber resumes.
     const pending = stored.store([scanEvent(), scanEvent()]);
-    const resumed = feed.subscribeAfter({}, 0, () => undefined);
+    const resumed = feed.subscribeAfter(everyPage(), 0, () => undefined);
     expect(seqs(await take(resumed, 1))).toEqual(seqs(delivered));
     const next = stored.store([scanEvent()]);
     feed.publish(next); // the hole before it is read from the database
@@ -533,7 +546,7 @@ describe('ScanFeed in storage order', () => {
     });
     await checked.start();
     try {
-      const subscription = checked.subscribe({}, () => undefined);
+      const subscription = checked.subscribe(everyPage(), () => undefined);
       const [elsewhere] = stored.store([scanEvent()]);
       // Committed here, being made durable: in the database, not yet handed to its request.
       const [mine] = stored.store([scanEvent()]);
@@ -566,7 +579,7 @@ describe('ScanFeed in storage order', () => {
     const waiting = new ScanFeed({ maxBacklog: 1000, logger, stream: counting, unpublishedFrom: () => unpublishedFrom });
     await waiting.start();
     try {
-      const subscription = waiting.subscribe({}, () => undefined);
+      const subscription = waiting.subscribe(everyPage(), () => undefined);
       const [mine, theirs] = counting.store([scanEvent(), scanEvent()]);
       unpublishedFrom = mine.scan.streamSeq;
       waiting.publish([theirs]); // from the other instance, through Redis
@@ -606,7 +619,7 @@ describe('ScanFeed in storage order', () => {
 
     it('filled by its message within the grace (the other instance’s batch, a moment later) is never read from the database', () =>
       withGrace(60_000, async (graced, counting) => {
-        const subscription = graced.subscribe({}, () => undefined);
+        const subscription = graced.subscribe(everyPage(), () => undefined);
         const [a, b, c] = counting.store([scanEvent(), scanEvent(), scanEvent()]);
         graced.publish([c]); // overtook a and b
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -620,7 +633,7 @@ describe('ScanFeed in storage order', () => {
 
     it('still open after the grace is read from the database once, and delivered in order', () =>
       withGrace(30, async (graced, counting) => {
-        const subscription = graced.subscribe({}, () => undefined);
+        const subscription = graced.subscribe(everyPage(), () => undefined);
         const [a, b, c] = counting.store([scanEvent(), scanEvent(), scanEvent()]);
         graced.publish([c]); // a and b were lost on the channel
         await new Promise((resolve) => setTimeout(resolve, 5));
@@ -631,7 +644,7 @@ describe('ScanFeed in storage order', () => {
 
     it('filled, then another one opened, waits its own grace before it is read', () =>
       withGrace(60_000, async (graced, counting) => {
-        const subscription = graced.subscribe({}, () => undefined);
+        const subscription = graced.subscribe(everyPage(), () => undefined);
         const [a, b, c, d] = counting.store([scanEvent(), scanEvent(), scanEvent(), scanEvent()]);
         graced.publish([b]);
         graced.publish([a]); // the first gap filled
@@ -647,7 +660,7 @@ describe('ScanFeed in storage order', () => {
   });
 
   it('return() ends a resumed subscription at once, even while it waits for a live scan', async () => {
-    const resumed = feed.subscribeAfter({}, 0, () => undefined);
+    const resumed = feed.subscribeAfter(everyPage(), 0, () => undefined);
     const pending = resumed.next();
     await new Promise((resolve) => setImmediate(resolve));
     await resumed.return();
@@ -681,8 +694,8 @@ if (!redisUrl) {
         witness.on('messageBuffer', (_channel: Buffer, message: Buffer) => void messages.push(message));
         await Promise.all([sender, receiver].map((feed) => eventually(async () => (await feed.redisReady()) === true, 10_000, 'redis')));
         // Each feed's listener subscribes on its own connection; give both a published marker to see.
-        const onReceiver = receiver.subscribe({}, () => undefined);
-        const onSender = sender.subscribe({}, () => undefined);
+        const onReceiver = receiver.subscribe(everyPage(), () => undefined);
+        const onSender = sender.subscribe(everyPage(), () => undefined);
         const marker = scanEvent();
         sender.publish([marker]);
         await expect(onReceiver.next()).resolves.toEqual({ done: false, value: marker });
