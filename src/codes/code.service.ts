@@ -482,10 +482,9 @@ export class CodeService {
 
   private async readByIds(scope: PageScope, ids: readonly string[]): Promise<Code[]> {
     const { values, bind } = this.db.parameters();
-    const rows = await this.db.read<CodeRow>(
-      `SELECT ${CODE_COLUMNS} FROM ${scope.table('code', bind)} WHERE id IN (${ids.map(bind).join(', ')})`,
-      values,
-    );
+    const sql = `SELECT ${CODE_COLUMNS} FROM ${scope.table('code', bind)} WHERE id IN (${ids.map(bind).join(', ')})`;
+    // One id (code(id:), every codeId argument) is a hot path worth a prepared statement; lists of ids vary in length.
+    const rows: CodeRow[] = ids.length === 1 ? await this.db.read<CodeRow>(sql, values) : await this.db.dataSource.query(sql, values);
     return rows.map(codeFromRow);
   }
 
