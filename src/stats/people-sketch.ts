@@ -69,6 +69,26 @@ function registerOf(hash: number): [index: number, value: number] {
   return [high, zeros + 1];
 }
 
+/** Writes a hash at `offset` in the exact encoding: 6 bytes, little-endian. */
+function writeHash(bytes: Uint8Array, offset: number, hash: number): void {
+  // Split at 32 bits (ToUint32 keeps the low ones): integer operations, where % and / by 2^24 were floating point.
+  const low = hash >>> 0;
+  const high = (hash - low) / 0x100000000;
+  bytes[offset] = low & 0xff;
+  bytes[offset + 1] = (low >>> 8) & 0xff;
+  bytes[offset + 2] = (low >>> 16) & 0xff;
+  bytes[offset + 3] = low >>> 24;
+  bytes[offset + 4] = high & 0xff;
+  bytes[offset + 5] = high >>> 8;
+}
+
+/** The hash written at `offset` by writeHash. */
+function readHash(bytes: Uint8Array, offset: number): number {
+  const low = bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16);
+  const high = bytes[offset + 3] | (bytes[offset + 4] << 8) | (bytes[offset + 5] << 16);
+  return high * 0x1000000 + low;
+}
+
 /** The sorted union of two sorted sets of hashes. */
 function union(a: Float64Array, b: Float64Array): Float64Array {
   const out = new Float64Array(a.length + b.length);
@@ -175,6 +195,12 @@ export class PeopleSketch {
       this.merge(other);
       return;
     }
+    if (this.sorted?.length === 0 && this.pending.length === 0) {
+      // Nobody here yet: the union is `other`'s sorted hashes, shared as merge shares them (never changed in place).
+      this.estimated = undefined;
+      this.sorted = other.sorted;
+      return;
+    }
     for (let index = 0; index < other.sorted.length; index += 1) this.add(other.sorted[index]);
   }
 
@@ -224,19 +250,7 @@ export class PeopleSketch {
       const hashes = this.sorted;
       const bytes = Buffer.allocUnsafe(1 + hashes.length * HASH_BYTES);
       bytes[0] = EXACT;
-      let offset = 1;
-      for (let index = 0; index < hashes.length; index += 1) {
-        const hash = hashes[index];
-        const low = hash % 0x1000000;
-        const high = (hash - low) / 0x1000000;
-        bytes[offset] = low & 0xff;
-        bytes[offset + 1] = (low >>> 8) & 0xff;
-        bytes[offset + 2] = low >>> 16;
-        bytes[offset + 3] = high & 0xff;
-        bytes[offset + 4] = (high >>> 8) & 0xff;
-        bytes[offset + 5] = high >>> 16;
-        offset += HASH_BYTES;
-      }
+      for (let index = 0, offset = 1; index < hashes.length; index += 1, offset += HASH_BYTES) writeHash(bytes, offset, hashes[index]);
       return bytes;
     }
     const bytes = Buffer.allocUnsafe(1 + REGISTERS);
@@ -250,13 +264,7 @@ export class PeopleSketch {
     if (!bytes || bytes.length === 0) return sketch;
     if (bytes[0] === EXACT) {
       const hashes = new Float64Array(Math.floor((bytes.length - 1) / HASH_BYTES));
-      let offset = 1;
-      for (let index = 0; index < hashes.length; index += 1) {
-        const low = bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16);
-        const high = bytes[offset + 3] | (bytes[offset + 4] << 8) | (bytes[offset + 5] << 16);
-        hashes[index] = high * 0x1000000 + low;
-        offset += HASH_BYTES;
-      }
+      for (let index = 0, offset = 1; index < hashes.length; index += 1, offset += HASH_BYTES) hashes[index] = readHash(bytes, offset);
       sketch.sorted = hashes;
       return sketch;
     }
@@ -274,12 +282,15 @@ export class PeopleSketch {
   /** Sorts the pending hashes into `sorted` (dense beyond EXACT_LIMIT). */
   private settle(): void {
     if (!this.sorted || this.pending.length === 0) return;
-    const added = Float64Array.from(this.pending).sort();
+    // The constructor copies a plain array directly; from() goes through its iterator.
+    const added = new Float64Array(this.pending).sort();
     this.pending = [];
     let n = 0;
     for (let index = 0; index < added.length; index += 1) if (n === 0 || added[index] !== added[n - 1]) added[n++] = added[index];
     const fresh = added.subarray(0, n);
-    this.setExact(this.sorted.length === 0 ? fresh.slice() : union(this.sorted, fresh));
+    if (this.sorted.length > 0) this.setExact(union(this.sorted, fresh));
+    // `added` is this sketch's own: kept as it is when nothing repeated, else copied to its length.
+    else this.setExact(n === added.length ? added : fresh.slice());
   }
 
   private setExact(hashes: Float64Array): void {

@@ -76,6 +76,8 @@ interface CountRow {
 }
 interface PeopleRow extends CountRow {
   sketch: PeopleSketch;
+  /** the rows of the next finer level within this one (none at 15 minutes), whose people it has (see RollupDelta.mergeFiner) */
+  finer: Set<PeopleRow>;
 }
 
 /** The scans of one (page, ref, source, 15-minute slot) in one transaction: a pending row. */
@@ -92,22 +94,76 @@ interface Group {
   sketch: PeopleSketch;
 }
 
-/** Scans grouped by (page, ref, source, 15 minutes): a transaction holds few groups. */
-function groupScans(scans: readonly RollupScan[]): Group[] {
-  const groups = new Map<string, Group>();
-  for (const scan of scans) {
-    const slot = slotStart(scan.occurredAt, SLOT_MS);
-    const key = `${scan.pageId}\u0000${scan.ref}\u0000${scan.source}\u0000${slot}`;
-    let group = groups.get(key);
-    if (!group) {
-      group = { pageId: scan.pageId, ref: scan.ref, source: scan.source, slot, total: 0, firstTime: 0, sketch: new PeopleSketch() };
-      groups.set(key, group);
-    }
+/**
+ * Scans grouped by (page, ref, source, 15-minute slot), in the order their groups first
+ * appear: a transaction holds thousands of scans and few groups. A scan finds its group
+ * through maps nested by those four, keyed by its own fields (no key string and no object
+ * per scan: building them was most of the cost of grouping); the scans of a transaction
+ * mostly share their page, source and slot, so those are looked up only when they change.
+ */
+export class ScanGroups {
+  readonly groups: Group[] = [];
+  /** by page, source (as stored: null when Messenger sent none), slot and ref (refKey) */
+  private readonly byPage = new Map<string, Map<string | null, Map<number, Map<string, Group>>>>();
+  // The (page, source, slot) looked up last and its groups by ref; lastSlot NaN until then (not undefined: it stays a number).
+  private lastPageId = '';
+  private lastSource: string | null = null;
+  private lastSlot = Number.NaN;
+  private lastByRef = new Map<string, Group>();
+
+  /** Adds a scan: `ref` its refKey, `source` as stored, `occurredAt` in epoch ms. */
+  add(pageId: string, ref: string, source: string | null, occurredAt: number, senderHash: string, firstTime: boolean): void {
+    const slot = occurredAt >= this.lastSlot && occurredAt < this.lastSlot + SLOT_MS ? this.lastSlot : slotStart(occurredAt, SLOT_MS);
+    const group = this.groupOf(pageId, ref, source, slot);
     group.total += 1;
-    if (scan.firstTime) group.firstTime += 1;
-    group.sketch.add(personHash(scan.senderHash));
+    if (firstTime) group.firstTime += 1;
+    group.sketch.add(personHash(senderHash));
   }
-  return [...groups.values()];
+
+  /** The group of (page, ref, source, 15-minute slot), empty when new: `ref` a refKey, `source` as stored. */
+  groupOf(pageId: string, ref: string, source: string | null, slot: number): Group {
+    if (slot !== this.lastSlot || pageId !== this.lastPageId || source !== this.lastSource) {
+      this.lastByRef = this.byRefAt(pageId, source, slot);
+      this.lastPageId = pageId;
+      this.lastSource = source;
+      this.lastSlot = slot;
+    }
+    let group = this.lastByRef.get(ref);
+    if (group === undefined) {
+      group = { pageId, ref, source: sourceKey(source), slot, total: 0, firstTime: 0, sketch: new PeopleSketch() };
+      this.lastByRef.set(ref, group);
+      this.groups.push(group);
+    }
+    return group;
+  }
+
+  private byRefAt(pageId: string, source: string | null, slot: number): Map<string, Group> {
+    let bySource = this.byPage.get(pageId);
+    if (bySource === undefined) {
+      bySource = new Map();
+      this.byPage.set(pageId, bySource);
+    }
+    let bySlot = bySource.get(source);
+    if (bySlot === undefined) {
+      bySlot = new Map();
+      bySource.set(source, bySlot);
+    }
+    let byRef = bySlot.get(slot);
+    if (byRef === undefined) {
+      byRef = new Map();
+      bySlot.set(slot, byRef);
+    }
+    return byRef;
+  }
+}
+
+/** The groups of the scans a transaction stored. */
+function groupScans(scans: readonly Scan[]): Group[] {
+  const grouped = new ScanGroups();
+  for (const scan of scans) {
+    grouped.add(scan.pageId, refKey(scan.ref), scan.source, scan.occurredAt.getTime(), scan.senderHash, scan.kind === 'POSTBACK');
+  }
+  return grouped.groups;
 }
 
 /** What a set of scans adds to the rollups, by row. */
@@ -117,15 +173,16 @@ class RollupDelta {
   readonly sources = new Map<string, CountRow & { pageId: string; source: string; minutes: number; slot: number }>();
   size = 0;
 
-  add(scans: readonly RollupScan[]): void {
-    for (const group of groupScans(scans)) this.addGroup(group);
-  }
-
-  /** Adds a group to its rows at every level. */
+  /**
+   * Adds a group to its rows at every level: its counts to each, its people to its rows
+   * of 15 minutes only (a coarser row gets them from its finer rows, see mergeFiner).
+   */
   addGroup(group: Group): void {
     const { pageId, ref: refOfGroup, source: sourceOfGroup, total, firstTime, sketch } = group;
     this.size += total;
-    for (let level = 0; level < LEVEL_MS.length; level += 1) {
+    let finerPage: PeopleRow | undefined;
+    let finerRef: PeopleRow | undefined;
+    for (let level = LEVEL_MS.length - 1; level >= 0; level -= 1) {
       const minutes = LEVEL_MINUTES[level];
       const slot = slotStart(group.slot, LEVEL_MS[level]);
       const at = `${minutes}\u0000${slot}\u0000${pageId}`;
@@ -150,14 +207,39 @@ class RollupDelta {
         row.total += total;
         row.firstTime += firstTime;
       }
-      page.sketch.addAll(sketch);
-      ref.sketch.addAll(sketch);
+      if (finerPage && finerRef) {
+        page.finer.add(finerPage);
+        ref.finer.add(finerRef);
+      } else {
+        page.sketch.addAll(sketch);
+        ref.sketch.addAll(sketch);
+      }
+      finerPage = page;
+      finerRef = ref;
+    }
+  }
+
+  /**
+   * Gives each row above 15 minutes the people of its finer rows, finest levels first; once
+   * every group is added. A row within one finer row (in a fold, most are: its pending rows
+   * span a few seconds) shares that row's sketch, read only from here on, rather than adding
+   * everyone again at each of the five levels.
+   */
+  mergeFiner(): void {
+    for (const rows of [this.pages.values(), this.refs.values()]) {
+      const byLevel = [...rows].sort((a, b) => a.minutes - b.minutes);
+      for (const row of byLevel) {
+        if (row.finer.size === 1) {
+          const [only] = row.finer;
+          row.sketch = only.sketch;
+        } else for (const finer of row.finer) row.sketch.addAll(finer.sketch);
+      }
     }
   }
 }
 
 function emptyPeople(): PeopleRow {
-  return { total: 0, firstTime: 0, sketch: new PeopleSketch() };
+  return { total: 0, firstTime: 0, sketch: new PeopleSketch(), finer: new Set() };
 }
 
 function getOrAdd<V>(map: Map<string, V>, key: string, create: () => V): V {
@@ -167,29 +249,6 @@ function getOrAdd<V>(map: Map<string, V>, key: string, create: () => V): V {
     map.set(key, value);
   }
   return value;
-}
-
-/** What a rollup needs of a scan. */
-interface RollupScan {
-  pageId: string;
-  /** refKey: '' for the static code */
-  ref: string;
-  /** sourceKey */
-  source: string;
-  senderHash: string;
-  firstTime: boolean;
-  occurredAt: number;
-}
-
-function rollupScanOf(scan: Scan): RollupScan {
-  return {
-    pageId: scan.pageId,
-    ref: refKey(scan.ref),
-    source: sourceKey(scan.source),
-    senderHash: scan.senderHash,
-    firstTime: scan.kind === 'POSTBACK',
-    occurredAt: scan.occurredAt.getTime(),
-  };
 }
 
 /** Rows per multi-row upsert: each size is one prepared statement. */
@@ -294,6 +353,7 @@ async function upsertSourceRows(sql: TransactionSql, delta: RollupDelta): Promis
 
 /** Writes a delta: the tables in one fixed order, each in key order. */
 async function writeDelta(sql: TransactionSql, delta: RollupDelta): Promise<void> {
+  delta.mergeFiner();
   await upsertSketchRows(sql, PAGE_TABLE, [...delta.pages.values()]);
   await upsertSketchRows(sql, REF_TABLE, [...delta.refs.values()]);
   await upsertSourceRows(sql, delta);
@@ -359,18 +419,17 @@ export async function compactRollups(sql: TransactionSql): Promise<number> {
     people: Uint8Array;
   }>(`DELETE FROM scan_rollup_pending RETURNING page_id, ref, source, slot, total, first_time, people`, []);
   if (rows.length === 0) return 0;
-  const delta = new RollupDelta();
+  // The rows of many transactions, of few (page, ref, source, slot): combined first, so that
+  // each combination is added to its rows at every level once, not once per transaction.
+  const combined = new ScanGroups();
   for (const row of rows) {
-    delta.addGroup({
-      pageId: row.page_id,
-      ref: row.ref,
-      source: row.source,
-      slot: Number(row.slot),
-      total: Number(row.total),
-      firstTime: Number(row.first_time),
-      sketch: PeopleSketch.deserialize(row.people),
-    });
+    const group = combined.groupOf(row.page_id, row.ref, sourceOfKey(row.source), Number(row.slot));
+    group.total += Number(row.total);
+    group.firstTime += Number(row.first_time);
+    group.sketch.addSerialized(row.people);
   }
+  const delta = new RollupDelta();
+  for (const group of combined.groups) delta.addGroup(group);
   await writeDelta(sql, delta);
   return rows.length;
 }
@@ -398,7 +457,7 @@ export class ScanRollups implements IngestStep {
   }
 
   async apply(sql: TransactionSql, stored: Scan[]): Promise<void> {
-    const groups = groupScans(stored.map(rollupScanOf));
+    const groups = groupScans(stored);
     if (sql.withCommit) {
       // PostgreSQL: no round trip of its own. The pending rows go with the COMMIT (nothing else
       // in the transaction reads them), and instead of counting them (a scan of the table at
@@ -413,6 +472,7 @@ export class ScanRollups implements IngestStep {
       return;
     }
     await insertPending(sql, groups);
+    // page-scope exempt: ingest's own bookkeeping (when to fold), every page's pending rows; answers no request.
     const [{ pending }] = await sql.query<{ pending: number | string }>(`SELECT COUNT(*) AS pending FROM scan_rollup_pending`, []);
     if (Number(pending) >= this.compactAt) await compactRollups(sql);
   }
@@ -476,21 +536,16 @@ export async function backfillRollups(sql: TransactionSql): Promise<number> {
       source: string | null;
       sender_hash: string;
       occurred_at: number | string;
+      // page-scope exempt: the backfill rebuilds every page's rollups from its scans; answers no request.
     }>(
       `SELECT id, page_id, ref, kind, source, sender_hash, occurred_at FROM scan WHERE id > ${sql.param(1)} ORDER BY id LIMIT ${BACKFILL_READ_ROWS}`,
       [after],
     );
     if (rows.length === 0) break;
-    delta.add(
-      rows.map((row) => ({
-        pageId: row.page_id,
-        ref: row.ref,
-        source: sourceKey(row.source),
-        senderHash: row.sender_hash,
-        firstTime: row.kind === 'POSTBACK',
-        occurredAt: Number(row.occurred_at),
-      })),
-    );
+    const grouped = new ScanGroups();
+    for (const row of rows)
+      grouped.add(row.page_id, row.ref, row.source, Number(row.occurred_at), row.sender_hash, row.kind === 'POSTBACK');
+    for (const group of grouped.groups) delta.addGroup(group);
     scans += rows.length;
     after = rows[rows.length - 1].id;
     if (delta.size >= BACKFILL_WRITE_SCANS) {

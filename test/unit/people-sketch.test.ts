@@ -114,6 +114,51 @@ describe('PeopleSketch', () => {
     expect(() => PeopleSketch.deserialize(Buffer.from([9, 1, 2]))).toThrow(/unknown people sketch encoding/);
   });
 
+  it('writes each hash as 6 bytes, little-endian, after the encoding byte; reads them back', () => {
+    const edges = [0, 1, 0xff, 0x100, 0xffffff, 0x1000000, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 5, 2 ** 47, 2 ** 48 - 1];
+    const hashes = [...edges, ...people(0, 3_000)];
+    const bytes = PeopleSketch.fromHashes(hashes).serialize();
+    // The encoding stored since the first rollups, byte by byte.
+    const sorted = [...new Set(hashes)].sort((a, b) => a - b);
+    const expected = Buffer.alloc(1 + 6 * sorted.length);
+    expected[0] = 1;
+    sorted.forEach((hash, index) => {
+      let rest = hash;
+      for (let byte = 0; byte < 6; byte += 1) {
+        expected[1 + 6 * index + byte] = rest % 256;
+        rest = Math.floor(rest / 256);
+      }
+    });
+    expect(bytes.equals(expected)).toBe(true);
+    const back = PeopleSketch.deserialize(expected);
+    back.add(2 ** 48 - 1);
+    expect(back.serialize().equals(expected)).toBe(true);
+  });
+
+  it('taken whole into an empty sketch, stays the same whatever is added to that one', () => {
+    const first = PeopleSketch.fromHashes(people(0, 500));
+    const bytes = first.serialize();
+    const taken = new PeopleSketch();
+    taken.addAll(first);
+    expect(taken.serialize().equals(bytes)).toBe(true);
+    taken.addAll(PeopleSketch.fromHashes(people(400, 300)));
+    taken.add(people(5_000, 1)[0]);
+    taken.merge(PeopleSketch.fromHashes(people(9_000, 20_000)));
+    expect(first.serialize().equals(bytes)).toBe(true);
+    expect(first.estimate()).toBe(500);
+    expect(
+      taken.serialize().equals(PeopleSketch.fromHashes([...people(0, 700), ...people(5_000, 1), ...people(9_000, 20_000)]).serialize()),
+    ).toBe(true);
+    // And the other way: the sketch it was taken from grows, the one that took it does not.
+    const source = PeopleSketch.fromHashes(people(0, 50));
+    const copy = new PeopleSketch();
+    copy.addAll(source);
+    source.addAll(PeopleSketch.fromHashes(people(50, 50)));
+    source.add(people(100, 1)[0]);
+    expect(copy.estimate()).toBe(50);
+    expect(copy.serialize().equals(PeopleSketch.fromHashes(people(0, 50)).serialize())).toBe(true);
+  });
+
   it('copies into a sketch of its own, and estimates again after people are added', () => {
     for (const size of [3, 20_000]) {
       const sketch = PeopleSketch.fromHashes(people(0, size));
