@@ -322,3 +322,125 @@ describe('imports point one way', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------
+// Reads of page-owned tables
+//
+// A scoped key must never see another page's rows, counts or sums, whichever resolver,
+// nested field, total, subscription or route reads them. So page-owned tables are read
+// only through PageScope.table (an Access's scope), which narrows the table itself; a
+// query can then count, join or sum what it likes. Any other read (SQL naming such a table
+// after FROM or JOIN, or a TypeORM read of its entity) fails below unless a
+// `page-scope exempt: <reason>` comment stands on one of the lines just above it, and the
+// exemptions per file are pinned in EXEMPTIONS: a new one is a visible change to this file.
+// A table name reached through a variable is beyond this reader: names stay literal.
+
+import { PAGE_OWNED_TABLES } from '../src/access';
+
+/** Lines above a read where its exemption may stand (a statement's first line and its comment). */
+const EXEMPTION_REACH = 6;
+const EXEMPTION = /page-scope exempt: \S.{10,}/;
+
+/** The gateway's own reads, not a request's: each names its reason where it stands. */
+const EXEMPTIONS: Record<string, number> = {
+  // the webhook's ingest: the pages are the signed events' own
+  'src/scans/scan.store.ts': 1,
+  // rollup folds and their backfill: the gateway's own bookkeeping
+  'src/stats/scan-rollups.ts': 2,
+  // a REDIRECT visit is counted for the code its slug (the capability) names
+  'src/tracking/visit-counter.ts': 1,
+  // a code's write, in its transaction, after the page was checked
+  'src/codes/code.service.ts': 2,
+  // code styles and SVG ids of codes the request already read through its scope, by their ids
+  'src/codes/code-style.store.ts': 1,
+  'src/images/image.store.ts': 2,
+  // a print sheet lists its pages; the scope is checked against all of them
+  'src/print/print-sheet.service.ts': 1,
+  // the page registry's own work: tokens, relays, registration, removal, key validation
+  'src/pages/page.service.ts': 12,
+};
+
+interface PageOwnedRead {
+  line: number;
+  text: string;
+  exempt: boolean;
+}
+
+/** Entity class names of page-owned tables, from their @Entity({ name }) decorators. */
+function pageOwnedEntities(files: string[]): string[] {
+  const owned = new Set(Object.keys(PAGE_OWNED_TABLES));
+  const entities: string[] = [];
+  for (const file of files) {
+    const source = readFileSync(file, 'utf8');
+    for (const match of source.matchAll(/@Entity\(\{\s*name:\s*'(\w+)'\s*\}\)\s*export class (\w+)/g)) {
+      if (owned.has(match[1])) entities.push(match[2]);
+    }
+  }
+  return entities;
+}
+
+/** The reads of page-owned tables in a source text that do not go through PageScope.table. */
+function pageOwnedReads(source: string, entities: readonly string[]): PageOwnedRead[] {
+  const tables = Object.keys(PAGE_OWNED_TABLES).join('|');
+  const sql = new RegExp(String.raw`(?<!DELETE\s+)\b(?:FROM|JOIN)\s+"?(?:${tables})\b(?!\s*\()`);
+  const typeorm = new RegExp(
+    String.raw`\b(?:createQueryBuilder|getRepository|findOneBy|findOneByOrFail|findOne|findOneOrFail|findBy|find|findAndCount|findAndCountBy|count|countBy|exists|existsBy|sum|average|minimum|maximum)\(\s*(?:${entities.join('|') || '$^'})\b`,
+  );
+  const lines = source.split('\n');
+  const reads: PageOwnedRead[] = [];
+  lines.forEach((text, index) => {
+    const code = text.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
+    if (!sql.test(code) && !typeorm.test(code)) return;
+    const above = lines.slice(Math.max(0, index - EXEMPTION_REACH), index + 1);
+    reads.push({ line: index + 1, text: text.trim(), exempt: above.some((line) => EXEMPTION.test(line)) });
+  });
+  return reads;
+}
+
+describe('reads of page-owned tables', () => {
+  const files = listTsFiles(SRC).filter((file) => !file.includes(`${path.sep}migrations${path.sep}`));
+  const entities = pageOwnedEntities(files);
+
+  it('finds the entities of page-owned tables', () => {
+    expect(entities).toEqual(expect.arrayContaining(['Code', 'Scan', 'PageRow', 'CodeImageRow']));
+  });
+
+  it('tells a scoped read from an unscoped one, and an exempt one from a forgotten one', () => {
+    const reads = (source: string) => pageOwnedReads(source, entities).map(({ line, exempt }) => ({ line, exempt }));
+    expect(reads('db.read(`SELECT COUNT(*) FROM code WHERE page_id = ?`)')).toEqual([{ line: 1, exempt: false }]);
+    expect(reads('`SELECT s.id FROM b JOIN scan s ON s.id = b.id`')).toEqual([{ line: 1, exempt: false }]);
+    expect(reads('`SELECT * FROM scan_rollup_pending d`')).toEqual([{ line: 1, exempt: false }]);
+    expect(reads('manager.findOneBy(Code, { id })')).toEqual([{ line: 1, exempt: false }]);
+    expect(reads("this.db.manager.createQueryBuilder(PageRow, 'page')")).toEqual([{ line: 1, exempt: false }]);
+    expect(reads('// page-scope exempt: the write of this very row, in its transaction\nmanager.findOneBy(Code, { id })')).toEqual([
+      { line: 2, exempt: true },
+    ]);
+    // Through the scope, writes, other tables, comments: not reads of page-owned tables.
+    expect(reads("`SELECT COUNT(*) FROM ${scope.table('code', bind)} WHERE ref = ?`")).toEqual([]);
+    expect(reads('`DELETE FROM scan WHERE page_id = $1`')).toEqual([]);
+    expect(reads('`INSERT INTO code_visit (code_id, at, visits) VALUES (?, ?, ?)`')).toEqual([]);
+    expect(reads('`SELECT id FROM api_key WHERE secret_hash = ?`')).toEqual([]);
+    expect(reads('`SELECT id FROM codes_of_mine`')).toEqual([]);
+    expect(reads(' * reads FROM code once per request')).toEqual([]);
+  });
+
+  it('reads page-owned tables only through PageScope.table, or with the exemptions pinned here', () => {
+    const forgotten: string[] = [];
+    const exemptions: Record<string, number> = {};
+    for (const file of files) {
+      if (file === path.join(SRC, 'access.ts')) continue;
+      for (const read of pageOwnedReads(readFileSync(file, 'utf8'), entities)) {
+        if (read.exempt) exemptions[rel(file)] = (exemptions[rel(file)] ?? 0) + 1;
+        else forgotten.push(`${rel(file)}:${read.line}: ${read.text}`);
+      }
+    }
+    if (forgotten.length > 0) {
+      throw new Error(
+        `Reads of page-owned tables outside PageScope.table (a scoped key would see other pages' rows):\n${forgotten.join('\n')}\n` +
+          "Read them through FROM ${context.access.scope.table(…)} (or readScope), or, for the gateway's own work, put " +
+          '"page-scope exempt: <why no request can see other pages through it>" above the read and count it in EXEMPTIONS.',
+      );
+    }
+    expect(exemptions).toEqual(EXEMPTIONS);
+  });
+});
