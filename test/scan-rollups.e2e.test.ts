@@ -4,16 +4,16 @@
  * scans stored before it existed: row for row, counts and sketches byte for byte, once the
  * rows ingest leaves pending are folded in (here after every few transactions, and at the end).
  */
-import { createHash } from 'node:crypto';
 import type { MigrationInterface } from 'typeorm';
 import { createDataSource, MIGRATIONS } from '../src/app/data-source';
 import { loadConfig } from '../src/config';
 import { Database } from '../src/db/database';
-import { Scan } from '../src/scans/scan.entity';
+import { type Scan } from '../src/scans/scan.entity';
 import { ScanKind } from '../src/scans/scan-kind';
 import { ScanWriter } from '../src/scans/scan.store';
 import { compactRollups, queryRunnerSql, ScanRollups } from '../src/stats/scan-rollups';
 import { createTestDatabase, DATABASE_KINDS, reportSkippedDatabases, type TestDatabase } from './support/databases';
+import { PAGES, REFS, scanAt, SOURCES, START } from './support/rollup-scans';
 import { Prng } from './support/prng';
 
 reportSkippedDatabases();
@@ -22,27 +22,6 @@ reportSkippedDatabases();
 function randomSource(seed: number): () => number {
   const prng = new Prng(seed);
   return () => prng.next();
-}
-
-const START = Date.parse('2026-03-27T00:00:00Z');
-const PAGES = ['7000000000001', '7000000000002'];
-const REFS = ['menu', 'table-1', 'flyer', null];
-const SOURCES = ['SHORTLINK', 'MESSENGER_CODE', null];
-
-let serial = 0;
-function scanAt(occurredAt: number, pageId: string, ref: string | null, source: string | null, person: number, kind: ScanKind): Scan {
-  serial += 1;
-  const time = occurredAt.toString(16).padStart(12, '0');
-  return Object.assign(new Scan(), {
-    id: `${time.slice(0, 8)}-${time.slice(8)}-8000-0000-${serial.toString(16).padStart(12, '0')}`,
-    pageId,
-    ref,
-    kind,
-    source,
-    senderHash: createHash('sha256').update(`person-${person}`).digest('hex'),
-    occurredAt: new Date(occurredAt),
-    receivedAt: new Date(occurredAt + 40),
-  });
 }
 
 /**

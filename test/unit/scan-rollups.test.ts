@@ -5,13 +5,13 @@
  * touch in memory, so that grouping, folding and the levels are checked on random scans
  * without a database (test/scan-rollups.e2e.test.ts runs them on SQLite and PostgreSQL).
  */
-import { createHash } from 'node:crypto';
 import type { Database } from '../../src/db/database';
-import { Scan } from '../../src/scans/scan.entity';
+import { type Scan } from '../../src/scans/scan.entity';
 import { ScanKind } from '../../src/scans/scan-kind';
 import type { TransactionSql } from '../../src/scans/scan.store';
 import { PeopleSketch, personHash } from '../../src/stats/people-sketch';
 import { backfillRollups, compactRollups, LEVEL_MINUTES, ScanGroups, ScanRollups, SLOT_MS, sourceKey } from '../../src/stats/scan-rollups';
+import { PAGES, REFS, scanAt, SOURCES, START } from '../support/rollup-scans';
 import { Prng } from '../support/prng';
 
 type Row = Record<string, unknown>;
@@ -104,27 +104,6 @@ class RecordingSql implements TransactionSql {
   }
 }
 
-const START = Date.parse('2026-03-27T00:00:00Z');
-const PAGES = ['7000000000001', '7000000000002'];
-const REFS = ['menu', 'table-1', 'flyer', null];
-const SOURCES = ['SHORTLINK', 'MESSENGER_CODE', null];
-
-let serial = 0;
-function scanOf(occurredAt: number, pageId: string, ref: string | null, source: string | null, person: number, kind: ScanKind): Scan {
-  serial += 1;
-  const time = occurredAt.toString(16).padStart(12, '0');
-  return Object.assign(new Scan(), {
-    id: `${time.slice(0, 8)}-${time.slice(8)}-8000-0000-${serial.toString(16).padStart(12, '0')}`,
-    pageId,
-    ref,
-    kind,
-    source,
-    senderHash: createHash('sha256').update(`person-${person}`).digest('hex'),
-    occurredAt: new Date(occurredAt),
-    receivedAt: new Date(occurredAt + 40),
-  });
-}
-
 /**
  * Two days of scans by few people (exact sketches), many on or 1 ms beside a boundary of
  * 15 minutes, of a level, or of the day; and 10,500 people in one page's quarter hour (dense).
@@ -135,10 +114,10 @@ function randomScans(random: Prng): Scan[] {
     const boundary = START + random.int(2 * 96) * SLOT_MS;
     const at = random.chance(0.4) ? boundary + random.pick([-1, 0, 1]) : START + random.int(2 * 86_400_000);
     const kind = random.chance(0.3) ? ScanKind.POSTBACK : ScanKind.REFERRAL;
-    scans.push(scanOf(at, random.pick(PAGES), random.pick(REFS), random.pick(SOURCES), random.int(400), kind));
+    scans.push(scanAt(at, random.pick(PAGES), random.pick(REFS), random.pick(SOURCES), random.int(400), kind));
   }
   for (let person = 0; person < 10_500; person += 1) {
-    scans.push(scanOf(START + 86_400_000 + SLOT_MS + person * 80, PAGES[1], 'menu', 'SHORTLINK', 1_000 + person, ScanKind.REFERRAL));
+    scans.push(scanAt(START + 86_400_000 + SLOT_MS + person * 80, PAGES[1], 'menu', 'SHORTLINK', 1_000 + person, ScanKind.REFERRAL));
   }
   return scans;
 }
